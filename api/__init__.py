@@ -1,0 +1,39 @@
+"""The HTTP API: validates, authenticates, enqueues and reads back. It never calls a provider."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+
+from api.errors import OrchestratorApi, register_error_handlers
+from orchestrator.config import get_settings
+from orchestrator.services import Services
+
+API_PREFIX = "/api/v1/orchestrator"
+
+
+def create_app(services: Services | None = None) -> Flask:
+    services = services or Services.from_settings(get_settings())
+    app = Flask("orchestrator")
+    app.config.update(
+        API_TITLE="AI Model Orchestrator",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH=API_PREFIX.lstrip("/") + "/openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        MAX_CONTENT_LENGTH=services.settings.max_body_bytes,
+    )
+    app.extensions["orchestrator"] = services
+    api = OrchestratorApi(app)
+    register_error_handlers(app)
+
+    from api import chat, health
+
+    api.register_blueprint(chat.blp, url_prefix=f"{API_PREFIX}/chat")
+    api.register_blueprint(health.blp, url_prefix=API_PREFIX)
+    return app
+
+
+def services() -> Services:
+    return current_app.extensions["orchestrator"]

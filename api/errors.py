@@ -1,0 +1,118 @@
+"""JSON errors in one shape: {"error": {"code", "message", "details"}}, never a traceback."""
+
+from __future__ import annotations
+
+import logging
+
+import marshmallow as ma
+import redis
+from kombu.exceptions import OperationalError
+from flask import Flask, jsonify
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "internal_error",
+    502: "bad_gateway",
+    503: "service_unavailable",
+    504: "gateway_timeout",
+}
+
+
+class ErrorBodySchema(ma.Schema):
+    code = ma.fields.String(required=True, metadata={"description": "Machine-readable error code"})
+    message = ma.fields.String(required=True, metadata={"description": "What went wrong and how to fix it"})
+    details = ma.fields.Raw(metadata={"description": "Field errors, provider errors or attempts"})
+
+
+class ErrorResponseSchema(ma.Schema):
+    error = ma.fields.Nested(ErrorBodySchema, required=True)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, details=None, headers: dict | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.headers = headers or {}
+
+
+def error_response(status: int, code: str, message: str, details=None, headers: dict | None = None):
+    body = {"code": code, "message": message}
+    if details is not None:
+        body["details"] = details
+    response = jsonify({"error": body})
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+def _flatten(messages, path: str = "") -> list[str]:
+    """webargs' nested {"json": {"field": ["msg"]}} as "field: msg" lines."""
+    if isinstance(messages, dict):
+        lines = []
+        for key, value in messages.items():
+            name = "" if key == "json" and not path else (f"{path}.{key}" if path else str(key))
+            lines.extend(_flatten(value, name))
+        return lines
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return [f"{path}: {' '.join(messages)}" if path else " ".join(messages)]
+    if isinstance(messages, list):
+        return [line for item in messages for line in _flatten(item, path)]
+    return [f"{path}: {messages}" if path else str(messages)]
+
+
+class OrchestratorApi(Api):
+    """flask-smorest's Api with errors documented and rendered in the project's shape."""
+
+    ERROR_SCHEMA = ErrorResponseSchema
+
+    def handle_http_exception(self, error: HTTPException):
+        data = getattr(error, "data", None) or {}
+        messages = data.get("messages") or data.get("errors")
+        if messages:
+            lines = _flatten(messages)
+            if error.code == 400 and any("Invalid JSON" in line for line in lines):
+                return error_response(400, "invalid_json", "The request body is not valid JSON.")
+            message = "Invalid request: " + "; ".join(lines)
+            return error_response(error.code, _CODES.get(error.code, "error"), message, details=messages)
+        return error_response(
+            error.code or 500,
+            _CODES.get(error.code, "error"),
+            data.get("message") or error.description or error.name,
+            headers=data.get("headers"),
+        )
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(error: ApiError):
+        return error_response(error.status, error.code, error.message, error.details, error.headers)
+
+    @app.errorhandler(redis.RedisError)
+    @app.errorhandler(OperationalError)
+    def _redis_down(error: Exception):
+        log.warning("Redis unavailable: %s", error)
+        return error_response(
+            503,
+            "redis_unavailable",
+            "Failed to connect to Redis: check that Redis is running and that REDIS_URL points at it.",
+        )
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception):
+        log.exception("unhandled error")
+        return error_response(500, "internal_error", "The server failed while handling this request.")

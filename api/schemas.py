@@ -1,0 +1,101 @@
+"""Request and response bodies (marshmallow), which are also the OpenAPI documentation."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from orchestrator.strategies import RoutingStrategy
+
+STRATEGIES = [s.value for s in RoutingStrategy]
+
+
+class StrictSchema(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+
+def _not_blank(value: str) -> None:
+    if not value.strip():
+        raise ma.ValidationError("must contain text, not only white space.")
+
+
+class ChatRequestSchema(StrictSchema):
+    message = fields.String(
+        required=True, validate=[validate.Length(min=1), _not_blank], metadata={"description": "The user's message"}
+    )
+    strategy = fields.String(
+        load_default=RoutingStrategy.BALANCED.value,
+        validate=validate.OneOf(STRATEGIES),
+        metadata={"description": "Routing strategy"},
+    )
+    system_prompt = fields.String(allow_none=True, load_default=None)
+    temperature = fields.Float(allow_none=True, load_default=None, validate=validate.Range(min=0, max=2))
+    max_tokens = fields.Integer(allow_none=True, load_default=None, validate=validate.Range(min=1, max=200_000))
+    budget_limit = fields.Float(
+        allow_none=True,
+        load_default=None,
+        validate=validate.Range(min=0, min_inclusive=False),
+        metadata={"description": "Most this request may cost, in USD"},
+    )
+    stream = fields.Boolean(load_default=False)
+
+
+class UsageSchema(ma.Schema):
+    input_tokens = fields.Integer(required=True)
+    output_tokens = fields.Integer(required=True)
+    cached_tokens = fields.Integer(required=True)
+    reasoning_tokens = fields.Integer(required=True)
+    total_tokens = fields.Integer(required=True)
+
+
+class ModelResponseSchema(ma.Schema):
+    content = fields.String(required=True)
+    cost = fields.Float(required=True, metadata={"description": "USD"})
+    usage = fields.Nested(UsageSchema, required=True)
+    model = fields.String(required=True)
+    provider = fields.String(required=True)
+    finish_reason = fields.String(required=True)
+    latency = fields.Float(required=True, metadata={"description": "Seconds"})
+    provider_request_id = fields.String(allow_none=True)
+    sandbox = fields.Boolean(required=True, metadata={"description": "Answered by the local sandbox upstream"})
+
+
+class AnalysisSchema(ma.Schema):
+    input_tokens = fields.Integer()
+    expected_output_tokens = fields.Integer()
+
+
+class RoutingDecisionSchema(ma.Schema):
+    chosen_provider = fields.String(required=True)
+    chosen_model = fields.String(required=True)
+    reasoning = fields.String(required=True)
+    estimated_cost = fields.Float(required=True)
+    estimated_time = fields.Float(required=True)
+    fallback_models = fields.List(fields.List(fields.String()), required=True)
+    confidence = fields.Float(required=True)
+    strategy = fields.String()
+    analysis = fields.Nested(AnalysisSchema, allow_none=True)
+
+
+class AttemptSchema(ma.Schema):
+    model = fields.String(required=True)
+    provider = fields.String(required=True)
+    error = fields.String(allow_none=True)
+    duration = fields.Float(required=True)
+
+
+class ChatResultSchema(ma.Schema):
+    request_id = fields.String(required=True)
+    response = fields.Nested(ModelResponseSchema, required=True)
+    model_used = fields.String(required=True)
+    routing_decision = fields.Nested(RoutingDecisionSchema, required=True)
+    attempts = fields.List(fields.Nested(AttemptSchema), required=True)
+
+
+class HealthSchema(ma.Schema):
+    status = fields.String(required=True, metadata={"description": "healthy or unhealthy"})
+    reasons = fields.List(fields.String(), required=True)
+    redis = fields.Dict(required=True)
+    workers = fields.Dict(required=True)
+    timestamp = fields.Float(required=True)

@@ -1,0 +1,35 @@
+"""Every Celery setting in one place (see docs/architecture.md, "Queues and delivery")."""
+
+from kombu import Queue
+
+from orchestrator.config import get_settings
+from workers.queues import BATCH_QUEUE, CHAT_QUEUE, DEFAULT_PRIORITY, kombu_priority
+
+_settings = get_settings()
+
+broker_url = _settings.redis_url_with_password
+broker_connection_retry_on_startup = True
+broker_transport_options = {
+    "priority_steps": list(range(10)),
+    "sep": "\x06\x16",  # never occurs in a queue name; ':' would
+    "queue_order_strategy": "priority",
+    "visibility_timeout": _settings.visibility_timeout,
+}
+
+# The request store (orchestrator/request_store.py) is the results backend: tasks keep no
+# Celery result, so nothing is written twice and results are keyed by request id.
+task_ignore_result = True
+
+task_queues = (Queue(CHAT_QUEUE), Queue(BATCH_QUEUE))
+task_default_queue = CHAT_QUEUE
+# Unprioritised work waits behind nothing more urgent than the API default.
+task_default_priority = kombu_priority(DEFAULT_PRIORITY)
+task_serializer = "json"
+accept_content = ["json"]
+
+task_acks_late = True
+task_reject_on_worker_lost = True
+worker_prefetch_multiplier = 1
+worker_send_task_events = True  # Flower lists tasks from these events
+task_send_sent_event = True
+worker_hijack_root_logger = False

@@ -1,0 +1,179 @@
+"""The model catalog: what each model can do, what it costs and how fast it is.
+
+Prices come from genai-prices (maintained, offline data) unless models.yaml overrides
+them; everything else comes from models.yaml, merged with the operator's MODELS_FILE.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import yaml
+from genai_prices import Usage as PriceUsage
+from genai_prices import calc_price
+
+from orchestrator.providers.base import Usage
+
+
+class ModelProvider(str, enum.Enum):
+    OPENAI = "openai"
+    ANTHROPIC = "anthropic"
+    GOOGLE = "google"
+    CUSTOM = "custom"
+
+
+class CatalogError(Exception):
+    """models.yaml (or MODELS_FILE) is malformed; the message says where."""
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    name: str
+    kind: str  # openai, anthropic, google: the wire format and SDK used
+    api_key_env: str | None = None
+    base_url: str | None = None  # a custom OpenAI-compatible server
+
+
+@dataclass(frozen=True)
+class ModelCapabilities:
+    """One model. The first fields are the brief's; prices are USD per 1K tokens."""
+
+    provider: str
+    model_name: str
+    max_tokens: int
+    cost_per_1k_input: float
+    cost_per_1k_output: float
+    supports_code: bool = False
+    supports_reasoning: bool = False
+    supports_streaming: bool = True
+    supports_vision: bool = False
+    supports_assistant_prefill: bool = False
+    reasoning_model: bool = False  # takes max_completion_tokens and no temperature
+    context_window: int = 8192
+    cost_per_1k_cached_input: float | None = None
+    ttft: float = 1.0
+    tokens_per_second: float = 50.0
+    quality: dict[str, float] = field(default_factory=dict)
+    price_source: str = "genai-prices"
+    price_ref: str | None = None
+
+    def cost(self, usage: Usage) -> float:
+        """What `usage` costs on this model, in USD."""
+        if self.price_source == "genai-prices":
+            priced = calc_price(
+                PriceUsage(
+                    input_tokens=usage.input_tokens,
+                    output_tokens=usage.output_tokens,
+                    cache_read_tokens=usage.cached_tokens or None,
+                ),
+                model_ref=self.price_ref or self.model_name,
+                provider_id=self.provider,
+            )
+            return float(priced.total_price)
+        cached_price = self.cost_per_1k_cached_input if self.cost_per_1k_cached_input is not None else self.cost_per_1k_input
+        uncached = usage.input_tokens - usage.cached_tokens
+        return (
+            uncached * self.cost_per_1k_input
+            + usage.cached_tokens * cached_price
+            + usage.output_tokens * self.cost_per_1k_output
+        ) / 1000
+
+    def quality_for(self, task_type: str) -> float:
+        return self.quality.get(task_type, self.quality.get("default", 0.5))
+
+
+_CAPABILITY_FLAGS = {
+    "code": "supports_code",
+    "reasoning": "supports_reasoning",
+    "streaming": "supports_streaming",
+    "vision": "supports_vision",
+    "assistant_prefill": "supports_assistant_prefill",
+    "reasoning_model": "reasoning_model",
+}
+
+
+def _genai_prices_per_1k(model_name: str, provider: str) -> tuple[float, float, float]:
+    """Base-tier prices per 1K tokens, read by pricing exactly 1K tokens of each kind."""
+    plain = calc_price(PriceUsage(input_tokens=1000, output_tokens=1000), model_ref=model_name, provider_id=provider)
+    cached = calc_price(
+        PriceUsage(input_tokens=1000, cache_read_tokens=1000), model_ref=model_name, provider_id=provider
+    )
+    return float(plain.input_price), float(plain.output_price), float(cached.input_price)
+
+
+def _model_from_entry(name: str, entry: dict, providers: dict[str, ProviderConfig]) -> ModelCapabilities:
+    provider = entry.get("provider")
+    if provider not in providers:
+        raise CatalogError(f"model {name!r}: provider {provider!r} is not declared under 'providers'")
+    unknown = set(entry.get("capabilities", [])) - set(_CAPABILITY_FLAGS)
+    if unknown:
+        raise CatalogError(f"model {name!r}: unknown capabilities {sorted(unknown)}; known: {sorted(_CAPABILITY_FLAGS)}")
+    flags = {_CAPABILITY_FLAGS[c]: True for c in entry.get("capabilities", [])}
+    latency = entry.get("latency", {})
+    prices = entry.get("prices")
+    if prices:
+        per_1k = (prices["input"] / 1000, prices["output"] / 1000, prices.get("cached_input", prices["input"]) / 1000)
+        source = "models.yaml"
+    else:
+        try:
+            per_1k = _genai_prices_per_1k(entry.get("price_ref", name), provider)
+        except LookupError as exc:
+            raise CatalogError(f"model {name!r}: genai-prices has no price for it ({exc}); set 'prices' in models.yaml") from None
+        source = "genai-prices"
+    context_window = int(entry.get("context_window", 8192))
+    return ModelCapabilities(
+        provider=provider,
+        model_name=name,
+        max_tokens=int(entry.get("max_output_tokens", min(4096, context_window))),
+        cost_per_1k_input=per_1k[0],
+        cost_per_1k_output=per_1k[1],
+        cost_per_1k_cached_input=per_1k[2],
+        context_window=context_window,
+        ttft=float(latency.get("ttft", 1.0)),
+        tokens_per_second=float(latency.get("tokens_per_second", 50.0)),
+        quality=dict(entry.get("quality", {})),
+        price_source=source,
+        price_ref=entry.get("price_ref"),
+        **flags,
+    )
+
+
+class Catalog:
+    """The models the router may choose from and the providers that serve them."""
+
+    def __init__(self, models: dict[str, ModelCapabilities], providers: dict[str, ProviderConfig]):
+        self.models = models
+        self.providers = providers
+
+    def get(self, model_name: str) -> ModelCapabilities:
+        return self.models[model_name]
+
+    def __contains__(self, model_name: str) -> bool:
+        return model_name in self.models
+
+    def __iter__(self):
+        return iter(self.models.values())
+
+    def provider_of(self, model: ModelCapabilities) -> ProviderConfig:
+        return self.providers[model.provider]
+
+    @classmethod
+    def load(cls, extra_file: str | None = None) -> "Catalog":
+        """The bundled models.yaml, with `extra_file` (MODELS_FILE) merged over it."""
+        data = yaml.safe_load(resources.files("orchestrator").joinpath("models.yaml").read_text())
+        if extra_file:
+            try:
+                extra = yaml.safe_load(Path(extra_file).read_text()) or {}
+            except (OSError, yaml.YAMLError) as exc:
+                raise CatalogError(f"MODELS_FILE {extra_file}: {exc}") from None
+            data["providers"].update(extra.get("providers", {}))
+            data["models"].update(extra.get("models", {}))
+        try:
+            providers = {name: ProviderConfig(name=name, **spec) for name, spec in data["providers"].items()}
+        except TypeError as exc:
+            raise CatalogError(f"providers: {exc}; allowed keys: kind, api_key_env, base_url") from None
+        models = {name: _model_from_entry(name, entry, providers) for name, entry in data["models"].items()}
+        return cls(models, providers)

@@ -1,0 +1,127 @@
+"""Settings from the environment (and a `.env` file when present).
+
+Every variable the README documents is read here and nowhere else. A bad value stops
+start-up with one line that names the variable and the form it expects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from urllib.parse import urlsplit, urlunsplit
+
+from environs import Env, EnvError
+from marshmallow.validate import OneOf, Range
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message is one line meant for the operator."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Provider keys: absent means the provider's models are served by the sandbox.
+    openai_api_key: str | None = field(default=None, repr=False)
+    anthropic_api_key: str | None = field(default=None, repr=False)
+    google_api_key: str | None = field(default=None, repr=False)
+
+    cost_tracking_enabled: bool = True
+    monthly_cost_limit: float = 1000.0
+    rate_limit_requests: int = 100
+    rate_limit_window: int = 60
+
+    redis_url: str = "redis://localhost:6379/0"
+    redis_password: str | None = field(default=None, repr=False)
+    redis_prefix: str = "orch:"
+
+    default_model_provider: str = "openai"
+    default_model_name: str = "gpt-4"
+    default_temperature: float = 0.7
+    default_max_tokens: int = 2048
+
+    sandbox_url: str = "http://127.0.0.1:8100"
+    sandbox_latency_scale: float = 1.0
+    models_file: str | None = None
+
+    request_timeout: float = 60.0
+    max_body_bytes: int = 1024 * 1024
+    result_ttl: int = 86400
+    visibility_timeout: int = 300
+    worker_concurrency: int = 32
+    log_level: str = "INFO"
+
+    @property
+    def redis_url_with_password(self) -> str:
+        """REDIS_URL with REDIS_PASSWORD folded in, as Celery's broker URL needs it."""
+        if not self.redis_password:
+            return self.redis_url
+        parts = urlsplit(self.redis_url)
+        if parts.password:
+            return self.redis_url
+        host = parts.hostname or "localhost"
+        netloc = f":{self.redis_password}@{host}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+
+
+_FORMS = {
+    "float": "a number, e.g. 1000.0",
+    "int": "a whole number, e.g. 100",
+    "bool": "true or false",
+    "url": "a URL such as redis://localhost:6379/0",
+}
+
+
+def _read(env: Env, kind: str, name: str, default, **kwargs):
+    try:
+        return getattr(env, "str" if kind == "url" else kind)(name, default, **kwargs)
+    except EnvError as exc:
+        raw = env.str(name, "")
+        form = _FORMS.get(kind, "a valid value")
+        reason = str(exc).split("invalid:", 1)[-1].strip()
+        raise ConfigError(f"{name}={raw!r} is invalid ({reason}); expected {form}") from None
+
+
+def _check_url(name: str, value: str, schemes: tuple[str, ...]) -> str:
+    if urlsplit(value).scheme not in schemes or not urlsplit(value).hostname:
+        raise ConfigError(f"{name}={value!r} is invalid; expected a URL starting with {' or '.join(s + '://' for s in schemes)}")
+    return value
+
+
+def load_settings(read_dotenv: bool = True) -> Settings:
+    """Read the settings once from the process environment (and `.env` when present)."""
+    env = Env()
+    if read_dotenv:
+        env.read_env(recurse=False)
+    positive = Range(min=0)
+    at_least_one = Range(min=1)
+    return Settings(
+        openai_api_key=env.str("OPENAI_API_KEY", None) or None,
+        anthropic_api_key=env.str("ANTHROPIC_API_KEY", None) or None,
+        google_api_key=env.str("GOOGLE_API_KEY", None) or None,
+        cost_tracking_enabled=_read(env, "bool", "COST_TRACKING_ENABLED", True),
+        monthly_cost_limit=_read(env, "float", "MONTHLY_COST_LIMIT", 1000.0, validate=positive),
+        rate_limit_requests=_read(env, "int", "RATE_LIMIT_REQUESTS", 100, validate=at_least_one),
+        rate_limit_window=_read(env, "int", "RATE_LIMIT_WINDOW", 60, validate=at_least_one),
+        redis_url=_check_url("REDIS_URL", env.str("REDIS_URL", "redis://localhost:6379/0"), ("redis", "rediss", "unix")),
+        redis_password=env.str("REDIS_PASSWORD", None) or None,
+        redis_prefix=env.str("REDIS_PREFIX", "orch:"),
+        default_model_provider=env.str("DEFAULT_MODEL_PROVIDER", "openai"),
+        default_model_name=env.str("DEFAULT_MODEL_NAME", "gpt-4"),
+        default_temperature=_read(env, "float", "DEFAULT_TEMPERATURE", 0.7, validate=Range(min=0, max=2)),
+        default_max_tokens=_read(env, "int", "DEFAULT_MAX_TOKENS", 2048, validate=at_least_one),
+        sandbox_url=_check_url("SANDBOX_URL", env.str("SANDBOX_URL", "http://127.0.0.1:8100"), ("http", "https")),
+        sandbox_latency_scale=_read(env, "float", "SANDBOX_LATENCY_SCALE", 1.0, validate=positive),
+        models_file=env.str("MODELS_FILE", None) or None,
+        request_timeout=_read(env, "float", "REQUEST_TIMEOUT", 60.0, validate=Range(min=1)),
+        max_body_bytes=_read(env, "int", "MAX_BODY_BYTES", 1024 * 1024, validate=Range(min=1024)),
+        result_ttl=_read(env, "int", "RESULT_TTL", 86400, validate=Range(min=60)),
+        visibility_timeout=_read(env, "int", "VISIBILITY_TIMEOUT", 300, validate=Range(min=10)),
+        worker_concurrency=_read(env, "int", "WORKER_CONCURRENCY", 32, validate=at_least_one),
+        log_level=_read(env, "str", "LOG_LEVEL", "INFO", validate=OneOf(["DEBUG", "INFO", "WARNING", "ERROR"])),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read on first use."""
+    return load_settings()

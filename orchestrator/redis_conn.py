@@ -1,0 +1,18 @@
+"""The Redis connection every process shares (one pool per process)."""
+
+from __future__ import annotations
+
+import redis
+
+from orchestrator.config import Settings
+
+
+def connect(settings: Settings) -> redis.Redis:
+    return redis.Redis.from_url(
+        settings.redis_url,
+        password=settings.redis_password,
+        socket_connect_timeout=2,
+        socket_timeout=None,  # blocking reads (XREAD BLOCK) set their own bound
+        health_check_interval=30,
+        decode_responses=True,
+    )

@@ -1,0 +1,91 @@
+"""Requests in Redis: a record per request and an event stream per request.
+
+The record (a hash) holds the status, the owner and the final result, for status reads.
+The event stream carries what the caller waits for: chunks as they come, then exactly one
+terminal event ("final" or "error"). Writing the terminal event and the final status is
+one Lua script, so a redelivered task can never publish a second answer.
+
+Keys: {prefix}req:{id} (hash) and {prefix}events:{id} (stream), both expiring after RESULT_TTL.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import redis
+
+TERMINAL_EVENTS = ("final", "error")
+STREAM_MAXLEN = 10_000
+
+# KEYS[1] record, KEYS[2] events; ARGV: status, event type, payload json, ttl, now, maxlen
+_FINISH = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status == 'completed' or status == 'failed' then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'result', ARGV[3], 'finished_at', ARGV[5])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'type', ARGV[2], 'data', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+return 1
+"""
+
+
+class RequestStore:
+    def __init__(self, client: redis.Redis, prefix: str, ttl: int):
+        self.redis = client
+        self.prefix = prefix
+        self.ttl = ttl
+        self._finish = client.register_script(_FINISH)
+
+    def record_key(self, request_id: str) -> str:
+        return f"{self.prefix}req:{request_id}"
+
+    def events_key(self, request_id: str) -> str:
+        return f"{self.prefix}events:{request_id}"
+
+    def create(self, request_id: str, owner: str, kind: str) -> None:
+        key = self.record_key(request_id)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(key, mapping={"status": "queued", "owner": owner, "kind": kind, "created_at": time.time()})
+        pipe.expire(key, self.ttl)
+        pipe.execute()
+
+    def get(self, request_id: str) -> dict | None:
+        record = self.redis.hgetall(self.record_key(request_id))
+        if not record:
+            return None
+        if "result" in record:
+            record["result"] = json.loads(record["result"])
+        return record
+
+    def status(self, request_id: str) -> str | None:
+        return self.redis.hget(self.record_key(request_id), "status")
+
+    def mark_running(self, request_id: str) -> None:
+        self.redis.hset(self.record_key(request_id), mapping={"status": "running", "started_at": time.time()})
+
+    def complete(self, request_id: str, result: dict) -> bool:
+        """Publish the answer; False when the request had already finished (a redelivery)."""
+        return self._terminal(request_id, "completed", "final", result)
+
+    def fail(self, request_id: str, error: dict) -> bool:
+        """Publish the error (an `error` dict with `status`, `code`, `message`, `details`)."""
+        return self._terminal(request_id, "failed", "error", error)
+
+    def _terminal(self, request_id: str, status: str, event: str, payload: dict) -> bool:
+        keys = [self.record_key(request_id), self.events_key(request_id)]
+        return bool(self._finish(keys=keys, args=[status, event, json.dumps(payload), self.ttl, time.time(), STREAM_MAXLEN]))
+
+    def wait_terminal(self, request_id: str, timeout: float) -> tuple[str, dict] | None:
+        """Block until the request's terminal event arrives; None after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        last_id = "0-0"
+        key = self.events_key(request_id)
+        while (remaining := deadline - time.monotonic()) > 0:
+            reply = self.redis.xread({key: last_id}, block=max(1, int(remaining * 1000)), count=100)
+            for _, entries in reply or ():
+                for entry_id, fields in entries:
+                    last_id = entry_id
+                    if fields.get("type") in TERMINAL_EVENTS:
+                        return fields["type"], json.loads(fields["data"])
+        return None

@@ -1,0 +1,80 @@
+"""Carrying out one chat request: route, call the provider, settle, publish the answer."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from orchestrator.providers.base import ChatRequest, Message
+from orchestrator.providers.errors import ProviderError
+from orchestrator.providers.registry import ProviderUnavailable
+from orchestrator.router import NoSuitableModel
+from orchestrator.services import Services
+from orchestrator.strategies import RoutingStrategy
+
+log = logging.getLogger(__name__)
+
+
+def chat_request_from(payload: dict, settings) -> ChatRequest:
+    return ChatRequest(
+        model="",
+        messages=tuple(Message(m["role"], m["content"]) for m in payload["messages"]),
+        system_prompt=payload.get("system_prompt"),
+        temperature=payload.get("temperature", settings.default_temperature),
+        max_tokens=payload.get("max_tokens") or settings.default_max_tokens,
+    )
+
+
+def _error(status: int, code: str, message: str, details: dict | None = None) -> dict:
+    return {"status": status, "code": code, "message": message, "details": details or {}}
+
+
+def execute(services: Services, request_id: str, payload: dict) -> None:
+    store = services.requests
+    if store.status(request_id) in ("completed", "failed"):
+        log.info("request %s already finished; redelivery ignored", request_id)
+        return
+    store.mark_running(request_id)
+    try:
+        result = _answer(services, payload)
+    except NoSuitableModel as exc:
+        store.fail(request_id, _error(422, "no_suitable_model", str(exc)))
+    except ProviderUnavailable as exc:
+        store.fail(request_id, _error(503, "provider_unavailable", str(exc)))
+    except ProviderError as exc:
+        status = exc.kind.policy.http_status
+        store.fail(request_id, _error(status, exc.kind.value, f"{exc.provider} {exc.model}: {exc.message}", exc.as_dict()))
+    except Exception:
+        log.exception("request %s failed inside the worker", request_id)
+        store.fail(request_id, _error(500, "internal_error", "The worker failed while handling this request."))
+    else:
+        result["request_id"] = request_id
+        store.complete(request_id, result)
+
+
+def _answer(services: Services, payload: dict) -> dict:
+    request = chat_request_from(payload, services.settings)
+    strategy = RoutingStrategy(payload.get("strategy") or RoutingStrategy.BALANCED.value)
+    decision = services.router.route(request, strategy)
+    model = services.catalog.get(decision.chosen_model)
+    provider = services.providers.for_model(model)
+    response = provider.complete(
+        dataclasses.replace(request, model=model.model_name), timeout=services.settings.request_timeout
+    )
+    cost = model.cost(response.usage) if services.settings.cost_tracking_enabled else 0.0
+    return {
+        "response": {
+            "content": response.content,
+            "cost": round(cost, 6),
+            "usage": response.usage.as_dict(),
+            "model": response.model,
+            "provider": response.provider,
+            "finish_reason": response.finish_reason,
+            "latency": round(response.latency, 4),
+            "provider_request_id": response.provider_request_id,
+            "sandbox": response.sandbox,
+        },
+        "model_used": response.model,
+        "routing_decision": decision.as_dict(),
+        "attempts": [{"model": response.model, "provider": response.provider, "error": None, "duration": round(response.latency, 4)}],
+    }
