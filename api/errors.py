@@ -7,7 +7,7 @@ import logging
 import marshmallow as ma
 import redis
 from kombu.exceptions import OperationalError
-from flask import Flask, jsonify
+from flask import Flask, current_app, jsonify, request
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
@@ -65,7 +65,12 @@ def _flatten(messages, path: str = "") -> list[str]:
     if isinstance(messages, dict):
         lines = []
         for key, value in messages.items():
-            name = "" if key == "json" and not path else (f"{path}.{key}" if path else str(key))
+            if key == "json" and not path:
+                name = ""
+            elif key == "_schema":
+                name = path or "body"
+            else:
+                name = f"{path}.{key}" if path else str(key)
             lines.extend(_flatten(value, name))
         return lines
     if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
@@ -89,15 +94,30 @@ class OrchestratorApi(Api):
                 return error_response(400, "invalid_json", "The request body is not valid JSON.")
             message = "Invalid request: " + "; ".join(lines)
             return error_response(error.code, _CODES.get(error.code, "error"), message, details=messages)
+        if error.code == 413:
+            limit = current_app.config["MAX_CONTENT_LENGTH"]
+            return error_response(
+                413, "payload_too_large", f"The request body is larger than {limit} bytes (MAX_BODY_BYTES); send less."
+            )
+        # Keep what werkzeug adds, such as the Allow header of a 405.
+        headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+        headers.update(data.get("headers") or {})
         return error_response(
             error.code or 500,
             _CODES.get(error.code, "error"),
             data.get("message") or error.description or error.name,
-            headers=data.get("headers"),
+            headers=headers,
         )
 
 
 def register_error_handlers(app: Flask) -> None:
+    @app.before_request
+    def _require_json():
+        if request.method in ("POST", "PUT", "PATCH") and request.content_length and not request.is_json:
+            return error_response(
+                415, "unsupported_media_type", "Send the body as JSON with the header Content-Type: application/json."
+            )
+
     @app.errorhandler(ApiError)
     def _api_error(error: ApiError):
         return error_response(error.status, error.code, error.message, error.details, error.headers)

@@ -15,6 +15,24 @@ class StrictSchema(ma.Schema):
         unknown = ma.RAISE
 
 
+class StrictFloat(fields.Float):
+    """A JSON number only: no numeric strings, no booleans."""
+
+    def _validated(self, value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.make_error("invalid")
+        return super()._validated(value)
+
+
+class StrictBoolean(fields.Boolean):
+    """A JSON true or false only (0 == False in Python, so sets of truthy values cannot say it)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
 def _not_blank(value: str) -> None:
     if not value.strip():
         raise ma.ValidationError("must contain text, not only white space.")
@@ -22,7 +40,9 @@ def _not_blank(value: str) -> None:
 
 class ChatRequestSchema(StrictSchema):
     message = fields.String(
-        required=True, validate=[validate.Length(min=1), _not_blank], metadata={"description": "The user's message"}
+        required=True,
+        validate=[validate.Length(min=1), _not_blank],
+        metadata={"description": "The user's message", "pattern": r"\S"},
     )
     strategy = fields.String(
         load_default=RoutingStrategy.BALANCED.value,
@@ -30,15 +50,15 @@ class ChatRequestSchema(StrictSchema):
         metadata={"description": "Routing strategy"},
     )
     system_prompt = fields.String(allow_none=True, load_default=None)
-    temperature = fields.Float(allow_none=True, load_default=None, validate=validate.Range(min=0, max=2))
-    max_tokens = fields.Integer(allow_none=True, load_default=None, validate=validate.Range(min=1, max=200_000))
-    budget_limit = fields.Float(
+    temperature = StrictFloat(allow_none=True, load_default=None, validate=validate.Range(min=0, max=2))
+    max_tokens = fields.Integer(strict=True, allow_none=True, load_default=None, validate=validate.Range(min=1, max=200_000))
+    budget_limit = StrictFloat(
         allow_none=True,
         load_default=None,
         validate=validate.Range(min=0, min_inclusive=False),
-        metadata={"description": "Most this request may cost, in USD"},
+        metadata={"description": "Most this request may cost, in USD", "exclusiveMinimum": True},
     )
-    stream = fields.Boolean(load_default=False)
+    stream = StrictBoolean(load_default=False)
 
 
 class UsageSchema(ma.Schema):

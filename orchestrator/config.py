@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from environs import Env, EnvError
@@ -91,7 +92,7 @@ def load_settings(read_dotenv: bool = True) -> Settings:
     """Read the settings once from the process environment (and `.env` when present)."""
     env = Env()
     if read_dotenv:
-        env.read_env(recurse=False)
+        env.read_env(Path.cwd() / ".env", recurse=False)
     positive = Range(min=0)
     at_least_one = Range(min=1)
     return Settings(

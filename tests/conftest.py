@@ -1,0 +1,34 @@
+"""Test settings. They are set before any orchestrator module reads the environment.
+
+Integration and e2e tests use the real Redis at REDIS_URL on database 15 under their own
+key prefix, which is deleted around each test (a FLUSHDB would also drop the broker's
+queue bindings that running workers declared).
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlsplit, urlunsplit
+
+from tests.processes import free_port
+
+
+def _test_redis_url() -> str:
+    parts = urlsplit(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    return urlunsplit(parts._replace(path="/15"))
+
+
+SANDBOX_PORT = free_port()
+os.environ.update(
+    {
+        "REDIS_URL": _test_redis_url(),
+        "REDIS_PREFIX": f"orchtest{os.getpid()}:",
+        "SANDBOX_URL": f"http://127.0.0.1:{SANDBOX_PORT}",
+        "SANDBOX_LATENCY_SCALE": "0",
+        "REQUEST_TIMEOUT": "20",
+        "OPENAI_API_KEY": "",
+        "ANTHROPIC_API_KEY": "",
+        "GOOGLE_API_KEY": "",
+        "MODELS_FILE": "",
+    }
+)

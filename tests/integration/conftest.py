@@ -1,0 +1,78 @@
+"""A real sandbox and a real Celery worker for the whole session; the API in-process."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+import requests
+
+from orchestrator.config import get_settings
+from orchestrator.fleet import Fleet
+from tests.processes import orchestrator, wait_until
+
+
+@pytest.fixture(scope="session")
+def settings():
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+def redis_client(settings):
+    client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+    try:
+        client.ping()
+    except redis.ConnectionError as exc:
+        pytest.fail(f"integration tests need Redis at {settings.redis_url}: {exc}")
+    return client
+
+
+@pytest.fixture(scope="session")
+def logs(tmp_path_factory):
+    return tmp_path_factory.mktemp("logs")
+
+
+@pytest.fixture(scope="session")
+def sandbox(settings, logs):
+    process = orchestrator("sandbox", "sandbox", log_dir=logs)
+    wait_until(lambda: requests.get(f"{settings.sandbox_url}/health", timeout=1).ok, 20, "the sandbox")
+    yield settings.sandbox_url
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def worker(settings, redis_client, sandbox, logs):
+    process = orchestrator("worker", "worker", "--concurrency", "8", log_dir=logs)
+    fleet = Fleet(redis_client, settings.redis_prefix)
+    try:
+        wait_until(lambda: fleet.alive() or process.popen.poll() is not None, 30, "a worker heartbeat")
+    finally:
+        if process.popen.poll() is not None:
+            pytest.fail(f"the worker exited:\n{process.log()}")
+    yield process
+    process.stop()
+
+
+@pytest.fixture(autouse=True)
+def clean_keys(request, settings):
+    """Delete this session's keys around each test that touches Redis."""
+    if "redis_client" not in request.fixturenames:
+        yield
+        return
+    client = request.getfixturevalue("redis_client")
+    yield
+    # Keep the worker's heartbeat: it is refreshed every few seconds, not per test.
+    for key in client.scan_iter(match=f"{settings.redis_prefix}*", count=1000):
+        if key != f"{settings.redis_prefix}workers":
+            client.delete(key)
+
+
+@pytest.fixture(scope="session")
+def app(settings):
+    from api import create_app
+
+    return create_app()
+
+
+@pytest.fixture
+def client(app, worker, redis_client):
+    return app.test_client()

@@ -1,0 +1,53 @@
+"""One chat request end to end: API -> chat queue -> real worker -> openai SDK -> sandbox."""
+
+from __future__ import annotations
+
+from orchestrator.sandbox.answers import answer
+
+
+def test_execute_answers_through_worker_and_sandbox(client, redis_client, settings):
+    reply = client.post(
+        "/api/v1/orchestrator/chat/execute",
+        json={"message": "Explain machine learning", "strategy": "balanced", "max_tokens": 1000},
+    )
+    assert reply.status_code == 200, reply.get_json()
+    body = reply.get_json()
+    # The sandbox's deterministic answer to exactly this conversation came back.
+    expected, output_tokens, _ = answer("user: Explain machine learning", 1000)
+    assert body["response"]["content"] == expected
+    assert body["response"]["usage"]["output_tokens"] == output_tokens
+    assert body["response"]["sandbox"] is True
+    assert body["model_used"] == body["response"]["model"] == body["routing_decision"]["chosen_model"]
+    assert body["response"]["cost"] > 0
+    assert body["routing_decision"]["reasoning"].startswith("balanced strategy: cost: $")
+    # The request record says the worker finished it.
+    record = redis_client.hgetall(f"{settings.redis_prefix}req:{body['request_id']}")
+    assert record["status"] == "completed"
+
+
+def test_system_prompt_and_max_tokens_reach_the_provider(client):
+    reply = client.post(
+        "/api/v1/orchestrator/chat/execute",
+        json={"message": "Write a Python function for binary search", "system_prompt": "You are a coding expert",
+              "temperature": 0.2, "max_tokens": 5, "strategy": "quality_optimal"},
+    )
+    body = reply.get_json()
+    assert reply.status_code == 200, body
+    expected, _, finish = answer("system: You are a coding expert\nuser: Write a Python function for binary search", 5)
+    assert body["response"]["content"] == expected
+    assert body["response"]["usage"]["output_tokens"] == 5
+    assert body["response"]["finish_reason"] == finish == "length"
+
+
+def test_a_finished_request_is_not_answered_twice(client, settings):
+    from workers.tasks import services
+    from workers import execution
+
+    reply = client.post("/api/v1/orchestrator/chat/execute", json={"message": "hello"})
+    request_id = reply.get_json()["request_id"]
+    store = services().requests
+    events_before = store.redis.xlen(store.events_key(request_id))
+    # A redelivered task for the same request id changes nothing.
+    execution.execute(services(), request_id, {"messages": [{"role": "user", "content": "other"}]})
+    assert store.redis.xlen(store.events_key(request_id)) == events_before
+    assert store.get(request_id)["result"]["response"]["content"] == reply.get_json()["response"]["content"]

@@ -1,0 +1,54 @@
+"""With Redis stopped the gateway answers 503 with a clear message; when Redis returns it
+serves again without restarting anything."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import requests
+
+from tests.processes import Process, free_port, orchestrator, wait_until
+
+pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server on the PATH")
+
+
+def start_redis(port: int, log_dir) -> Process:
+    return Process(
+        f"redis-{port}",
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(log_dir)],
+        log_dir,
+    )
+
+
+def test_redis_outage_gives_503_and_recovers(sandbox, logs):
+    redis_port, web_port = free_port(), free_port()
+    env = {"REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"}
+    base = f"http://127.0.0.1:{web_port}/api/v1/orchestrator"
+    redis_server = start_redis(redis_port, logs)
+    web = orchestrator("web-outage", "web", "--bind", f"127.0.0.1:{web_port}", "--workers", "1",
+                       log_dir=logs, env=env)
+    worker = orchestrator("worker-outage", "worker", "--concurrency", "2", log_dir=logs, env=env)
+    try:
+        wait_until(lambda: requests.get(f"{base}/health", timeout=5).status_code == 200, 30, "a healthy stack")
+        assert requests.post(f"{base}/chat/execute", json={"message": "before"}, timeout=30).status_code == 200
+
+        redis_server.stop()
+        health = requests.get(f"{base}/health", timeout=10)
+        assert health.status_code == 503
+        assert health.json()["status"] == "unhealthy"
+        assert any("Redis unreachable" in reason for reason in health.json()["reasons"])
+        chat = requests.post(f"{base}/chat/execute", json={"message": "during"}, timeout=30)
+        assert chat.status_code == 503
+        assert chat.json()["error"]["code"] == "redis_unavailable"
+        assert "REDIS_URL" in chat.json()["error"]["message"]
+
+        redis_server = start_redis(redis_port, logs)
+        wait_until(lambda: requests.get(f"{base}/health", timeout=5).status_code == 200, 60, "recovery")
+        after = requests.post(f"{base}/chat/execute", json={"message": "after"}, timeout=30)
+        assert after.status_code == 200, after.text
+        assert after.json()["response"]["content"]
+    finally:
+        for process in (web, worker, redis_server):
+            process.stop()

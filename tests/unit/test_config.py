@@ -1,0 +1,62 @@
+import subprocess
+import sys
+
+import pytest
+
+from orchestrator.config import ConfigError, load_settings
+
+
+def test_defaults_are_the_briefs(monkeypatch):
+    for name in ("MONTHLY_COST_LIMIT", "RATE_LIMIT_REQUESTS", "DEFAULT_MODEL_NAME", "COST_TRACKING_ENABLED"):
+        monkeypatch.delenv(name, raising=False)
+    settings = load_settings(read_dotenv=False)
+    assert settings.monthly_cost_limit == 1000.0
+    assert settings.rate_limit_requests == 100
+    assert settings.default_model_name == "gpt-4"
+    assert settings.cost_tracking_enabled is True
+
+
+@pytest.mark.parametrize(
+    "name, value, expected",
+    [
+        ("MONTHLY_COST_LIMIT", "abc", "expected a number"),
+        ("MONTHLY_COST_LIMIT", "-5", "expected a number"),
+        ("RATE_LIMIT_REQUESTS", "1.5", "expected a whole number"),
+        ("COST_TRACKING_ENABLED", "perhaps", "expected true or false"),
+        ("REDIS_URL", "localhost:6379", "expected a URL starting with redis://"),
+    ],
+)
+def test_a_bad_value_names_the_variable_and_the_form(monkeypatch, name, value, expected):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(read_dotenv=False)
+    message = str(caught.value)
+    assert message.startswith(f"{name}=") and expected in message
+    assert "\n" not in message
+
+
+def test_start_up_stops_with_one_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", "check-config"],
+        env={"MONTHLY_COST_LIMIT": "abc", "PATH": "/usr/bin:/bin", "COLUMNS": "60"},
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "MONTHLY_COST_LIMIT='abc'" in result.stderr and "expected a number" in result.stderr
+
+
+def test_dotenv_file_is_read(tmp_path, monkeypatch):
+    monkeypatch.delenv("DEFAULT_MAX_TOKENS", raising=False)
+    (tmp_path / ".env").write_text("DEFAULT_MAX_TOKENS=512\n")
+    monkeypatch.chdir(tmp_path)
+    assert load_settings().default_max_tokens == 512
+
+
+def test_redis_password_is_folded_into_the_broker_url_and_never_shown(monkeypatch):
+    monkeypatch.setenv("REDIS_URL", "redis://cache.internal:6380/2")
+    monkeypatch.setenv("REDIS_PASSWORD", "s3cret")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-live-secret")
+    settings = load_settings(read_dotenv=False)
+    assert settings.redis_url_with_password == "redis://:s3cret@cache.internal:6380/2"
+    assert "s3cret" not in repr(settings) and "sk-live-secret" not in repr(settings)
