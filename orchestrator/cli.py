@@ -59,7 +59,7 @@ def worker(concurrency: int | None, queues: str) -> None:
     _exec_python_module(
         "celery", "-A", "workers.app", "worker", "--pool", "threads",
         "--concurrency", str(concurrency or settings.worker_concurrency),
-        "--queues", queues, "--loglevel", settings.log_level,
+        "--queues", queues, "--loglevel", settings.log_level, "--hostname", f"worker-{os.getpid()}@%h",
         # Workers coordinate through Redis, not through gossip; skipping both saves start-up time and CPU.
         "--without-gossip", "--without-mingle",
     )
@@ -84,6 +84,22 @@ def sandbox(port: int | None, host: str) -> None:
 
     run(host, port or urlsplit(settings.sandbox_url).port or 8100, Catalog.load(settings.models_file),
         settings.sandbox_latency_scale)
+
+
+@main.command()
+@click.option("--api-port", default=8000, show_default=True, envvar="API_PORT")
+@click.option("--flower-port", default=5555, show_default=True, envvar="FLOWER_PORT")
+def up(api_port: int, flower_port: int) -> None:
+    """Run the whole stack in the foreground (what `make run` does)."""
+    from orchestrator.launcher import LaunchError
+    from orchestrator.launcher import up as run_stack
+
+    settings = _checked_settings()
+    try:
+        sys.exit(run_stack(settings, api_port, flower_port))
+    except LaunchError as exc:
+        err.print(f"[bold red]cannot start:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
 
 
 @main.command("check-config")

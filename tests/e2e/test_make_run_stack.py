@@ -1,0 +1,67 @@
+"""The stack as `make run` starts it (`orchestrator up`: Redis if none, then the Procfile),
+driven over HTTP: a chat answered by the sandbox, Flower listing the worker and the task,
+and Ctrl-C stopping everything it started."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+
+import pytest
+import redis
+import requests
+
+from tests.processes import free_port, orchestrator, wait_until
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    if shutil.which("redis-server") is None:
+        pytest.skip("needs redis-server on the PATH to start a private Redis")
+    ports = {name: free_port() for name in ("redis", "api", "flower", "sandbox")}
+    env = {
+        # Nothing answers on this port, so `up` must start a private Redis itself.
+        "REDIS_URL": f"redis://127.0.0.1:{ports['redis']}/0",
+        "SANDBOX_URL": f"http://127.0.0.1:{ports['sandbox']}",
+        "API_PORT": str(ports["api"]),
+        "FLOWER_PORT": str(ports["flower"]),
+        "FLOWER_UNAUTHENTICATED_API": "true",
+    }
+    process = orchestrator("up", "up", log_dir=tmp_path_factory.mktemp("e2e"), env=env)
+    api = f"http://127.0.0.1:{ports['api']}/api/v1/orchestrator"
+    try:
+        wait_until(lambda: requests.get(f"{api}/health", timeout=2).status_code == 200, 90, "a healthy stack")
+    except TimeoutError:
+        process.stop(signal.SIGINT)
+        pytest.fail(f"the stack did not come up:\n{process.log()}")
+    yield {"process": process, "api": api, "flower": f"http://127.0.0.1:{ports['flower']}", **env}
+    process.stop(signal.SIGINT)
+
+
+def test_chat_is_answered_and_flower_lists_worker_and_task(stack):
+    reply = requests.post(f"{stack['api']}/chat/execute", json={"message": "Explain machine learning"}, timeout=60)
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert body["response"]["content"] and body["response"]["sandbox"] is True
+    assert body["response"]["usage"]["output_tokens"] > 0
+
+    workers = wait_until(lambda: requests.get(f"{stack['flower']}/api/workers?refresh=1", timeout=10).json(), 30, "Flower's workers")
+    assert any(name.startswith("worker-") for name in workers)
+    task = wait_until(
+        lambda: requests.get(f"{stack['flower']}/api/task/info/{body['request_id']}", timeout=5).json(),
+        30, "Flower to list the task",
+    )
+    assert task["name"] == "orchestrator.execute_chat"
+
+
+def test_ctrl_c_stops_everything_it_started(stack):
+    process = stack["process"]
+    private_redis = redis.Redis.from_url(stack["REDIS_URL"])
+    assert private_redis.ping()
+    process.stop(signal.SIGINT)
+    assert process.popen.returncode is not None
+    with pytest.raises(redis.ConnectionError):
+        private_redis.ping()
+    with pytest.raises(ProcessLookupError):
+        os.killpg(process.pid, 0)  # no process of the stack is left
