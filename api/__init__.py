@@ -28,10 +28,11 @@ def create_app(services: Services | None = None) -> Flask:
     api = OrchestratorApi(app)
     register_error_handlers(app)
 
-    from api import chat, health
+    from api import chat, health, models
 
     api.register_blueprint(chat.blp, url_prefix=f"{API_PREFIX}/chat")
     api.register_blueprint(health.blp, url_prefix=API_PREFIX)
+    api.register_blueprint(models.blp, url_prefix=f"{API_PREFIX}/models")
     return app
 
 

@@ -9,7 +9,9 @@ from flask_smorest import Blueprint
 
 from api import services
 from api.errors import ApiError, ErrorResponseSchema
-from api.schemas import ChatRequestSchema, ChatResultSchema
+from api.schemas import ChatRequestSchema, ChatResultSchema, RoutingDecisionSchema
+from orchestrator.payloads import chat_request, payload_from_body
+from orchestrator.router import NoSuitableModel
 from workers.app import app as celery_app
 from workers.queues import CHAT_QUEUE, DEFAULT_PRIORITY, kombu_priority
 
@@ -26,15 +28,7 @@ def run_chat(body: dict) -> dict:
     """Enqueue one chat request on the chat queue and wait for its terminal event."""
     svc = services()
     request_id = new_request_id()
-    payload = {
-        "messages": [{"role": "user", "content": body["message"]}],
-        "system_prompt": body.get("system_prompt"),
-        "temperature": body.get("temperature"),
-        "max_tokens": body.get("max_tokens"),
-        "strategy": body["strategy"],
-        "budget_limit": body.get("budget_limit"),
-        "owner": ANONYMOUS,
-    }
+    payload = payload_from_body(body, ANONYMOUS)
     svc.requests.create(request_id, ANONYMOUS, "chat")
     celery_app.send_task(
         "orchestrator.execute_chat",
@@ -55,15 +49,45 @@ def run_chat(body: dict) -> dict:
     return data
 
 
+def _refusals(view):
+    """The 4xx answers of a well-formed request that cannot be served."""
+    for status, description in (
+        (402, "Every model that fits could cost more than the budget left"),
+        (404, "The pinned model is not in the catalog"),
+        (413, "Body larger than MAX_BODY_BYTES, or a conversation no model's context holds"),
+        (422, "Invalid request: the message names each field to fix"),
+    ):
+        view = blp.alt_response(status, schema=ErrorResponseSchema, description=description)(view)
+    return view
+
+
 @blp.route("/execute")
 class ChatExecute(MethodView):
     @blp.arguments(ChatRequestSchema)
     @blp.response(200, ChatResultSchema)
-    @blp.alt_response(413, schema=ErrorResponseSchema, description="Body larger than MAX_BODY_BYTES")
-    @blp.alt_response(422, schema=ErrorResponseSchema, description="Invalid request or no suitable model")
+    @_refusals
     @blp.alt_response(502, schema=ErrorResponseSchema, description="Every provider attempt failed")
     @blp.alt_response(503, schema=ErrorResponseSchema, description="Redis or the providers unavailable")
     @blp.alt_response(504, schema=ErrorResponseSchema, description="No answer within the time budget")
     def post(self, body: dict):
         """Execute a chat request with optimal model selection and fallback."""
         return run_chat(body)
+
+
+@blp.route("/route")
+class ChatRoute(MethodView):
+    @blp.arguments(ChatRequestSchema)
+    @blp.response(200, RoutingDecisionSchema)
+    @_refusals
+    def post(self, body: dict):
+        """Route a message to the optimal model without executing it."""
+        svc = services()
+        try:
+            return svc.router.route(
+                chat_request(payload_from_body(body, ANONYMOUS), svc.settings),
+                body["strategy"],
+                pinned=body.get("model"),
+                budget_limit=body.get("budget_limit"),
+            ).as_dict()
+        except NoSuitableModel as exc:
+            raise ApiError(exc.http_status, "no_suitable_model", str(exc), {"reason": exc.reason}) from None

@@ -38,11 +38,36 @@ def _not_blank(value: str) -> None:
         raise ma.ValidationError("must contain text, not only white space.")
 
 
+class MessageSchema(StrictSchema):
+    role = fields.String(required=True, validate=validate.OneOf(["system", "user", "assistant"]))
+    content = fields.String(required=True)
+
+
 class ChatRequestSchema(StrictSchema):
     message = fields.String(
         required=True,
         validate=[validate.Length(min=1), _not_blank],
         metadata={"description": "The user's message", "pattern": r"\S"},
+    )
+    history = fields.List(
+        fields.Nested(MessageSchema),
+        load_default=list,
+        metadata={"description": "Earlier turns of the conversation, oldest first, before `message`"},
+    )
+    conversation_id = fields.String(
+        allow_none=True,
+        load_default=None,
+        validate=validate.Regexp(r"^[A-Za-z0-9_.:-]{1,128}$"),
+        metadata={
+            "description": "Continue (or start) a conversation whose history the orchestrator keeps; "
+            "1-128 letters, digits, _ . : -",
+            "pattern": r"^[A-Za-z0-9_.:-]{1,128}$",
+        },
+    )
+    model = fields.String(
+        allow_none=True,
+        load_default=None,
+        metadata={"description": "Pin this catalog model (its fallbacks still apply); omit to let routing choose"},
     )
     strategy = fields.String(
         load_default=RoutingStrategy.BALANCED.value,
@@ -82,8 +107,12 @@ class ModelResponseSchema(ma.Schema):
 
 
 class AnalysisSchema(ma.Schema):
-    input_tokens = fields.Integer()
-    expected_output_tokens = fields.Integer()
+    complexity = fields.String(required=True, metadata={"description": "simple, moderate, complex or expert"})
+    complexity_score = fields.Float(required=True, metadata={"description": "In [0, 1]"})
+    task_type = fields.String(required=True)
+    input_tokens = fields.Integer(required=True)
+    expected_output_tokens = fields.Integer(required=True)
+    needs = fields.List(fields.String(), required=True, metadata={"description": "code, reasoning, long_context, vision"})
 
 
 class RoutingDecisionSchema(ma.Schema):
@@ -107,6 +136,7 @@ class AttemptSchema(ma.Schema):
 
 class ChatResultSchema(ma.Schema):
     request_id = fields.String(required=True)
+    conversation_id = fields.String()
     response = fields.Nested(ModelResponseSchema, required=True)
     model_used = fields.String(required=True)
     routing_decision = fields.Nested(RoutingDecisionSchema, required=True)
@@ -119,3 +149,30 @@ class HealthSchema(ma.Schema):
     redis = fields.Dict(required=True)
     workers = fields.Dict(required=True)
     timestamp = fields.Float(required=True)
+
+
+class ModelCapabilitiesSchema(ma.Schema):
+    provider = fields.String(required=True)
+    model_name = fields.String(required=True)
+    max_tokens = fields.Integer(required=True, metadata={"description": "Largest output, in tokens"})
+    context_window = fields.Integer(required=True)
+    cost_per_1k_input = fields.Float(required=True, metadata={"description": "USD"})
+    cost_per_1k_output = fields.Float(required=True, metadata={"description": "USD"})
+    cost_per_1k_cached_input = fields.Float(allow_none=True)
+    price_source = fields.String(required=True, metadata={"description": "genai-prices or models.yaml"})
+    supports_code = fields.Boolean(required=True)
+    supports_reasoning = fields.Boolean(required=True)
+    supports_streaming = fields.Boolean(required=True)
+    supports_vision = fields.Boolean(required=True)
+    supports_assistant_prefill = fields.Boolean(required=True)
+    reasoning_model = fields.Boolean(required=True)
+    ttft = fields.Float(required=True, metadata={"description": "Prior time to first token, seconds"})
+    tokens_per_second = fields.Float(required=True)
+    quality = fields.Dict(keys=fields.String(), values=fields.Float(), required=True)
+    served_by = fields.String(required=True, metadata={"description": "sandbox, or provider (the real API)"})
+    base_url = fields.String(allow_none=True, metadata={"description": "Where requests go; null is the SDK default"})
+
+
+class CapabilitiesSchema(ma.Schema):
+    models = fields.List(fields.Nested(ModelCapabilitiesSchema), required=True)
+    count = fields.Integer(required=True)

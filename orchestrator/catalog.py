@@ -25,6 +25,9 @@ class ModelProvider(str, enum.Enum):
     CUSTOM = "custom"
 
 
+PROVIDER_KINDS = ("openai", "anthropic", "google")
+
+
 class CatalogError(Exception):
     """models.yaml (or MODELS_FILE) is malformed; the message says where."""
 
@@ -32,7 +35,7 @@ class CatalogError(Exception):
 @dataclass(frozen=True)
 class ProviderConfig:
     name: str
-    kind: str  # openai, anthropic, google: the wire format and SDK used
+    kind: str  # one of PROVIDER_KINDS: the wire format and SDK used
     api_key_env: str | None = None
     base_url: str | None = None  # a custom OpenAI-compatible server
 
@@ -171,9 +174,28 @@ class Catalog:
                 raise CatalogError(f"MODELS_FILE {extra_file}: {exc}") from None
             data["providers"].update(extra.get("providers", {}))
             data["models"].update(extra.get("models", {}))
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Catalog":
+        """A catalog from the models.yaml structure: {"providers": {...}, "models": {...}}."""
         try:
             providers = {name: ProviderConfig(name=name, **spec) for name, spec in data["providers"].items()}
         except TypeError as exc:
             raise CatalogError(f"providers: {exc}; allowed keys: kind, api_key_env, base_url") from None
+        for provider in providers.values():
+            if provider.kind not in PROVIDER_KINDS:
+                raise CatalogError(f"provider {provider.name!r}: kind {provider.kind!r} is not one of {PROVIDER_KINDS}")
         models = {name: _model_from_entry(name, entry, providers) for name, entry in data["models"].items()}
         return cls(models, providers)
+
+
+def check_default_model(settings, catalog: Catalog) -> None:
+    """DEFAULT_MODEL_NAME must name a catalog model of DEFAULT_MODEL_PROVIDER."""
+    name, provider = settings.default_model_name, settings.default_model_provider
+    if name not in catalog:
+        raise CatalogError(f"DEFAULT_MODEL_NAME={name!r} is not in the catalog; known: {', '.join(sorted(catalog.models))}")
+    if catalog.get(name).provider != provider:
+        raise CatalogError(
+            f"DEFAULT_MODEL_PROVIDER={provider!r} does not serve {name!r} (its provider is {catalog.get(name).provider!r})"
+        )

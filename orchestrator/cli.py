@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import click
 from rich.console import Console
 
-from orchestrator.catalog import Catalog, CatalogError
+from orchestrator.catalog import Catalog, CatalogError, check_default_model
 from orchestrator.config import ConfigError, Settings, get_settings
 
 err = Console(stderr=True)
@@ -19,7 +19,7 @@ def _checked_settings() -> Settings:
     """Settings and catalog, or one line saying what to fix and exit status 2."""
     try:
         settings = get_settings()
-        Catalog.load(settings.models_file)
+        check_default_model(settings, Catalog.load(settings.models_file))
     except (ConfigError, CatalogError) as exc:
         err.print(f"[bold red]configuration error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)

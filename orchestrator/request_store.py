@@ -15,10 +15,13 @@ import time
 
 import redis
 
+from orchestrator.conversations import ConversationTurn
+
 TERMINAL_EVENTS = ("final", "error")
 STREAM_MAXLEN = 10_000
 
-# KEYS[1] record, KEYS[2] events; ARGV: status, event type, payload json, ttl, now, maxlen
+# KEYS[1] record, KEYS[2] events, optional KEYS[3] a conversation to extend;
+# ARGV: status, event type, payload json, ttl, now, maxlen, then the conversation's new messages.
 _FINISH = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if status == 'completed' or status == 'failed' then return 0 end
@@ -26,6 +29,10 @@ redis.call('HSET', KEYS[1], 'status', ARGV[1], 'result', ARGV[3], 'finished_at',
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'type', ARGV[2], 'data', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
+if KEYS[3] then
+  for i = 7, #ARGV do redis.call('RPUSH', KEYS[3], ARGV[i]) end
+  redis.call('EXPIRE', KEYS[3], ARGV[4])
+end
 return 1
 """
 
@@ -64,17 +71,24 @@ class RequestStore:
     def mark_running(self, request_id: str) -> None:
         self.redis.hset(self.record_key(request_id), mapping={"status": "running", "started_at": time.time()})
 
-    def complete(self, request_id: str, result: dict) -> bool:
-        """Publish the answer; False when the request had already finished (a redelivery)."""
-        return self._terminal(request_id, "completed", "final", result)
+    def complete(self, request_id: str, result: dict, turn: ConversationTurn | None = None) -> bool:
+        """Publish the answer, and extend its conversation with the turn in the same step;
+        False when the request had already finished (a redelivery)."""
+        return self._terminal(request_id, "completed", "final", result, turn)
 
     def fail(self, request_id: str, error: dict) -> bool:
         """Publish the error (an `error` dict with `status`, `code`, `message`, `details`)."""
         return self._terminal(request_id, "failed", "error", error)
 
-    def _terminal(self, request_id: str, status: str, event: str, payload: dict) -> bool:
+    def _terminal(
+        self, request_id: str, status: str, event: str, payload: dict, turn: ConversationTurn | None = None
+    ) -> bool:
         keys = [self.record_key(request_id), self.events_key(request_id)]
-        return bool(self._finish(keys=keys, args=[status, event, json.dumps(payload), self.ttl, time.time(), STREAM_MAXLEN]))
+        args = [status, event, json.dumps(payload), self.ttl, time.time(), STREAM_MAXLEN]
+        if turn is not None:
+            keys.append(turn.key)
+            args.extend(json.dumps(m) for m in turn.messages)
+        return bool(self._finish(keys=keys, args=args))
 
     def wait_terminal(self, request_id: str, timeout: float) -> tuple[str, dict] | None:
         """Block until the request's terminal event arrives; None after `timeout` seconds."""

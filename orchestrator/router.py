@@ -1,22 +1,52 @@
 """Router.route(request) -> RoutingDecision: which model answers, why, and what comes next.
 
-For now the router sends every request to the configured default model; the routing
-issue replaces the choice with scoring under each strategy.
+1. Analyse the conversation (orchestrator/analysis.py).
+2. Keep the models that can take it: the capabilities it needs, a context that holds it,
+   a worst-case cost within the request's budget_limit and the user's remaining budget,
+   and not marked unavailable.
+3. Rank them with the strategy (orchestrator/strategies.py) from catalog priors.
+4. Choose the best (or the pinned model), and up to three fallbacks, other providers first.
+   The operator's default model (DEFAULT_MODEL_NAME), when it fits, is always among the
+   fallbacks: the model the operator trusts is the last resort.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 from orchestrator.analysis import TaskAnalysis, analyze
-from orchestrator.catalog import Catalog
-from orchestrator.config import Settings
+from orchestrator.catalog import Catalog, ModelCapabilities
 from orchestrator.providers.base import ChatRequest
-from orchestrator.strategies import RoutingStrategy
+from orchestrator.strategies import (
+    Candidate,
+    Context,
+    Preferences,
+    RoutingStrategy,
+    get_strategy,
+    required_quality,
+)
+
+MAX_FALLBACKS = 3
 
 
 class NoSuitableModel(Exception):
-    """No model in the catalog can take this request; the message says why."""
+    """No model in the catalog can take this request; the message says why and what would fit.
+
+    `reason` is "budget" (every fitting model could cost more than the budget left),
+    "context" (no context window holds the conversation or no model has a capability it
+    needs) or "unknown_model" (a pinned model the catalog lacks).
+    """
+
+    _HTTP_STATUS = {"budget": 402, "context": 413, "unknown_model": 404}
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+    @property
+    def http_status(self) -> int:
+        return self._HTTP_STATUS[self.reason]
 
 
 @dataclass(frozen=True)
@@ -32,33 +62,141 @@ class RoutingDecision:
     analysis: TaskAnalysis | None = None
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        decision = asdict(self)
+        decision["fallback_models"] = [list(pair) for pair in self.fallback_models]
+        decision["analysis"] = self.analysis.as_dict() if self.analysis else None
+        return decision
+
+    @property
+    def models(self) -> list[str]:
+        """The chosen model, then the fallbacks, in the order to try them."""
+        return [self.chosen_model, *(name for _, name in self.fallback_models)]
+
+
+def _capable(model: ModelCapabilities, analysis: TaskAnalysis) -> bool:
+    needs = analysis.needs
+    return not (
+        ("vision" in needs and not model.supports_vision)
+        or ("code" in needs and not model.supports_code)
+        or model.context_window < analysis.input_tokens + min(analysis.expected_output_tokens, model.max_tokens)
+    )
 
 
 class Router:
-    def __init__(self, catalog: Catalog, settings: Settings):
+    def __init__(
+        self,
+        catalog: Catalog,
+        default_model: str | None = None,
+        is_available: Callable[[str], bool] | None = None,
+    ):
         self.catalog = catalog
-        self.settings = settings
+        self.default_model = default_model
+        self.is_available = is_available or (lambda model_name: True)
 
-    def route(self, request: ChatRequest, strategy: RoutingStrategy = RoutingStrategy.BALANCED) -> RoutingDecision:
-        name = self.settings.default_model_name
-        if name not in self.catalog:
-            raise NoSuitableModel(f"DEFAULT_MODEL_NAME {name!r} is not in the model catalog")
-        model = self.catalog.get(name)
+    def route(
+        self,
+        request: ChatRequest,
+        strategy: str = RoutingStrategy.BALANCED.value,
+        *,
+        pinned: str | None = None,
+        budget_limit: float | None = None,
+        budget_remaining: float | None = None,
+        preferences: Preferences | None = None,
+    ) -> RoutingDecision:
+        strategy = strategy.value if isinstance(strategy, RoutingStrategy) else strategy
+        rank = get_strategy(strategy)
         analysis = analyze(request.messages, request.system_prompt, request.max_tokens)
-        cost = (
-            analysis.input_tokens * model.cost_per_1k_input
-            + analysis.expected_output_tokens * model.cost_per_1k_output
-        ) / 1000
-        seconds = model.ttft + analysis.expected_output_tokens / model.tokens_per_second
-        quality = model.quality_for("default")
+        candidates = self._candidates(analysis, request.max_tokens)
+        allowance = min(b for b in (budget_limit, budget_remaining, float("inf")) if b is not None)
+        fitting = [c for c in candidates if c.worst_cost <= allowance]
+        if not fitting:
+            raise NoSuitableModel(self._why_none(analysis, candidates, allowance), "budget" if candidates else "context")
+        available = [c for c in fitting if self.is_available(c.model.model_name)] or fitting
+        context = Context(
+            required_quality(analysis.complexity_score), analysis.complexity, analysis.complexity_score,
+            preferences or Preferences(),
+        )
+        ranked = rank(available, context)
+        chosen = ranked[0][1]
+        if pinned:
+            chosen = self._pinned(pinned, fitting, analysis, allowance)
         return RoutingDecision(
-            chosen_provider=model.provider,
-            chosen_model=model.model_name,
-            reasoning=f"{strategy.value} strategy: cost: ${cost:.4f}, speed: {seconds:.1f}s, quality: {quality:.2f}",
-            estimated_cost=round(cost, 6),
-            estimated_time=round(seconds, 3),
-            confidence=0.5,
-            strategy=strategy.value,
+            chosen_provider=chosen.model.provider,
+            chosen_model=chosen.model.model_name,
+            reasoning=f"{strategy} strategy: cost: ${chosen.cost:.4f}, speed: {chosen.seconds:.1f}s, quality: {chosen.quality:.2f}",
+            estimated_cost=round(chosen.cost, 6),
+            estimated_time=round(chosen.seconds, 3),
+            fallback_models=self._fallbacks(chosen, [c for _, c in ranked]),
+            confidence=self._confidence(ranked),
+            strategy=strategy,
             analysis=analysis,
+        )
+
+    def _candidates(self, analysis: TaskAnalysis, max_tokens: int) -> list[Candidate]:
+        candidates = []
+        for model in self.catalog:
+            if not _capable(model, analysis):
+                continue
+            output = min(analysis.expected_output_tokens, model.max_tokens)
+            input_cost = analysis.input_tokens * model.cost_per_1k_input
+            candidates.append(
+                Candidate(
+                    model=model,
+                    cost=(input_cost + output * model.cost_per_1k_output) / 1000,
+                    worst_cost=(input_cost + min(max_tokens, model.max_tokens) * model.cost_per_1k_output) / 1000,
+                    seconds=model.ttft + output / model.tokens_per_second,
+                    quality=model.quality_for(analysis.task_type),
+                )
+            )
+        return candidates
+
+    def _pinned(self, name: str, fitting: list[Candidate], analysis: TaskAnalysis, allowance: float) -> Candidate:
+        for candidate in fitting:
+            if candidate.model.model_name == name:
+                return candidate
+        if name not in self.catalog:
+            raise NoSuitableModel(f"model {name!r} is not in the catalog", "unknown_model")
+        model = self.catalog.get(name)
+        if not _capable(model, analysis):
+            raise NoSuitableModel(
+                f"model {name!r} cannot take this request: it needs {analysis.input_tokens} input tokens"
+                f"{' and ' + ', '.join(sorted(analysis.needs)) if analysis.needs else ''}; "
+                f"{name} has a {model.context_window}-token context",
+                "context",
+            )
+        raise NoSuitableModel(f"model {name!r} could cost more than the budget left (${allowance:.6f})", "budget")
+
+    def _fallbacks(self, chosen: Candidate, ranked: list[Candidate]) -> list[tuple[str, str]]:
+        """The next best models, those of another provider first: an outage is usually a provider's."""
+        rest = [c for c in ranked if c is not chosen]
+        ordered = [c for c in rest if c.model.provider != chosen.model.provider] + [
+            c for c in rest if c.model.provider == chosen.model.provider
+        ]
+        fallbacks = ordered[:MAX_FALLBACKS]
+        default = next((c for c in rest if c.model.model_name == self.default_model), None)
+        if default is not None and default not in fallbacks:
+            fallbacks = fallbacks[: MAX_FALLBACKS - 1] + [default]
+        return [(c.model.provider, c.model.model_name) for c in fallbacks]
+
+    @staticmethod
+    def _confidence(ranked: list[tuple[float, Candidate]]) -> float:
+        """High when the winner stands clear of the runner-up, 0.5 when they tie."""
+        if len(ranked) < 2:
+            return 0.95
+        gap = ranked[0][0] - ranked[1][0]
+        return round(0.5 + min(0.45, max(0.0, gap) * 2), 2)
+
+    def _why_none(self, analysis: TaskAnalysis, candidates: list[Candidate], allowance: float) -> str:
+        if not candidates:
+            largest = max(self.catalog, key=lambda m: m.context_window)
+            needs = f" and needs {', '.join(sorted(analysis.needs))}" if analysis.needs else ""
+            return (
+                f"No suitable models available for this request: it takes about {analysis.input_tokens} tokens{needs}; "
+                f"the largest context is {largest.context_window} tokens ({largest.model_name}). Shorten the conversation."
+            )
+        cheapest = min(candidates, key=lambda c: c.worst_cost)
+        return (
+            f"No suitable models available for this request: the budget left is ${allowance:.6f} and the cheapest "
+            f"model that fits, {cheapest.model.model_name}, could cost ${cheapest.worst_cost:.6f} "
+            f"(with max_tokens spent). Raise budget_limit or lower max_tokens."
         )

@@ -9,6 +9,7 @@ import redis
 
 from orchestrator.catalog import Catalog
 from orchestrator.config import Settings
+from orchestrator.conversations import Conversations
 from orchestrator.fleet import Fleet
 from orchestrator.providers.registry import ProviderRegistry
 from orchestrator.redis_conn import connect
@@ -32,7 +33,7 @@ class Services:
 
     @cached_property
     def router(self) -> Router:
-        return Router(self.catalog, self.settings)
+        return Router(self.catalog, default_model=self.settings.default_model_name)
 
     @cached_property
     def providers(self) -> ProviderRegistry:
@@ -41,3 +42,7 @@ class Services:
     @cached_property
     def fleet(self) -> Fleet:
         return Fleet(self.redis, self.settings.redis_prefix)
+
+    @cached_property
+    def conversations(self) -> Conversations:
+        return Conversations(self.redis, self.settings.redis_prefix)

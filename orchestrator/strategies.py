@@ -1,8 +1,19 @@
-"""The routing strategies the API and the Python API accept."""
+"""The routing strategies, as scoring functions over the candidate models.
+
+A strategy receives the candidates that passed the router's hard filters (capability,
+context, budget, availability) and returns them ranked, best first, each with its score.
+Register a strategy of your own with `register_strategy`; the router looks strategies up
+by name, so a registered one is used exactly like a built-in one.
+"""
 
 from __future__ import annotations
 
 import enum
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+from orchestrator.catalog import ModelCapabilities
 
 
 class RoutingStrategy(str, enum.Enum):
@@ -11,3 +22,146 @@ class RoutingStrategy(str, enum.Enum):
     QUALITY_OPTIMAL = "quality_optimal"
     BALANCED = "balanced"
     USER_PREFERENCE = "user_preference"
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A model that can take the request, with what it would cost, take and deliver."""
+
+    model: ModelCapabilities
+    cost: float  # expected, USD
+    worst_cost: float  # with the whole max_tokens spent, USD
+    seconds: float  # expected time to the last token
+    quality: float  # in [0, 1], for this task type
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """What a user weighs; each in [0, 1]. preferred_models lists model names per complexity level."""
+
+    cost_sensitivity: float = 0.5
+    speed_preference: float = 0.5
+    quality_preference: float = 0.5
+    preferred_models: dict[str, tuple[str, ...]] | None = None
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a strategy may look at besides the candidates."""
+
+    required_quality: float  # the quality this task's complexity calls for
+    complexity: str
+    complexity_score: float
+    preferences: Preferences
+
+
+Ranked = list[tuple[float, Candidate]]
+Strategy = Callable[[list[Candidate], Context], Ranked]
+
+QUALITY_TOLERANCE = 0.02  # priors are coarse: a model this close to the requirement is suitable
+
+
+def required_quality(complexity_score: float) -> float:
+    """Harder tasks need better models: 0.5 for the easiest, 1.0 for the hardest."""
+    return 0.5 + 0.5 * complexity_score
+
+
+def _suitable(candidates: list[Candidate], context: Context) -> list[Candidate]:
+    """The candidates good enough for the task; the best available ones when none is."""
+    floor = context.required_quality - QUALITY_TOLERANCE
+    good = [c for c in candidates if c.quality >= floor]
+    if good:
+        return good
+    best = max(c.quality for c in candidates)
+    return [c for c in candidates if c.quality >= best - QUALITY_TOLERANCE]
+
+
+def _ranked(scored: Ranked) -> Ranked:
+    # Ties break on the model name so that the same request always routes the same way.
+    return sorted(scored, key=lambda pair: (-pair[0], pair[1].model.model_name))
+
+
+def cost_optimal(candidates: list[Candidate], context: Context) -> Ranked:
+    """The cheapest suitable model; unsuitable ones rank after every suitable one."""
+    suitable = set(map(id, _suitable(candidates, context)))
+    return _ranked([(-c.cost - (0 if id(c) in suitable else 1e6), c) for c in candidates])
+
+
+def performance_optimal(candidates: list[Candidate], context: Context) -> Ranked:
+    """The fastest suitable model."""
+    suitable = set(map(id, _suitable(candidates, context)))
+    return _ranked([(-c.seconds - (0 if id(c) in suitable else 1e6), c) for c in candidates])
+
+
+def quality_optimal(candidates: list[Candidate], context: Context) -> Ranked:
+    """The best model, whatever it costs; the cheaper of two equals."""
+    return _ranked([(c.quality - c.cost * 1e-6, c) for c in candidates])
+
+
+def _scale(values: list[float], log: bool = False) -> Callable[[float], float]:
+    """0 for the smallest value, 1 for the largest (on a log scale for prices, which span 100x)."""
+    f = (lambda v: math.log(max(v, 1e-9))) if log else (lambda v: v)
+    low, high = f(min(values)), f(max(values))
+    span = high - low
+    return lambda v: 0.5 if span == 0 else (f(v) - low) / span
+
+
+SHORTFALL_PENALTY = 8.0
+
+
+def balanced(candidates: list[Candidate], context: Context) -> Ranked:
+    """Quality, cheapness and speed weighed by the user's preferences.
+
+    Quality weighs more as the task gets harder (times 1 + complexity score), and a model
+    short of the quality the task needs loses eight times its shortfall whatever the
+    weights: cheap, fast models win easy tasks and strong ones hard tasks.
+    """
+    prefs = context.preferences
+    weights = (prefs.quality_preference * (1 + context.complexity_score), prefs.cost_sensitivity, prefs.speed_preference)
+    total = sum(weights) or 1.0
+    w_quality, w_cost, w_speed = (w / total for w in weights)
+    quality = _scale([c.quality for c in candidates])
+    cost = _scale([c.cost for c in candidates], log=True)
+    seconds = _scale([c.seconds for c in candidates], log=True)
+    floor = context.required_quality - QUALITY_TOLERANCE
+    return _ranked(
+        [
+            (
+                w_quality * quality(c.quality)
+                + w_cost * (1 - cost(c.cost))
+                + w_speed * (1 - seconds(c.seconds))
+                - SHORTFALL_PENALTY * max(0.0, floor - c.quality),
+                c,
+            )
+            for c in candidates
+        ]
+    )
+
+
+def user_preference(candidates: list[Candidate], context: Context) -> Ranked:
+    """The user's models for this complexity first, in their order; the rest as balanced ranks them."""
+    preferred = (context.preferences.preferred_models or {}).get(context.complexity, ())
+    rest = balanced(candidates, context)
+    bonus = {name: len(preferred) - i for i, name in enumerate(preferred)}
+    return _ranked([(score + 10.0 * bonus.get(c.model.model_name, 0), c) for score, c in rest])
+
+
+_STRATEGIES: dict[str, Strategy] = {
+    RoutingStrategy.COST_OPTIMAL.value: cost_optimal,
+    RoutingStrategy.PERFORMANCE_OPTIMAL.value: performance_optimal,
+    RoutingStrategy.QUALITY_OPTIMAL.value: quality_optimal,
+    RoutingStrategy.BALANCED.value: balanced,
+    RoutingStrategy.USER_PREFERENCE.value: user_preference,
+}
+
+
+def register_strategy(name: str, strategy: Strategy) -> None:
+    """Make `strategy` available to the router under `name` (a built-in name is replaced)."""
+    _STRATEGIES[name] = strategy
+
+
+def get_strategy(name: str) -> Strategy:
+    try:
+        return _STRATEGIES[name]
+    except KeyError:
+        raise KeyError(f"unknown routing strategy {name!r}; known: {sorted(_STRATEGIES)}") from None

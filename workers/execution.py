@@ -5,24 +5,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from orchestrator.providers.base import ChatRequest, Message
+from orchestrator.payloads import chat_request, new_messages
+from orchestrator.providers.base import ChatResponse
 from orchestrator.providers.errors import ProviderError
-from orchestrator.providers.registry import ProviderUnavailable
 from orchestrator.router import NoSuitableModel
 from orchestrator.services import Services
 from orchestrator.strategies import RoutingStrategy
 
 log = logging.getLogger(__name__)
-
-
-def chat_request_from(payload: dict, settings) -> ChatRequest:
-    return ChatRequest(
-        model="",
-        messages=tuple(Message(m["role"], m["content"]) for m in payload["messages"]),
-        system_prompt=payload.get("system_prompt"),
-        temperature=payload.get("temperature", settings.default_temperature),
-        max_tokens=payload.get("max_tokens") or settings.default_max_tokens,
-    )
 
 
 def _error(status: int, code: str, message: str, details: dict | None = None) -> dict:
@@ -36,11 +26,9 @@ def execute(services: Services, request_id: str, payload: dict) -> None:
         return
     store.mark_running(request_id)
     try:
-        result = _answer(services, payload)
+        result, response = _answer(services, payload)
     except NoSuitableModel as exc:
-        store.fail(request_id, _error(422, "no_suitable_model", str(exc)))
-    except ProviderUnavailable as exc:
-        store.fail(request_id, _error(503, "provider_unavailable", str(exc)))
+        store.fail(request_id, _error(exc.http_status, "no_suitable_model", str(exc), {"reason": exc.reason}))
     except ProviderError as exc:
         status = exc.kind.policy.http_status
         store.fail(request_id, _error(status, exc.kind.value, f"{exc.provider} {exc.model}: {exc.message}", exc.as_dict()))
@@ -49,20 +37,31 @@ def execute(services: Services, request_id: str, payload: dict) -> None:
         store.fail(request_id, _error(500, "internal_error", "The worker failed while handling this request."))
     else:
         result["request_id"] = request_id
-        store.complete(request_id, result)
+        conversation_id = payload.get("conversation_id")
+        turn = None
+        if conversation_id:
+            result["conversation_id"] = conversation_id
+            turn = services.conversations.turn(conversation_id, new_messages(payload), response.content)
+        store.complete(request_id, result, turn)
 
 
-def _answer(services: Services, payload: dict) -> dict:
-    request = chat_request_from(payload, services.settings)
-    strategy = RoutingStrategy(payload.get("strategy") or RoutingStrategy.BALANCED.value)
-    decision = services.router.route(request, strategy)
+def _answer(services: Services, payload: dict) -> tuple[dict, ChatResponse]:
+    conversation_id = payload.get("conversation_id")
+    earlier = services.conversations.history(conversation_id) if conversation_id else ()
+    request = chat_request(payload, services.settings, earlier)
+    decision = services.router.route(
+        request,
+        payload.get("strategy") or RoutingStrategy.BALANCED.value,
+        pinned=payload.get("model"),
+        budget_limit=payload.get("budget_limit"),
+    )
     model = services.catalog.get(decision.chosen_model)
     provider = services.providers.for_model(model)
     response = provider.complete(
         dataclasses.replace(request, model=model.model_name), timeout=services.settings.request_timeout
     )
     cost = model.cost(response.usage) if services.settings.cost_tracking_enabled else 0.0
-    return {
+    result = {
         "response": {
             "content": response.content,
             "cost": round(cost, 6),
@@ -78,3 +77,4 @@ def _answer(services: Services, payload: dict) -> dict:
         "routing_decision": decision.as_dict(),
         "attempts": [{"model": response.model, "provider": response.provider, "error": None, "duration": round(response.latency, 4)}],
     }
+    return result, response

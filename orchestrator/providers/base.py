@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Iterator, Protocol
 
 
 @dataclass(frozen=True)
@@ -55,10 +55,59 @@ class ChatResponse:
     sandbox: bool = False
 
 
+@dataclass(frozen=True)
+class StreamDelta:
+    """A piece of the answer's text, in order."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class StreamEnd:
+    """The stream finished properly: why, what it used, and the provider's id for it."""
+
+    finish_reason: str
+    usage: Usage
+    provider_request_id: str | None
+
+
+StreamEvent = StreamDelta | StreamEnd
+
+
 class Provider(Protocol):
-    """A provider adapter: turns a ChatRequest into its SDK's call and back."""
+    """A provider adapter: turns a ChatRequest into its SDK's call and back.
+
+    Both calls raise ProviderError (providers/errors.py) and nothing else for a failed call.
+    A stream yields StreamDelta events and ends with exactly one StreamEnd; a stream that
+    stops without its provider's terminating event raises instead of ending quietly.
+    """
 
     name: str
     sandbox: bool
 
     def complete(self, request: ChatRequest, timeout: float) -> ChatResponse: ...
+
+    def stream(self, request: ChatRequest, timeout: float) -> Iterator[StreamEvent]: ...
+
+
+def system_text(request: ChatRequest) -> str | None:
+    """The system prompt and any system messages of the conversation, in order, as one text."""
+    parts = [request.system_prompt] if request.system_prompt else []
+    parts.extend(m.content for m in request.messages if m.role == "system")
+    return "\n\n".join(parts) or None
+
+
+def alternating_turns(messages: tuple[Message, ...]) -> list[Message]:
+    """User and assistant turns that alternate and start with the user, as Anthropic and
+    Gemini require: consecutive turns of one role are joined, nothing is dropped."""
+    turns: list[Message] = []
+    for message in messages:
+        if message.role == "system":
+            continue
+        if turns and turns[-1].role == message.role:
+            turns[-1] = Message(message.role, f"{turns[-1].content}\n\n{message.content}")
+        else:
+            turns.append(message)
+    if turns and turns[0].role != "user":
+        turns.insert(0, Message("user", "(The conversation so far follows.)"))
+    return turns

@@ -8,7 +8,10 @@ may be tried, or neither.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
+
+import httpx2
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,51 @@ class ProviderError(Exception):
             "status": self.status,
             "retry_after": self.retry_after,
         }
+
+
+_CONTEXT_LENGTH = re.compile(
+    r"context_length_exceeded|maximum context length|prompt is too long|input token count .* exceeds"
+    r"|exceeds the maximum number of tokens|too many tokens",
+    re.IGNORECASE,
+)
+_CONTENT_FILTER = re.compile(r"content_filter|content management policy|usage polic|safety|content_policy", re.IGNORECASE)
+
+
+def classify(status: int, code: str | None, message: str) -> ErrorKind:
+    """The taxonomy entry for an HTTP error answer from any provider."""
+    if status == 429:
+        return ErrorKind.RATE_LIMITED
+    if status in (401, 403):
+        return ErrorKind.AUTH
+    if status == 404:
+        return ErrorKind.NOT_FOUND
+    if status == 408:
+        return ErrorKind.TIMEOUT
+    if status in (503, 529):
+        return ErrorKind.OVERLOADED
+    if status >= 500:
+        return ErrorKind.SERVER_ERROR
+    text = f"{code or ''} {message}"
+    if _CONTEXT_LENGTH.search(text):
+        return ErrorKind.CONTEXT_LENGTH_EXCEEDED
+    if _CONTENT_FILTER.search(text):
+        return ErrorKind.CONTENT_FILTERED
+    return ErrorKind.BAD_REQUEST
+
+
+def interrupted(exc: Exception, provider: str, model: str) -> ProviderError:
+    """A stream broken after it began: a timeout, a dropped connection or an unreadable chunk."""
+    if isinstance(exc, httpx2.TimeoutException):
+        return ProviderError(ErrorKind.TIMEOUT, "the provider stopped sending before the answer was complete",
+                             provider=provider, model=model)
+    if isinstance(exc, httpx2.HTTPError):
+        return ProviderError(ErrorKind.CONNECTION, "the connection broke before the answer was complete",
+                             provider=provider, model=model)
+    return ProviderError(ErrorKind.SERVER_ERROR, f"the provider sent an unreadable stream ({type(exc).__name__})",
+                         provider=provider, model=model)
+
+
+STREAM_BREAKS = (httpx2.HTTPError, ValueError)  # what the SDKs let escape from a broken stream
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import time
+from typing import Iterator
 
 import openai
 
 from orchestrator.catalog import ModelCapabilities
-from orchestrator.providers.base import ChatRequest, ChatResponse, Usage
-from orchestrator.providers.errors import ErrorKind, ProviderError, parse_retry_after
+from orchestrator.providers.base import ChatRequest, ChatResponse, StreamDelta, StreamEnd, StreamEvent, Usage
+from orchestrator.providers.errors import (
+    STREAM_BREAKS,
+    ErrorKind,
+    ProviderError,
+    classify,
+    interrupted,
+    parse_retry_after,
+)
+
+_FINISH_REASONS = {"stop": "stop", "length": "length", "content_filter": "content_filter", "tool_calls": "stop"}
 
 
 def to_openai_messages(request: ChatRequest) -> list[dict]:
@@ -33,8 +43,7 @@ def _call_arguments(request: ChatRequest, model: ModelCapabilities) -> dict:
     return args
 
 
-def _usage(completion) -> Usage:
-    usage = completion.usage
+def _usage(usage) -> Usage:
     if usage is None:
         return Usage()
     cached = getattr(usage.prompt_tokens_details, "cached_tokens", None) or 0
@@ -56,13 +65,13 @@ class OpenAICompatibleProvider:
                 **_call_arguments(request, self.models[request.model]), timeout=timeout
             )
         except openai.APIError as exc:
-            raise self._classify(exc, request.model) from exc
+            raise self._error(exc, request.model) from exc
         choice = completion.choices[0]
         latency = time.monotonic() - started
         return ChatResponse(
             content=choice.message.content or "",
-            finish_reason=choice.finish_reason or "stop",
-            usage=_usage(completion),
+            finish_reason=_FINISH_REASONS.get(choice.finish_reason, "stop"),
+            usage=_usage(completion.usage),
             model=request.model,
             provider=self.name,
             provider_request_id=completion._request_id or completion.id,
@@ -71,41 +80,54 @@ class OpenAICompatibleProvider:
             sandbox=self.sandbox,
         )
 
-    def _classify(self, exc: openai.APIError, model: str) -> ProviderError:
-        kind, status, retry_after = _kind_of(exc)
+    def stream(self, request: ChatRequest, timeout: float) -> Iterator[StreamEvent]:
+        arguments = _call_arguments(request, self.models[request.model])
+        try:
+            chunks = self.client.chat.completions.create(
+                **arguments, stream=True, stream_options={"include_usage": True}, timeout=timeout
+            )
+            yield from self._events(chunks, request.model)
+        except openai.APIError as exc:
+            raise self._error(exc, request.model) from exc
+        except STREAM_BREAKS as exc:
+            raise interrupted(exc, self.name, request.model) from exc
+
+    def _events(self, chunks, model: str) -> Iterator[StreamEvent]:
+        finish_reason, usage = None, None
+        for chunk in chunks:
+            if chunk.usage is not None:
+                usage = _usage(chunk.usage)
+            for choice in chunk.choices:
+                if choice.delta.content:
+                    yield StreamDelta(choice.delta.content)
+                finish_reason = choice.finish_reason or finish_reason
+        # The SDK ends quietly on [DONE] and on a cut connection alike: only a finish
+        # reason tells a complete answer from a truncated one.
+        if finish_reason is None:
+            raise ProviderError(ErrorKind.SERVER_ERROR, "the stream ended before the answer was complete",
+                                provider=self.name, model=model)
+        yield StreamEnd(_FINISH_REASONS.get(finish_reason, "stop"), usage or Usage(), chunks.response.headers.get("x-request-id"))
+
+    def _error(self, exc: openai.APIError, model: str) -> ProviderError:
+        if isinstance(exc, openai.APITimeoutError):
+            return ProviderError(ErrorKind.TIMEOUT, "the provider did not answer in time", provider=self.name, model=model)
+        if isinstance(exc, openai.APIConnectionError):
+            return ProviderError(ErrorKind.CONNECTION, "could not reach the provider", provider=self.name, model=model)
+        if not isinstance(exc, openai.APIStatusError):
+            return ProviderError(ErrorKind.SERVER_ERROR, _message(exc), provider=self.name, model=model)
+        code = exc.code if isinstance(exc.code, str) else None
         return ProviderError(
-            kind, _safe_message(exc), provider=self.name, model=model, status=status, retry_after=retry_after
+            classify(exc.status_code, code, _message(exc)),
+            _message(exc),
+            provider=self.name,
+            model=model,
+            status=exc.status_code,
+            retry_after=parse_retry_after(exc.response.headers.get("retry-after")),
         )
 
 
-def _kind_of(exc: openai.APIError) -> tuple[ErrorKind, int | None, float | None]:
-    if isinstance(exc, openai.APITimeoutError):
-        return ErrorKind.TIMEOUT, None, None
-    if isinstance(exc, openai.APIConnectionError):
-        return ErrorKind.CONNECTION, None, None
-    if not isinstance(exc, openai.APIStatusError):
-        return ErrorKind.SERVER_ERROR, None, None
-    status = exc.status_code
-    code = (exc.code or "") if isinstance(exc.code, str) else ""
-    if status == 429:
-        return ErrorKind.RATE_LIMITED, status, parse_retry_after(exc.response.headers.get("retry-after"))
-    if status in (401, 403):
-        return ErrorKind.AUTH, status, None
-    if status == 404:
-        return ErrorKind.NOT_FOUND, status, None
-    if code == "context_length_exceeded":
-        return ErrorKind.CONTEXT_LENGTH_EXCEEDED, status, None
-    if code == "content_filter" or code == "content_policy_violation":
-        return ErrorKind.CONTENT_FILTERED, status, None
-    if status in (503, 529):
-        return ErrorKind.OVERLOADED, status, parse_retry_after(exc.response.headers.get("retry-after"))
-    if status >= 500:
-        return ErrorKind.SERVER_ERROR, status, None
-    return ErrorKind.BAD_REQUEST, status, None
-
-
-def _safe_message(exc: openai.APIError) -> str:
-    """The provider's own explanation, without echoing request headers or keys."""
+def _message(exc: openai.APIError) -> str:
+    """The provider's own explanation, without request headers or keys."""
     body = exc.body if isinstance(exc.body, dict) else {}
-    message = body.get("message") or (body.get("error") or {}).get("message") if body else None
-    return str(message or exc.message or type(exc).__name__)[:500]
+    nested = body.get("error") if isinstance(body.get("error"), dict) else {}
+    return str(body.get("message") or nested.get("message") or exc.message or type(exc).__name__)[:500]

@@ -9,18 +9,19 @@ from __future__ import annotations
 import os
 import threading
 
+import anthropic
 import openai
+from google import genai
+from google.genai import types
 
 from orchestrator.catalog import Catalog, ModelCapabilities, ProviderConfig
 from orchestrator.config import Settings
 from orchestrator.providers.base import Provider
+from orchestrator.providers.anthropic_messages import AnthropicProvider
+from orchestrator.providers.google_gemini import GeminiProvider
 from orchestrator.providers.openai_compatible import OpenAICompatibleProvider
 
 CONNECT_TIMEOUT = 5.0
-
-
-class ProviderUnavailable(Exception):
-    """No adapter can serve this provider (an unknown kind, say)."""
 
 
 class ProviderRegistry:
@@ -50,15 +51,32 @@ class ProviderRegistry:
                 self._providers[model.provider] = self._build(self.catalog.providers[model.provider])
             return self._providers[model.provider]
 
+    def base_url(self, provider: ProviderConfig) -> str | None:
+        """Where the provider's SDK sends requests: None means the SDK's own default."""
+        if provider.base_url:
+            return provider.base_url
+        if self.uses_sandbox(provider):
+            return self.settings.sandbox_url + ("/v1" if provider.kind == "openai" else "")
+        return None
+
     def _build(self, provider: ProviderConfig) -> Provider:
+        builders = {"openai": self._openai, "anthropic": self._anthropic, "google": self._gemini}
+        return builders[provider.kind](provider, self.api_key(provider) or "sandbox", self.base_url(provider))
+
+    # SDK retries are off in every client: the fallback chain owns every retry.
+
+    def _openai(self, provider: ProviderConfig, key: str, base_url: str | None) -> Provider:
         models = {m.model_name: m for m in self.catalog if m.provider == provider.name}
-        sandbox = self.uses_sandbox(provider)
-        if provider.kind == "openai":
-            client = openai.OpenAI(
-                api_key=self.api_key(provider) or "sandbox",
-                base_url=self.settings.sandbox_url + "/v1" if sandbox else provider.base_url,
-                max_retries=0,  # the fallback chain owns every retry
-                timeout=openai.Timeout(self.settings.request_timeout, connect=CONNECT_TIMEOUT),
-            )
-            return OpenAICompatibleProvider(provider.name, client, models, sandbox)
-        raise ProviderUnavailable(f"Client not available: {provider.name} (kind {provider.kind!r} has no adapter yet)")
+        client = openai.OpenAI(api_key=key, base_url=base_url, max_retries=0, timeout=self._timeout(openai.Timeout))
+        return OpenAICompatibleProvider(provider.name, client, models, self.uses_sandbox(provider))
+
+    def _anthropic(self, provider: ProviderConfig, key: str, base_url: str | None) -> Provider:
+        client = anthropic.Anthropic(api_key=key, base_url=base_url, max_retries=0, timeout=self._timeout(anthropic.Timeout))
+        return AnthropicProvider(provider.name, client, self.uses_sandbox(provider))
+
+    def _gemini(self, provider: ProviderConfig, key: str, base_url: str | None) -> Provider:
+        options = types.HttpOptions(base_url=base_url, timeout=int(self.settings.request_timeout * 1000), retry_options=None)
+        return GeminiProvider(provider.name, genai.Client(api_key=key, http_options=options), self.uses_sandbox(provider))
+
+    def _timeout(self, timeout_class):
+        return timeout_class(self.settings.request_timeout, connect=CONNECT_TIMEOUT)

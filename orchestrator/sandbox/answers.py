@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import random
 
 _VOCABULARY = (
     "the model considers your question and answers it step by step with care "
@@ -13,6 +12,7 @@ _VOCABULARY = (
     "for example a small change in the input gives a small change in the output "
     "so the answer stays stable useful and easy to follow for most readers"
 ).split()
+_MIN_WORDS, _MAX_WORDS = 20, 300
 
 
 def count_tokens(text: str) -> int:
@@ -26,10 +26,10 @@ def answer(prompt: str, max_tokens: int) -> tuple[str, int, str]:
     The same prompt always gets the same answer; its length (20 to 300 tokens, one token
     a word) depends on the prompt, and is cut at max_tokens with finish reason "length".
     """
-    seed = int.from_bytes(hashlib.sha256(prompt.encode("utf-8", "replace")).digest()[:8], "big")
-    rng = random.Random(seed)
-    wanted = 20 + seed % 281
+    # One hash gives the length and a byte per word: cheap enough for thousands of requests a second.
+    digest = hashlib.shake_256(prompt.encode("utf-8", "replace")).digest(8 + _MAX_WORDS)
+    wanted = _MIN_WORDS + int.from_bytes(digest[:8], "big") % (_MAX_WORDS - _MIN_WORDS + 1)
     tokens = min(wanted, max(1, max_tokens))
-    words = [rng.choice(_VOCABULARY) for _ in range(tokens)]
+    words = [_VOCABULARY[byte % len(_VOCABULARY)] for byte in digest[8 : 8 + tokens]]
     words[0] = words[0].capitalize()
     return " ".join(words) + ".", tokens, "length" if tokens < wanted else "stop"

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from orchestrator.sandbox.answers import answer
+import requests
 
 
-def test_execute_answers_through_worker_and_sandbox(client, redis_client, settings):
+def direct_answer(sandbox: str, model: str, messages: list[dict], max_tokens: int) -> dict:
+    """What the sandbox answers when called directly, without the orchestrator."""
+    reply = requests.post(f"{sandbox}/v1/chat/completions", timeout=10,
+                          json={"model": model, "messages": messages, "max_tokens": max_tokens})
+    return reply.json()
+
+
+def test_execute_answers_through_worker_and_sandbox(client, redis_client, settings, sandbox):
     reply = client.post(
         "/api/v1/orchestrator/chat/execute",
         json={"message": "Explain machine learning", "strategy": "balanced", "max_tokens": 1000},
@@ -13,9 +20,9 @@ def test_execute_answers_through_worker_and_sandbox(client, redis_client, settin
     assert reply.status_code == 200, reply.get_json()
     body = reply.get_json()
     # The sandbox's deterministic answer to exactly this conversation came back.
-    expected, output_tokens, _ = answer("user: Explain machine learning", 1000)
-    assert body["response"]["content"] == expected
-    assert body["response"]["usage"]["output_tokens"] == output_tokens
+    direct = direct_answer(sandbox, body["model_used"], [{"role": "user", "content": "Explain machine learning"}], 1000)
+    assert body["response"]["content"] == direct["choices"][0]["message"]["content"]
+    assert body["response"]["usage"]["output_tokens"] == direct["usage"]["completion_tokens"]
     assert body["response"]["sandbox"] is True
     assert body["model_used"] == body["response"]["model"] == body["routing_decision"]["chosen_model"]
     assert body["response"]["cost"] > 0
@@ -25,18 +32,19 @@ def test_execute_answers_through_worker_and_sandbox(client, redis_client, settin
     assert record["status"] == "completed"
 
 
-def test_system_prompt_and_max_tokens_reach_the_provider(client):
+def test_system_prompt_and_max_tokens_reach_the_provider(client, sandbox):
     reply = client.post(
         "/api/v1/orchestrator/chat/execute",
         json={"message": "Write a Python function for binary search", "system_prompt": "You are a coding expert",
-              "temperature": 0.2, "max_tokens": 5, "strategy": "quality_optimal"},
+              "temperature": 0.2, "max_tokens": 5, "model": "gpt-4o"},
     )
     body = reply.get_json()
     assert reply.status_code == 200, body
-    expected, _, finish = answer("system: You are a coding expert\nuser: Write a Python function for binary search", 5)
-    assert body["response"]["content"] == expected
+    direct = direct_answer(sandbox, "gpt-4o", [{"role": "system", "content": "You are a coding expert"},
+                                              {"role": "user", "content": "Write a Python function for binary search"}], 5)
+    assert body["response"]["content"] == direct["choices"][0]["message"]["content"]
     assert body["response"]["usage"]["output_tokens"] == 5
-    assert body["response"]["finish_reason"] == finish == "length"
+    assert body["response"]["finish_reason"] == "length"
 
 
 def test_a_finished_request_is_not_answered_twice(client, settings):

@@ -1,0 +1,40 @@
+"""Conversation histories kept in Redis, so that a conversation_id carries its whole
+context to whichever model answers next.
+
+Key: {prefix}conv:{id}, a list of {"role", "content"} JSON messages, expiring after
+RESULT_TTL of inactivity. New turns are appended when the answer is published
+(RequestStore.complete), in the same atomic step, so a redelivered task cannot add a turn twice.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import redis
+
+from orchestrator.providers.base import Message
+
+
+@dataclass(frozen=True)
+class ConversationTurn:
+    key: str
+    messages: tuple[dict, ...]
+
+
+class Conversations:
+    def __init__(self, client: redis.Redis, prefix: str):
+        self.redis = client
+        self.prefix = prefix
+
+    def key(self, conversation_id: str) -> str:
+        return f"{self.prefix}conv:{conversation_id}"
+
+    def history(self, conversation_id: str) -> tuple[Message, ...]:
+        return tuple(Message(**json.loads(item)) for item in self.redis.lrange(self.key(conversation_id), 0, -1))
+
+    def turn(self, conversation_id: str, new: tuple[Message, ...], answer: str) -> ConversationTurn:
+        """What to append once `answer` is published: the request's new messages and the answer."""
+        messages = [{"role": m.role, "content": m.content} for m in new]
+        messages.append({"role": "assistant", "content": answer})
+        return ConversationTurn(self.key(conversation_id), tuple(messages))

@@ -1,0 +1,148 @@
+"""Google's Gemini API through the google-genai SDK."""
+
+from __future__ import annotations
+
+import time
+from typing import Iterator
+
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types
+
+from orchestrator.providers.base import (
+    ChatRequest,
+    ChatResponse,
+    StreamDelta,
+    StreamEnd,
+    StreamEvent,
+    Usage,
+    alternating_turns,
+    system_text,
+)
+from orchestrator.providers.errors import (
+    STREAM_BREAKS,
+    ErrorKind,
+    ProviderError,
+    classify,
+    interrupted,
+    parse_retry_after,
+)
+
+_FILTERED = {"SAFETY", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "RECITATION"}
+_ROLES = {"user": "user", "assistant": "model"}
+
+
+def _contents(request: ChatRequest) -> list[types.Content]:
+    return [
+        types.Content(role=_ROLES[m.role], parts=[types.Part(text=m.content)])
+        for m in alternating_turns(request.messages)
+    ]
+
+
+def _config(request: ChatRequest, timeout: float) -> types.GenerateContentConfig:
+    return types.GenerateContentConfig(
+        system_instruction=system_text(request),
+        temperature=request.temperature,
+        max_output_tokens=request.max_tokens,
+        stop_sequences=list(request.stop) or None,
+        http_options=types.HttpOptions(timeout=int(timeout * 1000)),
+    )
+
+
+def _usage(metadata) -> Usage:
+    if metadata is None:
+        return Usage()
+    thoughts = metadata.thoughts_token_count or 0
+    return Usage(
+        metadata.prompt_token_count or 0,
+        (metadata.candidates_token_count or 0) + thoughts,
+        metadata.cached_content_token_count or 0,
+        thoughts,
+    )
+
+
+def _finish_reason(name: str | None) -> str:
+    return {"STOP": "stop", "MAX_TOKENS": "length"}.get(name or "STOP", "stop")
+
+
+class GeminiProvider:
+    def __init__(self, name: str, client: genai.Client, sandbox: bool):
+        self.name = name
+        self.client = client
+        self.sandbox = sandbox
+
+    def complete(self, request: ChatRequest, timeout: float) -> ChatResponse:
+        started = time.monotonic()
+        try:
+            response = self.client.models.generate_content(
+                model=request.model, contents=_contents(request), config=_config(request, timeout)
+            )
+        except genai_errors.APIError as exc:
+            raise self._error(exc, request.model) from exc
+        except STREAM_BREAKS as exc:
+            raise interrupted(exc, self.name, request.model) from exc
+        reason = self._finish(response, request.model)
+        latency = time.monotonic() - started
+        return ChatResponse(
+            content=response.text or "",
+            finish_reason=_finish_reason(reason),
+            usage=_usage(response.usage_metadata),
+            model=request.model,
+            provider=self.name,
+            provider_request_id=response.response_id,
+            latency=latency,
+            time_to_first_token=latency,
+            sandbox=self.sandbox,
+        )
+
+    def stream(self, request: ChatRequest, timeout: float) -> Iterator[StreamEvent]:
+        try:
+            responses = self.client.models.generate_content_stream(
+                model=request.model, contents=_contents(request), config=_config(request, timeout)
+            )
+            yield from self._events(responses, request.model)
+        except genai_errors.APIError as exc:
+            raise self._error(exc, request.model) from exc
+        except STREAM_BREAKS as exc:
+            raise interrupted(exc, self.name, request.model) from exc
+
+    def _events(self, responses, model: str) -> Iterator[StreamEvent]:
+        reason, usage, response_id = None, None, None
+        for response in responses:
+            response_id = response.response_id or response_id
+            usage = response.usage_metadata or usage
+            reason = self._finish(response, model) or reason
+            if response.candidates and response.candidates[0].content and response.candidates[0].content.parts:
+                text = "".join(part.text or "" for part in response.candidates[0].content.parts)
+                if text:
+                    yield StreamDelta(text)
+        if reason is None:
+            raise ProviderError(ErrorKind.SERVER_ERROR, "the stream ended before the answer was complete",
+                                provider=self.name, model=model)
+        yield StreamEnd(_finish_reason(reason), _usage(usage), response_id)
+
+    def _finish(self, response: types.GenerateContentResponse, model: str) -> str | None:
+        """The candidate's finish reason; a safety block raises content_filtered."""
+        feedback = response.prompt_feedback
+        if feedback is not None and feedback.block_reason:
+            raise ProviderError(ErrorKind.CONTENT_FILTERED, f"the prompt was blocked ({feedback.block_reason.value})",
+                                provider=self.name, model=model)
+        if not response.candidates or response.candidates[0].finish_reason is None:
+            return None
+        reason = response.candidates[0].finish_reason.value
+        if reason in _FILTERED:
+            raise ProviderError(ErrorKind.CONTENT_FILTERED, f"the answer was blocked ({reason})",
+                                provider=self.name, model=model)
+        return reason
+
+    def _error(self, exc: genai_errors.APIError, model: str) -> ProviderError:
+        message = str(exc.message or exc)[:500]
+        headers = getattr(exc.response, "headers", None) or {}
+        return ProviderError(
+            classify(exc.code or 500, exc.status, message),
+            message,
+            provider=self.name,
+            model=model,
+            status=exc.code,
+            retry_after=parse_retry_after(headers.get("retry-after")),
+        )

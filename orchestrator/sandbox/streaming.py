@@ -1,0 +1,108 @@
+"""Streaming a completion as SSE: chunks of a few words paced at the model's speed, and the
+stream faults (cut, stall, malformed chunk, missing final event) played on the way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from orchestrator.sandbox.faults import Fault
+from orchestrator.sandbox.latency import Pacing
+from orchestrator.sandbox.wire import Completion, Frame, WireFormat
+
+CHUNK_TOKENS = 3
+MALFORMED_DATA = '{"sandbox": "a malformed chunk, cut short'
+
+
+@dataclass(frozen=True)
+class Step:
+    delay: float  # seconds to wait before the frame
+    frame: Frame | None  # None: only the wait (a stall)
+    tokens: int = 0
+
+
+def text_chunks(text: str, size: int = CHUNK_TOKENS, break_at: int | None = None) -> list[tuple[str, int]]:
+    """(text, tokens) chunks of `size` words whose concatenation is `text`; one ends at `break_at` words."""
+    words = re.findall(r"\s*\S+", text)
+    starts = set(range(0, len(words), size))
+    if break_at is not None and 0 < break_at < len(words):
+        starts.add(break_at)
+    bounds = sorted(starts) + [len(words)]
+    return [("".join(words[a:b]), b - a) for a, b in zip(bounds, bounds[1:])]
+
+
+def plan(wire: WireFormat, c: Completion, pacing: Pacing, fault: Fault | None) -> tuple[list[Step], bool]:
+    """The steps of the stream and whether the connection is to be cut after them."""
+    after = fault.params.get("after_tokens") if fault else None
+    head = [Step(0.0, frame) for frame in wire.stream_head(c)]
+    deltas, emitted = [], 0
+    for text, tokens in text_chunks(c.reply.text, break_at=after):
+        emitted += tokens
+        deltas.append(Step(pacing.per_token * tokens, wire.stream_delta(c, text, emitted), tokens))
+    closing = [Step(0.0, frame) for frame in [*wire.stream_tail(c), wire.stream_final(c)]]
+    split = _steps_within(deltas, after) if after is not None else len(deltas)
+    before, rest = head + deltas[:split], deltas[split:] + closing
+    kind = fault.kind if fault else None
+    if kind == "stream_cut":
+        rest = []
+    elif kind == "stream_stall":
+        rest = [Step(fault["seconds"], None)] + rest
+    elif kind == "malformed_chunk":
+        rest = [Step(0.0, Frame(MALFORMED_DATA, (deltas or closing)[0].frame.event))] + rest
+    elif kind == "no_done":
+        rest = rest[:-1]
+    steps = before + rest
+    if steps:
+        steps[0] = Step(steps[0].delay + pacing.first_token, steps[0].frame, steps[0].tokens)
+    return steps, kind == "stream_cut"
+
+
+def _steps_within(deltas: list[Step], tokens: int) -> int:
+    """How many delta steps make up the first `tokens` tokens (all of them when there are fewer)."""
+    total = 0
+    for index, step in enumerate(deltas):
+        if total >= tokens:
+            return index
+        total += step.tokens
+    return len(deltas)
+
+
+async def pause(seconds: float) -> None:
+    if seconds > 0:
+        await asyncio.sleep(seconds)
+
+
+async def open_stream(request: web.Request, headers: dict) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"content-type": "text/event-stream", "cache-control": "no-cache", **headers})
+    await response.prepare(request)
+    return response
+
+
+async def play(request: web.Request, response: web.StreamResponse, steps: list[Step], cut: bool) -> None:
+    """Write the planned steps; when `cut`, close the connection after them, without the stream's end.
+
+    Frames with no wait between them go out in one write: one system call instead of dozens.
+    """
+    pending: list[bytes] = []
+    try:
+        for step in steps:
+            if step.delay > 0:
+                await _flush(response, pending)
+                await asyncio.sleep(step.delay)
+            if step.frame is not None:
+                pending.append(step.frame.encode())
+        await _flush(response, pending)
+    except ConnectionError:
+        return  # the client went away
+    if cut and request.transport is not None:
+        request.transport.close()  # after the bytes written so far, without the chunked terminator
+
+
+async def _flush(response: web.StreamResponse, pending: list[bytes]) -> None:
+    if pending:
+        await response.write(b"".join(pending))
+        pending.clear()
