@@ -19,6 +19,7 @@ run: install
 	$(VENV)/bin/orchestrator up
 
 test: install
+	$(PY) -m ruff check .
 	$(PY) -m pytest
 
 test-unit: install

@@ -29,7 +29,7 @@ def run_chat(body: dict) -> dict:
     svc = services()
     request_id = new_request_id()
     payload = payload_from_body(body, ANONYMOUS)
-    svc.requests.create(request_id, ANONYMOUS, "chat")
+    svc.requests.create(request_id, ANONYMOUS, "chat", payload["user"])
     celery_app.send_task(
         "orchestrator.execute_chat",
         args=[request_id, payload],

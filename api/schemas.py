@@ -84,6 +84,12 @@ class ChatRequestSchema(StrictSchema):
         metadata={"description": "Most this request may cost, in USD", "exclusiveMinimum": True},
     )
     stream = StrictBoolean(load_default=False)
+    user = fields.String(
+        allow_none=True,
+        load_default=None,
+        validate=validate.Length(max=256),
+        metadata={"description": "Your end user's id, recorded with the request (as OpenAI's `user`)"},
+    )
 
 
 class UsageSchema(ma.Schema):

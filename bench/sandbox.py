@@ -64,12 +64,13 @@ async def one_request(session: aiohttp.ClientSession, url: str, index: int, late
     """(seconds from send to the whole body, error or None)."""
     body = {"model": "gpt-4o", "messages": [{"role": "user", "content": f"request {index}"}], "max_tokens": 200,
             "stream": stream}
+    headers = {LATENCY_HEADER: str(latency)}
     started = time.monotonic()
     try:
-        async with session.post(f"{url}/v1/chat/completions", json=body, headers={LATENCY_HEADER: str(latency)}) as reply:
+        async with session.post(f"{url}/v1/chat/completions", json=body, headers=headers) as reply:
             await reply.read()
             error = None if reply.status == 200 else f"HTTP {reply.status}"
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         error = type(exc).__name__
     return time.monotonic() - started, error
 

@@ -1,0 +1,16 @@
+"""AI Model Orchestrator: the domain core, and the brief's Python API."""
+
+from orchestrator.catalog import ModelCapabilities, ModelProvider
+from orchestrator.client import AdvancedAIOrchestrator, ChatOrchestratorService, ModelResponse, OrchestratorError
+from orchestrator.strategies import RoutingStrategy, register_strategy
+
+__all__ = [
+    "AdvancedAIOrchestrator",
+    "ChatOrchestratorService",
+    "ModelCapabilities",
+    "ModelProvider",
+    "ModelResponse",
+    "OrchestratorError",
+    "RoutingStrategy",
+    "register_strategy",
+]

@@ -2,7 +2,7 @@
 
 Fields: messages (this request's history then its message, as {"role", "content"}),
 conversation_id, system_prompt, temperature, max_tokens, strategy, model (pinned),
-budget_limit, owner.
+budget_limit, user (the caller's end user), owner (the API key's user).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from orchestrator.config import Settings
 from orchestrator.providers.base import ChatRequest, Message
 
 PAYLOAD_FIELDS = (
-    "conversation_id", "system_prompt", "temperature", "max_tokens", "strategy", "model", "budget_limit",
+    "conversation_id", "system_prompt", "temperature", "max_tokens", "strategy", "model", "budget_limit", "user",
 )
 
 

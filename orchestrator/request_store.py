@@ -50,10 +50,13 @@ class RequestStore:
     def events_key(self, request_id: str) -> str:
         return f"{self.prefix}events:{request_id}"
 
-    def create(self, request_id: str, owner: str, kind: str) -> None:
+    def create(self, request_id: str, owner: str, kind: str, end_user: str | None = None) -> None:
         key = self.record_key(request_id)
+        record = {"status": "queued", "owner": owner, "kind": kind, "created_at": time.time()}
+        if end_user:
+            record["user"] = end_user
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hset(key, mapping={"status": "queued", "owner": owner, "kind": kind, "created_at": time.time()})
+        pipe.hset(key, mapping=record)
         pipe.expire(key, self.ttl)
         pipe.execute()
 

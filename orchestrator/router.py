@@ -28,6 +28,8 @@ from orchestrator.strategies import (
 )
 
 MAX_FALLBACKS = 3
+INFINITY = float("inf")
+DEFAULT_PREFERENCES = Preferences()
 
 
 class NoSuitableModel(Exception):
@@ -49,7 +51,7 @@ class NoSuitableModel(Exception):
         return self._HTTP_STATUS[self.reason]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RoutingDecision:
     chosen_provider: str
     chosen_model: str
@@ -75,11 +77,9 @@ class RoutingDecision:
 
 def _capable(model: ModelCapabilities, analysis: TaskAnalysis) -> bool:
     needs = analysis.needs
-    return not (
-        ("vision" in needs and not model.supports_vision)
-        or ("code" in needs and not model.supports_code)
-        or model.context_window < analysis.input_tokens + min(analysis.expected_output_tokens, model.max_tokens)
-    )
+    if needs and (("vision" in needs and not model.supports_vision) or ("code" in needs and not model.supports_code)):
+        return False
+    return model.context_window >= analysis.input_tokens + min(analysis.expected_output_tokens, model.max_tokens)
 
 
 class Router:
@@ -107,14 +107,14 @@ class Router:
         rank = get_strategy(strategy)
         analysis = analyze(request.messages, request.system_prompt, request.max_tokens)
         candidates = self._candidates(analysis, request.max_tokens)
-        allowance = min(b for b in (budget_limit, budget_remaining, float("inf")) if b is not None)
+        allowance = min(budget_limit or INFINITY, INFINITY if budget_remaining is None else budget_remaining)
         fitting = [c for c in candidates if c.worst_cost <= allowance]
         if not fitting:
             raise NoSuitableModel(self._why_none(analysis, candidates, allowance), "budget" if candidates else "context")
         available = [c for c in fitting if self.is_available(c.model.model_name)] or fitting
         context = Context(
             required_quality(analysis.complexity_score), analysis.complexity, analysis.complexity_score,
-            preferences or Preferences(),
+            preferences or DEFAULT_PREFERENCES,
         )
         ranked = rank(available, context)
         chosen = ranked[0][1]
@@ -134,18 +134,19 @@ class Router:
 
     def _candidates(self, analysis: TaskAnalysis, max_tokens: int) -> list[Candidate]:
         candidates = []
+        input_tokens, expected = analysis.input_tokens, analysis.expected_output_tokens
         for model in self.catalog:
             if not _capable(model, analysis):
                 continue
-            output = min(analysis.expected_output_tokens, model.max_tokens)
-            input_cost = analysis.input_tokens * model.cost_per_1k_input
+            output = min(expected, model.max_tokens)
+            input_cost = input_tokens * model.cost_per_1k_input
             candidates.append(
                 Candidate(
-                    model=model,
-                    cost=(input_cost + output * model.cost_per_1k_output) / 1000,
-                    worst_cost=(input_cost + min(max_tokens, model.max_tokens) * model.cost_per_1k_output) / 1000,
-                    seconds=model.ttft + output / model.tokens_per_second,
-                    quality=model.quality_for(analysis.task_type),
+                    model,
+                    (input_cost + output * model.cost_per_1k_output) / 1000,
+                    (input_cost + min(max_tokens, model.max_tokens) * model.cost_per_1k_output) / 1000,
+                    model.ttft + output / model.tokens_per_second,
+                    model.quality_for(analysis.task_type),
                 )
             )
         return candidates
@@ -174,7 +175,7 @@ class Router:
         ]
         fallbacks = ordered[:MAX_FALLBACKS]
         default = next((c for c in rest if c.model.model_name == self.default_model), None)
-        if default is not None and default not in fallbacks:
+        if default is not None and all(c is not default for c in fallbacks):
             fallbacks = fallbacks[: MAX_FALLBACKS - 1] + [default]
         return [(c.model.provider, c.model.model_name) for c in fallbacks]
 

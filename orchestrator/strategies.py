@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from orchestrator.catalog import ModelCapabilities
 
@@ -24,9 +24,9 @@ class RoutingStrategy(str, enum.Enum):
     USER_PREFERENCE = "user_preference"
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A model that can take the request, with what it would cost, take and deliver."""
+class Candidate(NamedTuple):
+    """A model that can take the request, with what it would cost, take and deliver.
+    (A NamedTuple: the router builds one per model per request, and this is on the hot path.)"""
 
     model: ModelCapabilities
     cost: float  # expected, USD
@@ -45,8 +45,7 @@ class Preferences:
     preferred_models: dict[str, tuple[str, ...]] | None = None
 
 
-@dataclass(frozen=True)
-class Context:
+class Context(NamedTuple):
     """What a strategy may look at besides the candidates."""
 
     required_quality: float  # the quality this task's complexity calls for
@@ -98,15 +97,13 @@ def quality_optimal(candidates: list[Candidate], context: Context) -> Ranked:
     return _ranked([(c.quality - c.cost * 1e-6, c) for c in candidates])
 
 
-def _scale(values: list[float], log: bool = False) -> Callable[[float], float]:
-    """0 for the smallest value, 1 for the largest (on a log scale for prices, which span 100x)."""
-    f = (lambda v: math.log(max(v, 1e-9))) if log else (lambda v: v)
-    low, high = f(min(values)), f(max(values))
-    span = high - low
-    return lambda v: 0.5 if span == 0 else (f(v) - low) / span
-
-
 SHORTFALL_PENALTY = 8.0
+
+
+def _spread(values: list[float]) -> tuple[float, float]:
+    """The lowest value and the span, for mapping values onto [0, 1]."""
+    low = min(values)
+    return low, (max(values) - low) or 1.0
 
 
 def balanced(candidates: list[Candidate], context: Context) -> Ranked:
@@ -114,28 +111,30 @@ def balanced(candidates: list[Candidate], context: Context) -> Ranked:
 
     Quality weighs more as the task gets harder (times 1 + complexity score), and a model
     short of the quality the task needs loses eight times its shortfall whatever the
-    weights: cheap, fast models win easy tasks and strong ones hard tasks.
+    weights: cheap, fast models win easy tasks and strong ones hard tasks. Cost and time
+    compare on a log scale (prices span a hundredfold).
     """
     prefs = context.preferences
     weights = (prefs.quality_preference * (1 + context.complexity_score), prefs.cost_sensitivity, prefs.speed_preference)
     total = sum(weights) or 1.0
     w_quality, w_cost, w_speed = (w / total for w in weights)
-    quality = _scale([c.quality for c in candidates])
-    cost = _scale([c.cost for c in candidates], log=True)
-    seconds = _scale([c.seconds for c in candidates], log=True)
+    log_costs = [math.log(max(c.cost, 1e-12)) for c in candidates]
+    log_seconds = [math.log(max(c.seconds, 1e-6)) for c in candidates]
+    q_low, q_span = _spread([c.quality for c in candidates])
+    c_low, c_span = _spread(log_costs)
+    s_low, s_span = _spread(log_seconds)
     floor = context.required_quality - QUALITY_TOLERANCE
-    return _ranked(
-        [
-            (
-                w_quality * quality(c.quality)
-                + w_cost * (1 - cost(c.cost))
-                + w_speed * (1 - seconds(c.seconds))
-                - SHORTFALL_PENALTY * max(0.0, floor - c.quality),
-                c,
-            )
-            for c in candidates
-        ]
-    )
+    scored = []
+    for c, log_cost, log_time in zip(candidates, log_costs, log_seconds):
+        score = (
+            w_quality * (c.quality - q_low) / q_span
+            + w_cost * (1 - (log_cost - c_low) / c_span)
+            + w_speed * (1 - (log_time - s_low) / s_span)
+        )
+        if c.quality < floor:
+            score -= SHORTFALL_PENALTY * (floor - c.quality)
+        scored.append((score, c))
+    return _ranked(scored)
 
 
 def user_preference(candidates: list[Candidate], context: Context) -> Ranked:

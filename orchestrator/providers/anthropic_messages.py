@@ -10,6 +10,7 @@ import anthropic
 from orchestrator.providers.base import (
     ChatRequest,
     ChatResponse,
+    SdkProvider,
     StreamDelta,
     StreamEnd,
     StreamEvent,
@@ -43,12 +44,7 @@ def _usage(usage) -> Usage:
     return Usage(usage.input_tokens + cached + written, usage.output_tokens, cached)
 
 
-class AnthropicProvider:
-    def __init__(self, name: str, client: anthropic.Anthropic, sandbox: bool):
-        self.name = name
-        self.client = client
-        self.sandbox = sandbox
-
+class AnthropicProvider(SdkProvider):
     def complete(self, request: ChatRequest, timeout: float) -> ChatResponse:
         started = time.monotonic()
         try:
@@ -56,17 +52,9 @@ class AnthropicProvider:
         except anthropic.APIError as exc:
             raise self._error(exc, request.model) from exc
         self._refuse_refusal(message.stop_reason, request.model)
-        latency = time.monotonic() - started
-        return ChatResponse(
-            content="".join(block.text for block in message.content if block.type == "text"),
-            finish_reason=_FINISH_REASONS.get(message.stop_reason, "stop"),
-            usage=_usage(message.usage),
-            model=request.model,
-            provider=self.name,
-            provider_request_id=message._request_id or message.id,
-            latency=latency,
-            time_to_first_token=latency,
-            sandbox=self.sandbox,
+        return self._response(
+            request, started, "".join(block.text for block in message.content if block.type == "text"),
+            _FINISH_REASONS.get(message.stop_reason, "stop"), _usage(message.usage), message._request_id or message.id,
         )
 
     def stream(self, request: ChatRequest, timeout: float) -> Iterator[StreamEvent]:
@@ -91,8 +79,7 @@ class AnthropicProvider:
             elif event.type == "message_stop":
                 finished = True
         if not finished:
-            raise ProviderError(ErrorKind.SERVER_ERROR, "the stream ended before the answer was complete",
-                                provider=self.name, model=model)
+            raise self._incomplete(model)
         self._refuse_refusal(stop_reason, model)
         usage = _usage(input_usage) if input_usage is not None else Usage()
         yield StreamEnd(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Iterator, Protocol
+
+from orchestrator.providers.errors import ErrorKind, ProviderError
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,37 @@ class Provider(Protocol):
     def complete(self, request: ChatRequest, timeout: float) -> ChatResponse: ...
 
     def stream(self, request: ChatRequest, timeout: float) -> Iterator[StreamEvent]: ...
+
+
+class SdkProvider:
+    """What every adapter shares: its name, its SDK client, and whether that client is the sandbox."""
+
+    def __init__(self, name: str, client, sandbox: bool):
+        self.name = name
+        self.client = client
+        self.sandbox = sandbox
+
+    def _response(
+        self, request: ChatRequest, started: float, content: str, finish_reason: str, usage: Usage,
+        provider_request_id: str | None,
+    ) -> ChatResponse:
+        latency = time.monotonic() - started
+        return ChatResponse(
+            content=content,
+            finish_reason=finish_reason,
+            usage=usage,
+            model=request.model,
+            provider=self.name,
+            provider_request_id=provider_request_id,
+            latency=latency,
+            time_to_first_token=latency,
+            sandbox=self.sandbox,
+        )
+
+    def _incomplete(self, model: str) -> ProviderError:
+        """A stream that stopped without its provider's terminating event: never a short answer."""
+        return ProviderError(ErrorKind.SERVER_ERROR, "the stream ended before the answer was complete",
+                             provider=self.name, model=model)
 
 
 def system_text(request: ChatRequest) -> str | None:

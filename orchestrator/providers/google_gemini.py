@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 from typing import Iterator
 
-from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
 from orchestrator.providers.base import (
     ChatRequest,
     ChatResponse,
+    SdkProvider,
     StreamDelta,
     StreamEnd,
     StreamEvent,
@@ -65,12 +65,7 @@ def _finish_reason(name: str | None) -> str:
     return {"STOP": "stop", "MAX_TOKENS": "length"}.get(name or "STOP", "stop")
 
 
-class GeminiProvider:
-    def __init__(self, name: str, client: genai.Client, sandbox: bool):
-        self.name = name
-        self.client = client
-        self.sandbox = sandbox
-
+class GeminiProvider(SdkProvider):
     def complete(self, request: ChatRequest, timeout: float) -> ChatResponse:
         started = time.monotonic()
         try:
@@ -82,17 +77,9 @@ class GeminiProvider:
         except STREAM_BREAKS as exc:
             raise interrupted(exc, self.name, request.model) from exc
         reason = self._finish(response, request.model)
-        latency = time.monotonic() - started
-        return ChatResponse(
-            content=response.text or "",
-            finish_reason=_finish_reason(reason),
-            usage=_usage(response.usage_metadata),
-            model=request.model,
-            provider=self.name,
-            provider_request_id=response.response_id,
-            latency=latency,
-            time_to_first_token=latency,
-            sandbox=self.sandbox,
+        return self._response(
+            request, started, response.text or "", _finish_reason(reason), _usage(response.usage_metadata),
+            response.response_id,
         )
 
     def stream(self, request: ChatRequest, timeout: float) -> Iterator[StreamEvent]:
@@ -117,8 +104,7 @@ class GeminiProvider:
                 if text:
                     yield StreamDelta(text)
         if reason is None:
-            raise ProviderError(ErrorKind.SERVER_ERROR, "the stream ended before the answer was complete",
-                                provider=self.name, model=model)
+            raise self._incomplete(model)
         yield StreamEnd(_finish_reason(reason), _usage(usage), response_id)
 
     def _finish(self, response: types.GenerateContentResponse, model: str) -> str | None:

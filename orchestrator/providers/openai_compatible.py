@@ -8,7 +8,15 @@ from typing import Iterator
 import openai
 
 from orchestrator.catalog import ModelCapabilities
-from orchestrator.providers.base import ChatRequest, ChatResponse, StreamDelta, StreamEnd, StreamEvent, Usage
+from orchestrator.providers.base import (
+    ChatRequest,
+    ChatResponse,
+    SdkProvider,
+    StreamDelta,
+    StreamEnd,
+    StreamEvent,
+    Usage,
+)
 from orchestrator.providers.errors import (
     STREAM_BREAKS,
     ErrorKind,
@@ -51,12 +59,10 @@ def _usage(usage) -> Usage:
     return Usage(usage.prompt_tokens, usage.completion_tokens, cached, reasoning)
 
 
-class OpenAICompatibleProvider:
+class OpenAICompatibleProvider(SdkProvider):
     def __init__(self, name: str, client: openai.OpenAI, models: dict[str, ModelCapabilities], sandbox: bool):
-        self.name = name
-        self.client = client
+        super().__init__(name, client, sandbox)
         self.models = models
-        self.sandbox = sandbox
 
     def complete(self, request: ChatRequest, timeout: float) -> ChatResponse:
         started = time.monotonic()
@@ -67,17 +73,9 @@ class OpenAICompatibleProvider:
         except openai.APIError as exc:
             raise self._error(exc, request.model) from exc
         choice = completion.choices[0]
-        latency = time.monotonic() - started
-        return ChatResponse(
-            content=choice.message.content or "",
-            finish_reason=_FINISH_REASONS.get(choice.finish_reason, "stop"),
-            usage=_usage(completion.usage),
-            model=request.model,
-            provider=self.name,
-            provider_request_id=completion._request_id or completion.id,
-            latency=latency,
-            time_to_first_token=latency,
-            sandbox=self.sandbox,
+        return self._response(
+            request, started, choice.message.content or "", _FINISH_REASONS.get(choice.finish_reason, "stop"),
+            _usage(completion.usage), completion._request_id or completion.id,
         )
 
     def stream(self, request: ChatRequest, timeout: float) -> Iterator[StreamEvent]:
@@ -104,8 +102,7 @@ class OpenAICompatibleProvider:
         # The SDK ends quietly on [DONE] and on a cut connection alike: only a finish
         # reason tells a complete answer from a truncated one.
         if finish_reason is None:
-            raise ProviderError(ErrorKind.SERVER_ERROR, "the stream ended before the answer was complete",
-                                provider=self.name, model=model)
+            raise self._incomplete(model)
         yield StreamEnd(_FINISH_REASONS.get(finish_reason, "stop"), usage or Usage(), chunks.response.headers.get("x-request-id"))
 
     def _error(self, exc: openai.APIError, model: str) -> ProviderError:

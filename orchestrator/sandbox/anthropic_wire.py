@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from orchestrator.sandbox.conversation import ROLES, Conversation, text_of
 from orchestrator.sandbox.wire import (
-    Call, Completion, Frame, UpstreamError, Usage, WireFormat, invalid, positive_int, string_list,
+    Call,
+    Completion,
+    Frame,
+    UpstreamError,
+    Usage,
+    WireFormat,
+    invalid,
+    positive_int,
+    string_list,
 )
 
 _STOP_REASON = {"stop": "end_turn", "length": "max_tokens", "stop_sequence": "stop_sequence"}
@@ -41,9 +49,12 @@ class AnthropicWire(WireFormat):
     api = "anthropic"
     request_id_header = "request-id"
     id_prefix = "msg_"
+    delta_event = "content_block_delta"
     errors = {  # kind -> (status, error type, message)
         "invalid_request": (400, "invalid_request_error", "Invalid request."),
-        "rate_limit": (429, "rate_limit_error", "Number of requests has exceeded your rate limit. Please try again later."),
+        "rate_limit": (
+            429, "rate_limit_error", "Number of requests has exceeded your rate limit. Please try again later.",
+        ),
         "server_error": (500, "api_error", "Internal server error"),
         "overloaded": (529, "overloaded_error", "Overloaded"),
         "context_length": (400, "invalid_request_error", "prompt is too long: {tokens} tokens > {limit} maximum"),
@@ -92,9 +103,8 @@ class AnthropicWire(WireFormat):
             Frame.of({"type": "ping"}, "ping"),
         ]
 
-    def stream_delta(self, c: Completion, text: str, emitted: int) -> Frame:
-        delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}
-        return Frame.of(delta, "content_block_delta")
+    def delta_payload(self, c: Completion, text: str) -> dict:
+        return {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}
 
     def stream_tail(self, c: Completion) -> list[Frame]:
         delta = {"stop_reason": _STOP_REASON[c.reply.finish], "stop_sequence": c.reply.stop_sequence}

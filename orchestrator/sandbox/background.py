@@ -27,7 +27,7 @@ class BackgroundSandbox:
         self._runner: web.AppRunner | None = None
         self.url = ""
 
-    def start(self) -> "BackgroundSandbox":
+    def start(self) -> BackgroundSandbox:
         self._thread.start()
         port = asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(START_TIMEOUT)
         self.url = f"http://{self._host}:{port}"
@@ -46,7 +46,7 @@ class BackgroundSandbox:
         self._thread.join()
         self._loop.close()
 
-    def __enter__(self) -> "BackgroundSandbox":
+    def __enter__(self) -> BackgroundSandbox:
         return self.start()
 
     def __exit__(self, *exc_info) -> None:

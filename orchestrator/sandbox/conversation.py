@@ -52,7 +52,7 @@ class Conversation:
     messages: tuple[Message, ...]
 
     @classmethod
-    def of(cls, system_parts: list[str], turns: list[tuple[str, str]]) -> "Conversation":
+    def of(cls, system_parts: list[str], turns: list[tuple[str, str]]) -> Conversation:
         """From system texts (joined) and (role, text) turns whose roles are user or assistant."""
         system = "\n".join(part for part in system_parts if part) or None
         return cls(system, tuple(Message(role, text) for role, text in turns))

@@ -53,9 +53,6 @@ class Fault:
             return prefill
         return True
 
-    def as_dict(self) -> dict:
-        return {"kind": self.kind, "params": dict(self.params)}
-
 
 def fault(kind: str, raw_params: dict) -> Fault:
     """A fault of `kind` with its parameters converted and defaults filled in."""

@@ -8,19 +8,26 @@ from aiohttp import web
 
 from orchestrator.sandbox.conversation import Conversation, text_of
 from orchestrator.sandbox.wire import (
-    Call, Completion, Frame, UpstreamError, WireFormat, invalid, positive_int, string_list,
+    Call,
+    Completion,
+    Frame,
+    UpstreamError,
+    WireFormat,
+    invalid,
+    positive_int,
+    string_list,
 )
 
 _FINISH = {"stop": "STOP", "length": "MAX_TOKENS", "stop_sequence": "STOP"}
 _SAFETY_RATINGS = [{"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": True}]
 
 
-def _usage(c: Completion, candidates_tokens: int) -> dict:
+def _usage(c: Completion) -> dict:
     u = c.usage
     usage = {
         "promptTokenCount": u.input_tokens,
-        "candidatesTokenCount": candidates_tokens,
-        "totalTokenCount": u.input_tokens + candidates_tokens + u.reasoning_tokens,
+        "candidatesTokenCount": u.output_tokens,
+        "totalTokenCount": u.input_tokens + u.output_tokens + u.reasoning_tokens,
     }
     if u.cached_tokens:
         usage["cachedContentTokenCount"] = u.cached_tokens
@@ -67,25 +74,23 @@ class GeminiWire(WireFormat):
             stream=route["action"] == "streamGenerateContent",
         )
 
-    def _response(self, c: Completion, text: str, candidates_tokens: int, finish: str | None = None) -> dict:
+    def _response(self, c: Completion, text: str, finished: bool = False) -> dict:
+        """A GenerateContentResponse; the last one of an answer has its finishReason and usage."""
         candidate = {"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}
-        if finish:
-            candidate["finishReason"] = finish
-        return {
-            "candidates": [candidate],
-            "usageMetadata": _usage(c, candidates_tokens),
-            "modelVersion": c.call.model,
-            "responseId": c.id,
-        }
+        response = {"candidates": [candidate], "modelVersion": c.call.model, "responseId": c.id}
+        if finished:
+            candidate["finishReason"] = _FINISH[c.reply.finish]
+            response["usageMetadata"] = _usage(c)
+        return response
 
     def completion_body(self, c: Completion) -> dict:
-        return self._response(c, c.reply.text, c.usage.output_tokens, _FINISH[c.reply.finish])
+        return self._response(c, c.reply.text, finished=True)
 
-    def stream_delta(self, c: Completion, text: str, emitted: int) -> Frame:
-        return Frame.of(self._response(c, text, emitted))
+    def delta_payload(self, c: Completion, text: str) -> dict:
+        return self._response(c, text)
 
     def stream_final(self, c: Completion) -> Frame:
-        return Frame.of(self._response(c, "", c.usage.output_tokens, _FINISH[c.reply.finish]))
+        return Frame.of(self._response(c, "", finished=True))
 
     def error_body(self, error: UpstreamError, status: int, tag: str, message: str) -> dict:
         body = {"error": {"code": status, "message": message, "status": tag}}
@@ -100,7 +105,8 @@ class GeminiWire(WireFormat):
             return super().error_response(error, stream, request_id)
         usage = {"promptTokenCount": error.details["tokens"], "totalTokenCount": error.details["tokens"]}
         if error.details.get("block") == "prompt":
-            body = {"promptFeedback": {"blockReason": "SAFETY", "safetyRatings": _SAFETY_RATINGS}, "usageMetadata": usage}
+            feedback = {"blockReason": "SAFETY", "safetyRatings": _SAFETY_RATINGS}
+            body = {"promptFeedback": feedback, "usageMetadata": usage}
         else:
             candidate = {"finishReason": "SAFETY", "index": 0, "safetyRatings": _SAFETY_RATINGS}
             body = {"candidates": [candidate], "usageMetadata": usage}

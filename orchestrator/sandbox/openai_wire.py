@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from orchestrator.sandbox.conversation import Conversation, text_of
 from orchestrator.sandbox.wire import (
-    Call, Completion, Frame, UpstreamError, Usage, WireFormat, invalid, positive_int, string_list,
+    Call,
+    Completion,
+    Frame,
+    UpstreamError,
+    Usage,
+    WireFormat,
+    invalid,
+    positive_int,
+    string_list,
 )
 
 _SYSTEM_ROLES = ("system", "developer")
@@ -57,7 +65,9 @@ class OpenAIWire(WireFormat):
             "tokens. Please reduce the length of the messages.",
         ),
         "content_filter": (
-            400, ("invalid_request_error", "content_filter"), "Your request was rejected as a result of our safety system.",
+            400,
+            ("invalid_request_error", "content_filter"),
+            "Your request was rejected as a result of our safety system.",
         ),
     }
 
@@ -94,7 +104,7 @@ class OpenAIWire(WireFormat):
             "usage": _usage(c.usage),
         }
 
-    def _chunk(self, c: Completion, delta: dict, finish_reason: str | None = None) -> Frame:
+    def _chunk(self, c: Completion, delta: dict, finish_reason: str | None = None) -> dict:
         chunk = {
             "id": c.id,
             "object": "chat.completion.chunk",
@@ -105,16 +115,16 @@ class OpenAIWire(WireFormat):
         }
         if c.call.include_usage:
             chunk["usage"] = None
-        return Frame.of(chunk)
+        return chunk
 
     def stream_head(self, c: Completion) -> list[Frame]:
-        return [self._chunk(c, {"role": "assistant", "content": ""})]
+        return [Frame.of(self._chunk(c, {"role": "assistant", "content": ""}))]
 
-    def stream_delta(self, c: Completion, text: str, emitted: int) -> Frame:
+    def delta_payload(self, c: Completion, text: str) -> dict:
         return self._chunk(c, {"content": text})
 
     def stream_tail(self, c: Completion) -> list[Frame]:
-        frames = [self._chunk(c, {}, _FINISH[c.reply.finish])]
+        frames = [Frame.of(self._chunk(c, {}, _FINISH[c.reply.finish]))]
         if c.call.include_usage:
             frames.append(Frame.of({
                 "id": c.id, "object": "chat.completion.chunk", "created": c.created, "model": c.call.model,

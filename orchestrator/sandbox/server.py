@@ -20,6 +20,7 @@ from aiohttp import web
 from orchestrator.catalog import Catalog, ModelCapabilities
 from orchestrator.sandbox import control
 from orchestrator.sandbox.anthropic_wire import AnthropicWire
+from orchestrator.sandbox.attempts import Attempt
 from orchestrator.sandbox.conversation import InvalidConversation
 from orchestrator.sandbox.faults import FAULT_HEADER, Fault, FaultSyntaxError, parse_fault_header
 from orchestrator.sandbox.gemini_wire import GeminiWire
@@ -27,7 +28,6 @@ from orchestrator.sandbox.latency import LATENCY_HEADER, Latency, parse_latency_
 from orchestrator.sandbox.openai_wire import OpenAIWire
 from orchestrator.sandbox.reply import reply_to
 from orchestrator.sandbox.state import STATE_KEY, SandboxState
-from orchestrator.sandbox.attempts import Attempt
 from orchestrator.sandbox.streaming import open_stream, pause, plan, play
 from orchestrator.sandbox.wire import Call, Completion, UpstreamError, Usage, WireFormat, invalid
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 
 from aiohttp import web
 
@@ -32,33 +33,36 @@ def text_chunks(text: str, size: int = CHUNK_TOKENS, break_at: int | None = None
     if break_at is not None and 0 < break_at < len(words):
         starts.add(break_at)
     bounds = sorted(starts) + [len(words)]
-    return [("".join(words[a:b]), b - a) for a, b in zip(bounds, bounds[1:])]
+    return [("".join(words[a:b]), b - a) for a, b in pairwise(bounds)]
 
 
 def plan(wire: WireFormat, c: Completion, pacing: Pacing, fault: Fault | None) -> tuple[list[Step], bool]:
     """The steps of the stream and whether the connection is to be cut after them."""
     after = fault.params.get("after_tokens") if fault else None
-    head = [Step(0.0, frame) for frame in wire.stream_head(c)]
-    deltas, emitted = [], 0
-    for text, tokens in text_chunks(c.reply.text, break_at=after):
-        emitted += tokens
-        deltas.append(Step(pacing.per_token * tokens, wire.stream_delta(c, text, emitted), tokens))
-    closing = [Step(0.0, frame) for frame in [*wire.stream_tail(c), wire.stream_final(c)]]
+    chunks = text_chunks(c.reply.text, break_at=after)
+    frames = wire.stream_deltas(c, [text for text, _ in chunks])
+    deltas = [Step(pacing.per_token * tokens, frame, tokens) for (_, tokens), frame in zip(chunks, frames, strict=True)]
     split = _steps_within(deltas, after) if after is not None else len(deltas)
-    before, rest = head + deltas[:split], deltas[split:] + closing
-    kind = fault.kind if fault else None
-    if kind == "stream_cut":
-        rest = []
-    elif kind == "stream_stall":
-        rest = [Step(fault["seconds"], None)] + rest
-    elif kind == "malformed_chunk":
-        rest = [Step(0.0, Frame(MALFORMED_DATA, (deltas or closing)[0].frame.event))] + rest
-    elif kind == "no_done":
-        rest = rest[:-1]
-    steps = before + rest
+    head = [Step(0.0, frame) for frame in wire.stream_head(c)]
+    closing = [Step(0.0, frame) for frame in [*wire.stream_tail(c), wire.stream_final(c)]]
+    steps = head + deltas[:split] + _from_fault_point(deltas[split:] + closing, fault, wire.delta_event)
     if steps:
         steps[0] = Step(steps[0].delay + pacing.first_token, steps[0].frame, steps[0].tokens)
-    return steps, kind == "stream_cut"
+    return steps, fault is not None and fault.kind == "stream_cut"
+
+
+def _from_fault_point(rest: list[Step], fault: Fault | None, delta_event: str | None) -> list[Step]:
+    """The steps after the fault's point in the stream, as the fault changes them."""
+    kind = fault.kind if fault else None
+    if kind == "stream_cut":
+        return []
+    if kind == "stream_stall":
+        return [Step(fault["seconds"], None), *rest]
+    if kind == "malformed_chunk":
+        return [Step(0.0, Frame(MALFORMED_DATA, delta_event)), *rest]
+    if kind == "no_done":
+        return rest[:-1]
+    return rest
 
 
 def _steps_within(deltas: list[Step], tokens: int) -> int:

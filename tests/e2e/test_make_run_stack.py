@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
+import sys
 
 import pytest
 import redis
@@ -53,6 +55,15 @@ def test_chat_is_answered_and_flower_lists_worker_and_task(stack):
         30, "Flower to list the task",
     )
     assert task["name"] == "orchestrator.execute_chat"
+
+
+def test_the_brief_demo_runs_against_the_stack(stack):
+    api_root = stack["api"].removesuffix("/api/v1/orchestrator")
+    result = subprocess.run([sys.executable, "examples/advanced_orchestrator_demo.py"], capture_output=True, text=True,
+                            env={**os.environ, "ORCHESTRATOR_URL": api_root}, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Model used:" in result.stdout and "Example 2:" in result.stdout
+    assert "medical domain -> claude-sonnet-4-20250514" in result.stdout
 
 
 def test_ctrl_c_stops_everything_it_started(stack):

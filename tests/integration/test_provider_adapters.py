@@ -3,7 +3,6 @@ prompt, multi-turn, and every fault mapped to the right entry of the error taxon
 
 from __future__ import annotations
 
-import dataclasses
 
 import pytest
 import requests

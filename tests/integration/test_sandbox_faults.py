@@ -9,6 +9,7 @@ import http.client
 import json
 import re
 import time
+from itertools import pairwise
 from urllib.parse import urlsplit
 
 import anthropic
@@ -76,7 +77,8 @@ def ask_claude(claude, fault: str, messages=HI, **options):
 
 
 def gemini_config(fault: str, timeout_ms: int = 5000) -> types.GenerateContentConfig:
-    return types.GenerateContentConfig(http_options=types.HttpOptions(headers={FAULT_HEADER: fault}, timeout=timeout_ms))
+    options = types.HttpOptions(headers={FAULT_HEADER: fault}, timeout=timeout_ms)
+    return types.GenerateContentConfig(http_options=options)
 
 
 def ask_gemini(gemini, fault: str, timeout_ms: int = 5000):
@@ -214,7 +216,8 @@ def test_a_prompt_beyond_the_catalog_context_window_is_refused_without_a_fault(o
     oai.chat.completions.create(model=TINY, messages=HI)
     with pytest.raises(openai.BadRequestError) as caught:
         oai.chat.completions.create(model=TINY, messages=[{"role": "user", "content": "word " * 100}])
-    assert caught.value.code == "context_length_exceeded" and "maximum context length is 20 tokens" in caught.value.message
+    assert caught.value.code == "context_length_exceeded"
+    assert "maximum context length is 20 tokens" in caught.value.message
     assert [(a["fault"], a["status"]) for a in attempts(sandbox)] == [(None, 200), (None, 400)]
 
 
@@ -229,7 +232,9 @@ def test_content_filter(oai, claude, gemini):
     assert blocked_answer.candidates[0].finish_reason == types.FinishReason.SAFETY and blocked_answer.text is None
     blocked_prompt = ask_gemini(gemini, "content_filter; block=prompt")
     assert blocked_prompt.prompt_feedback.block_reason == types.BlockedReason.SAFETY and not blocked_prompt.candidates
-    streamed = list(gemini.models.generate_content_stream(model=GEMINI, contents="Hi", config=gemini_config("content_filter")))
+    streamed = list(
+        gemini.models.generate_content_stream(model=GEMINI, contents="Hi", config=gemini_config("content_filter"))
+    )
     assert [c.candidates[0].finish_reason for c in streamed] == [types.FinishReason.SAFETY]
 
 
@@ -301,7 +306,7 @@ def test_what_the_sdks_make_of_stream_faults(oai, claude, gemini):
 def test_stream_stall_pauses_after_that_many_tokens_then_finishes(oai):
     stream = ask_openai(oai, "stream_stall; after_tokens=3; seconds=0.3", stream=True)
     arrivals = [(time.monotonic(), chunk.choices[0].delta.content) for chunk in stream]
-    gaps = [later[0] - earlier[0] for earlier, later in zip(arrivals, arrivals[1:])]
+    gaps = [later[0] - earlier[0] for earlier, later in pairwise(arrivals)]
     stall = gaps.index(max(gaps))
     assert max(gaps) >= 0.3 and "".join(text or "" for _, text in arrivals[: stall + 1]).split() == ANSWER.split()[:3]
     assert "".join(text or "" for _, text in arrivals) == ANSWER

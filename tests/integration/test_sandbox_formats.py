@@ -111,7 +111,8 @@ def test_anthropic_stream_events_in_order(claude):
     assert set(kinds[2:-3]) == {"content_block_delta"}
     assert "".join(e.delta.text for e in events if e.type == "content_block_delta") == reply_to(CONVERSATION, 1000).text
     assert events[0].message.usage.input_tokens == CONVERSATION.input_tokens()
-    assert events[-2].delta.stop_reason == "end_turn" and events[-2].usage.output_tokens == reply_to(CONVERSATION, 1000).tokens
+    assert events[-2].delta.stop_reason == "end_turn"
+    assert events[-2].usage.output_tokens == reply_to(CONVERSATION, 1000).tokens
 
 
 def test_anthropic_stream_helper_assembles_the_message(claude):
@@ -247,12 +248,12 @@ def test_anthropic_refuses_a_conversation_that_does_not_alternate(claude):
 
 
 def test_anthropic_refuses_a_request_without_max_tokens(sandbox):
-    reply = requests.post(f"{sandbox.url}/v1/messages", json={"model": CLAUDE, "messages": [{"role": "user", "content": "a"}]},
-                          timeout=5)
+    body = {"model": CLAUDE, "messages": [{"role": "user", "content": "a"}]}
+    reply = requests.post(f"{sandbox.url}/v1/messages", json=body, timeout=5)
     assert reply.status_code == 400
     assert reply.json()["error"] == {"type": "invalid_request_error", "message": "max_tokens: Field required"}
 
 
-def test_a_body_that_is_not_json_is_a_bad_request(oai, sandbox):
+def test_a_body_that_is_not_json_is_a_bad_request(sandbox):
     reply = requests.post(f"{sandbox.url}/v1/chat/completions", data=b"{oops", timeout=5)
     assert reply.status_code == 400 and reply.json()["error"]["type"] == "invalid_request_error"

@@ -2,8 +2,8 @@
 
 import pytest
 
-from orchestrator.sandbox.anthropic_wire import AnthropicWire
 from orchestrator.sandbox.answers import answer, count_tokens
+from orchestrator.sandbox.anthropic_wire import AnthropicWire
 from orchestrator.sandbox.conversation import Conversation, InvalidConversation, text_of
 from orchestrator.sandbox.gemini_wire import GeminiWire
 from orchestrator.sandbox.openai_wire import OpenAIWire

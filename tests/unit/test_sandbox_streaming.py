@@ -9,7 +9,7 @@ from orchestrator.sandbox.faults import fault
 from orchestrator.sandbox.latency import IMMEDIATE, Pacing
 from orchestrator.sandbox.openai_wire import OpenAIWire
 from orchestrator.sandbox.reply import reply_to
-from orchestrator.sandbox.streaming import text_chunks, plan
+from orchestrator.sandbox.streaming import plan, text_chunks
 from orchestrator.sandbox.wire import Call, Completion, Usage
 
 WIRE = OpenAIWire()
