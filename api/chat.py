@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from flask.views import MethodView
@@ -18,6 +19,7 @@ from workers.queues import CHAT_QUEUE, DEFAULT_PRIORITY, kombu_priority
 blp = Blueprint("chat", __name__, description="Route and execute chat requests")
 
 ANONYMOUS = "anonymous"
+WAIT_GRACE = 5.0
 
 
 def new_request_id() -> str:
@@ -28,7 +30,7 @@ def run_chat(body: dict) -> dict:
     """Enqueue one chat request on the chat queue and wait for its terminal event."""
     svc = services()
     request_id = new_request_id()
-    payload = payload_from_body(body, ANONYMOUS)
+    payload = payload_from_body(body, ANONYMOUS, svc.settings)
     svc.requests.create(request_id, ANONYMOUS, "chat", payload["user"])
     celery_app.send_task(
         "orchestrator.execute_chat",
@@ -37,10 +39,12 @@ def run_chat(body: dict) -> dict:
         queue=CHAT_QUEUE,
         priority=kombu_priority(DEFAULT_PRIORITY),
     )
-    outcome = svc.requests.wait_terminal(request_id, svc.settings.request_timeout)
+    # The worker publishes an error by the deadline; the grace covers a request still queued then.
+    waited = payload["deadline"] - time.time() + WAIT_GRACE
+    outcome = svc.requests.wait_terminal(request_id, waited)
     if outcome is None:
         raise ApiError(
-            504, "gateway_timeout", f"No answer within {svc.settings.request_timeout:g}s; is a worker running?",
+            504, "gateway_timeout", f"No answer within {waited:.0f}s; are the workers running and keeping up?",
             details={"request_id": request_id},
         )
     kind, data = outcome
@@ -84,7 +88,7 @@ class ChatRoute(MethodView):
         svc = services()
         try:
             return svc.router.route(
-                chat_request(payload_from_body(body, ANONYMOUS), svc.settings),
+                chat_request(payload_from_body(body, ANONYMOUS, svc.settings), svc.settings),
                 body["strategy"],
                 pinned=body.get("model"),
                 budget_limit=body.get("budget_limit"),

@@ -84,6 +84,18 @@ class ChatRequestSchema(StrictSchema):
         metadata={"description": "Most this request may cost, in USD", "exclusiveMinimum": True},
     )
     stream = StrictBoolean(load_default=False)
+    timeout = StrictFloat(
+        allow_none=True,
+        load_default=None,
+        validate=validate.Range(min=1, max=600),
+        metadata={"description": "Seconds this request may take end to end [REQUEST_TIMEOUT]"},
+    )
+    first_token_timeout = StrictFloat(
+        allow_none=True,
+        load_default=None,
+        validate=validate.Range(min=0.1, max=600),
+        metadata={"description": "Seconds a model may stay silent before the next one is tried [FIRST_TOKEN_TIMEOUT]"},
+    )
     user = fields.String(
         allow_none=True,
         load_default=None,
@@ -108,6 +120,7 @@ class ModelResponseSchema(ma.Schema):
     provider = fields.String(required=True)
     finish_reason = fields.String(required=True)
     latency = fields.Float(required=True, metadata={"description": "Seconds"})
+    time_to_first_token = fields.Float(metadata={"description": "Seconds"})
     provider_request_id = fields.String(allow_none=True)
     sandbox = fields.Boolean(required=True, metadata={"description": "Answered by the local sandbox upstream"})
 
@@ -136,7 +149,8 @@ class RoutingDecisionSchema(ma.Schema):
 class AttemptSchema(ma.Schema):
     model = fields.String(required=True)
     provider = fields.String(required=True)
-    error = fields.String(allow_none=True)
+    error = fields.String(allow_none=True, metadata={"description": "Error class, circuit_open, or null for the answer"})
+    message = fields.String(allow_none=True)
     duration = fields.Float(required=True)
 
 

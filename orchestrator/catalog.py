@@ -59,6 +59,7 @@ class ModelCapabilities:
     cost_per_1k_cached_input: float | None = None
     ttft: float = 1.0
     tokens_per_second: float = 50.0
+    first_token_timeout: float | None = None  # overrides FIRST_TOKEN_TIMEOUT for this model
     quality: dict[str, float] = field(default_factory=dict)
     price_source: str = "genai-prices"
     price_ref: str | None = None
@@ -137,6 +138,7 @@ def _model_from_entry(name: str, entry: dict, providers: dict[str, ProviderConfi
         context_window=context_window,
         ttft=float(latency.get("ttft", 1.0)),
         tokens_per_second=float(latency.get("tokens_per_second", 50.0)),
+        first_token_timeout=entry.get("timeouts", {}).get("first_token"),
         quality=dict(entry.get("quality", {})),
         price_source=source,
         price_ref=entry.get("price_ref"),

@@ -45,6 +45,12 @@ class Settings:
     models_file: str | None = None
 
     request_timeout: float = 60.0
+    first_token_timeout: float = 10.0
+    max_models_per_request: int = 3
+    retry_after_limit: float = 5.0
+    circuit_min_calls: int = 5
+    circuit_failure_rate: float = 0.5
+    circuit_open_seconds: float = 30.0
     max_body_bytes: int = 1024 * 1024
     result_ttl: int = 86400
     visibility_timeout: int = 300
@@ -114,6 +120,12 @@ def load_settings(read_dotenv: bool = True) -> Settings:
         sandbox_latency_scale=_read(env, "float", "SANDBOX_LATENCY_SCALE", 1.0, validate=positive),
         models_file=env.str("MODELS_FILE", None) or None,
         request_timeout=_read(env, "float", "REQUEST_TIMEOUT", 60.0, validate=Range(min=1)),
+        first_token_timeout=_read(env, "float", "FIRST_TOKEN_TIMEOUT", 10.0, validate=Range(min=0.1)),
+        max_models_per_request=_read(env, "int", "MAX_MODELS_PER_REQUEST", 3, validate=Range(min=1, max=10)),
+        retry_after_limit=_read(env, "float", "RETRY_AFTER_LIMIT", 5.0, validate=positive),
+        circuit_min_calls=_read(env, "int", "CIRCUIT_MIN_CALLS", 5, validate=at_least_one),
+        circuit_failure_rate=_read(env, "float", "CIRCUIT_FAILURE_RATE", 0.5, validate=Range(min=0.01, max=1)),
+        circuit_open_seconds=_read(env, "float", "CIRCUIT_OPEN_SECONDS", 30.0, validate=Range(min=0.1)),
         max_body_bytes=_read(env, "int", "MAX_BODY_BYTES", 1024 * 1024, validate=Range(min=1024)),
         result_ttl=_read(env, "int", "RESULT_TTL", 86400, validate=Range(min=60)),
         visibility_timeout=_read(env, "int", "VISIBILITY_TIMEOUT", 300, validate=Range(min=10)),

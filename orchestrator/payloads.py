@@ -2,24 +2,30 @@
 
 Fields: messages (this request's history then its message, as {"role", "content"}),
 conversation_id, system_prompt, temperature, max_tokens, strategy, model (pinned),
-budget_limit, user (the caller's end user), owner (the API key's user).
+budget_limit, user (the caller's end user), first_token_timeout, owner (the API key's user),
+deadline (time.time() after which no attempt starts).
 """
 
 from __future__ import annotations
+
+import time
 
 from orchestrator.config import Settings
 from orchestrator.providers.base import ChatRequest, Message
 
 PAYLOAD_FIELDS = (
     "conversation_id", "system_prompt", "temperature", "max_tokens", "strategy", "model", "budget_limit", "user",
+    "first_token_timeout",
 )
 
 
-def payload_from_body(body: dict, owner: str) -> dict:
-    """The payload of an API chat body (`message` plus optional `history` and settings)."""
+def payload_from_body(body: dict, owner: str, settings: Settings) -> dict:
+    """The payload of an API chat body (`message` plus optional `history` and settings).
+    The request's time budget (`timeout`, else REQUEST_TIMEOUT) starts now."""
     payload = {name: body.get(name) for name in PAYLOAD_FIELDS}
     payload["messages"] = [*body.get("history", ()), {"role": "user", "content": body["message"]}]
     payload["owner"] = owner
+    payload["deadline"] = time.time() + (body.get("timeout") or settings.request_timeout)
     return payload
 
 

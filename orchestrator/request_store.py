@@ -64,8 +64,9 @@ class RequestStore:
         record = self.redis.hgetall(self.record_key(request_id))
         if not record:
             return None
-        if "result" in record:
-            record["result"] = json.loads(record["result"])
+        for field in ("result", "chain"):
+            if field in record:
+                record[field] = json.loads(record[field])
         return record
 
     def status(self, request_id: str) -> str | None:
@@ -73,6 +74,10 @@ class RequestStore:
 
     def mark_running(self, request_id: str) -> None:
         self.redis.hset(self.record_key(request_id), mapping={"status": "running", "started_at": time.time()})
+
+    def save_chain(self, request_id: str, chain: dict) -> None:
+        """Keep the fallback chain's state (attempts, errors, timings) with the request."""
+        self.redis.hset(self.record_key(request_id), "chain", json.dumps(chain))
 
     def complete(self, request_id: str, result: dict, turn: ConversationTurn | None = None) -> bool:
         """Publish the answer, and extend its conversation with the turn in the same step;

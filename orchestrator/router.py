@@ -12,12 +12,13 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 
 from orchestrator.analysis import TaskAnalysis, analyze
 from orchestrator.catalog import Catalog, ModelCapabilities
 from orchestrator.providers.base import ChatRequest
+from orchestrator.stats import Observation
 from orchestrator.strategies import (
     Candidate,
     Context,
@@ -82,16 +83,19 @@ def _capable(model: ModelCapabilities, analysis: TaskAnalysis) -> bool:
     return model.context_window >= analysis.input_tokens + min(analysis.expected_output_tokens, model.max_tokens)
 
 
+def _blend(ttft: float, quality: float, observed: Observation, now: float) -> tuple[float, float]:
+    """Priors moved toward what was observed: the observed time to first token, and the
+    quality discounted by the observed failure rate."""
+    trust = observed.trust(now)
+    if observed.ttft == observed.ttft:  # not NaN: a first token was seen
+        ttft = (1 - trust) * ttft + trust * observed.ttft
+    return ttft, quality * (1 - trust * (1 - observed.success_rate))
+
+
 class Router:
-    def __init__(
-        self,
-        catalog: Catalog,
-        default_model: str | None = None,
-        is_available: Callable[[str], bool] | None = None,
-    ):
+    def __init__(self, catalog: Catalog, default_model: str | None = None):
         self.catalog = catalog
         self.default_model = default_model
-        self.is_available = is_available or (lambda model_name: True)
 
     def route(
         self,
@@ -102,16 +106,20 @@ class Router:
         budget_limit: float | None = None,
         budget_remaining: float | None = None,
         preferences: Preferences | None = None,
+        observations: dict[str, Observation] | None = None,
+        unavailable: frozenset[str] | set[str] = frozenset(),
     ) -> RoutingDecision:
+        """`observations` (orchestrator/stats.py) blend into the priors; models in
+        `unavailable` (open circuits) are routed around unless nothing else fits."""
         strategy = strategy.value if isinstance(strategy, RoutingStrategy) else strategy
         rank = get_strategy(strategy)
         analysis = analyze(request.messages, request.system_prompt, request.max_tokens)
-        candidates = self._candidates(analysis, request.max_tokens)
+        candidates = self._candidates(analysis, request.max_tokens, observations or {})
         allowance = min(budget_limit or INFINITY, INFINITY if budget_remaining is None else budget_remaining)
         fitting = [c for c in candidates if c.worst_cost <= allowance]
         if not fitting:
             raise NoSuitableModel(self._why_none(analysis, candidates, allowance), "budget" if candidates else "context")
-        available = [c for c in fitting if self.is_available(c.model.model_name)] or fitting
+        available = [c for c in fitting if c.model.model_name not in unavailable] or fitting
         context = Context(
             required_quality(analysis.complexity_score), analysis.complexity, analysis.complexity_score,
             preferences or DEFAULT_PREFERENCES,
@@ -132,21 +140,28 @@ class Router:
             analysis=analysis,
         )
 
-    def _candidates(self, analysis: TaskAnalysis, max_tokens: int) -> list[Candidate]:
+    def _candidates(
+        self, analysis: TaskAnalysis, max_tokens: int, observations: dict[str, Observation]
+    ) -> list[Candidate]:
         candidates = []
         input_tokens, expected = analysis.input_tokens, analysis.expected_output_tokens
+        now = time.time()
         for model in self.catalog:
             if not _capable(model, analysis):
                 continue
             output = min(expected, model.max_tokens)
             input_cost = input_tokens * model.cost_per_1k_input
+            ttft, quality = model.ttft, model.quality_for(analysis.task_type)
+            observed = observations.get(model.model_name)
+            if observed is not None:
+                ttft, quality = _blend(ttft, quality, observed, now)
             candidates.append(
                 Candidate(
                     model,
                     (input_cost + output * model.cost_per_1k_output) / 1000,
                     (input_cost + min(max_tokens, model.max_tokens) * model.cost_per_1k_output) / 1000,
-                    model.ttft + output / model.tokens_per_second,
-                    model.quality_for(analysis.task_type),
+                    ttft + output / model.tokens_per_second,
+                    quality,
                 )
             )
         return candidates

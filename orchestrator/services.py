@@ -8,6 +8,7 @@ from functools import cached_property
 import redis
 
 from orchestrator.catalog import Catalog
+from orchestrator.circuits import CircuitPolicy, Circuits
 from orchestrator.config import Settings
 from orchestrator.conversations import Conversations
 from orchestrator.fleet import Fleet
@@ -15,6 +16,7 @@ from orchestrator.providers.registry import ProviderRegistry
 from orchestrator.redis_conn import connect
 from orchestrator.request_store import RequestStore
 from orchestrator.router import Router
+from orchestrator.stats import Stats
 
 
 @dataclass
@@ -46,3 +48,14 @@ class Services:
     @cached_property
     def conversations(self) -> Conversations:
         return Conversations(self.redis, self.settings.redis_prefix)
+
+    @cached_property
+    def circuits(self) -> Circuits:
+        settings = self.settings
+        policy = CircuitPolicy(min_calls=settings.circuit_min_calls, failure_rate=settings.circuit_failure_rate,
+                               open_seconds=settings.circuit_open_seconds)
+        return Circuits(self.redis, settings.redis_prefix, policy)
+
+    @cached_property
+    def stats(self) -> Stats:
+        return Stats(self.redis, self.settings.redis_prefix)

@@ -26,6 +26,7 @@ os.environ.update(
         "SANDBOX_URL": f"http://127.0.0.1:{SANDBOX_PORT}",
         "SANDBOX_LATENCY_SCALE": "0",
         "REQUEST_TIMEOUT": "20",
+        "CIRCUIT_OPEN_SECONDS": "2",
         "OPENAI_API_KEY": "",
         "ANTHROPIC_API_KEY": "",
         "GOOGLE_API_KEY": "",

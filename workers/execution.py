@@ -1,67 +1,219 @@
-"""Carrying out one chat request: route, call the provider, settle, publish the answer."""
+"""Carrying out one chat request: route, try the chain's models, settle, publish.
+
+`execute` runs one step of a request's fallback chain inside the Celery task. It returns
+None when the request is finished (its answer or its error published), or a `Retry` that
+the task turns into `self.retry()`: the same task id, the chain in its arguments, and the
+backoff (or Retry-After) as the countdown. What to do after an error is decided by
+orchestrator/retry_policy.py; circuits and statistics are recorded after every attempt.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import time
+from dataclasses import dataclass
 
+from orchestrator.catalog import ModelCapabilities
+from orchestrator.circuits import OPEN
 from orchestrator.payloads import chat_request, new_messages
-from orchestrator.providers.base import ChatResponse
-from orchestrator.providers.errors import ProviderError
+from orchestrator.providers.base import ChatRequest, ChatResponse, StreamDelta, Usage
+from orchestrator.providers.errors import ErrorKind, ProviderError
+from orchestrator.retry_policy import Chain, fall_over, next_step
 from orchestrator.router import NoSuitableModel
 from orchestrator.services import Services
+from orchestrator.stats import Outcome
 from orchestrator.strategies import RoutingStrategy
 
 log = logging.getLogger(__name__)
+
+TERMINAL = ("completed", "failed")
+
+
+@dataclass(frozen=True)
+class Retry:
+    chain: dict
+    delay: float
 
 
 def _error(status: int, code: str, message: str, details: dict | None = None) -> dict:
     return {"status": status, "code": code, "message": message, "details": details or {}}
 
 
-def execute(services: Services, request_id: str, payload: dict) -> None:
+def execute(services: Services, request_id: str, payload: dict, chain_state: dict | None = None) -> Retry | None:
     store = services.requests
-    if store.status(request_id) in ("completed", "failed"):
+    if store.status(request_id) in TERMINAL:
         log.info("request %s already finished; redelivery ignored", request_id)
-        return
-    store.mark_running(request_id)
-    try:
-        result, response = _answer(services, payload)
-    except NoSuitableModel as exc:
-        store.fail(request_id, _error(exc.http_status, "no_suitable_model", str(exc), {"reason": exc.reason}))
-    except ProviderError as exc:
-        status = exc.kind.policy.http_status
-        store.fail(request_id, _error(status, exc.kind.value, f"{exc.provider} {exc.model}: {exc.message}", exc.as_dict()))
-    except Exception:
-        log.exception("request %s failed inside the worker", request_id)
-        store.fail(request_id, _error(500, "internal_error", "The worker failed while handling this request."))
-    else:
-        result["request_id"] = request_id
-        conversation_id = payload.get("conversation_id")
-        turn = None
-        if conversation_id:
-            result["conversation_id"] = conversation_id
-            turn = services.conversations.turn(conversation_id, new_messages(payload), response.content)
-        store.complete(request_id, result, turn)
-
-
-def _answer(services: Services, payload: dict) -> tuple[dict, ChatResponse]:
+        return None
     conversation_id = payload.get("conversation_id")
     earlier = services.conversations.history(conversation_id) if conversation_id else ()
     request = chat_request(payload, services.settings, earlier)
-    decision = services.router.route(
-        request,
-        payload.get("strategy") or RoutingStrategy.BALANCED.value,
-        pinned=payload.get("model"),
-        budget_limit=payload.get("budget_limit"),
-    )
-    model = services.catalog.get(decision.chosen_model)
+    if chain_state is None:
+        store.mark_running(request_id)
+        chain = _start(services, request_id, payload, request)
+        if chain is None:
+            return None
+    else:
+        chain = Chain.from_dict(chain_state)
+    try:
+        return _run(services, request_id, payload, request, chain)
+    except Exception:
+        log.exception("request %s failed inside the worker", request_id)
+        store.fail(request_id, _error(500, "internal_error", "The worker failed while handling this request."))
+        return None
+
+
+def _start(services: Services, request_id: str, payload: dict, request: ChatRequest) -> Chain | None:
+    """Route the request and build its chain; None when no model can take it (error published)."""
+    catalog, settings = services.catalog, services.settings
+    pairs = [(m.model_name, m.provider) for m in catalog]
+    states = services.circuits.states(pairs)
+    try:
+        decision = services.router.route(
+            request,
+            payload.get("strategy") or RoutingStrategy.BALANCED.value,
+            pinned=payload.get("model"),
+            budget_limit=payload.get("budget_limit"),
+            observations=services.stats.observations([m for m, _ in pairs]),
+            unavailable={m for m, state in states.items() if state == OPEN},
+        )
+    except NoSuitableModel as exc:
+        services.requests.fail(request_id, _error(exc.http_status, "no_suitable_model", str(exc), {"reason": exc.reason}))
+        return None
+    deadline = payload.get("deadline") or time.time() + settings.request_timeout
+    return Chain(models=decision.models[: settings.max_models_per_request], deadline=deadline,
+                 decision=decision.as_dict())
+
+
+def _run(services: Services, request_id: str, payload: dict, request: ChatRequest, chain: Chain) -> Retry | None:
+    store, catalog = services.requests, services.catalog
+    while True:
+        remaining = chain.deadline - time.time()
+        if remaining <= 0:
+            store.fail(request_id, _exhausted(chain, 504, "gateway_timeout", "the request's time budget ran out"))
+            return None
+        model = catalog.get(chain.current)
+        if not _may_call(services, chain, model):
+            chain.record(model.model_name, model.provider, "circuit_open", 0.0)
+            fall_over(chain)
+            continue
+        started = time.monotonic()
+        try:
+            response = call_model(services, model, dataclasses.replace(request, model=model.model_name),
+                                  _read_timeout(services, model, payload, remaining), chain.deadline)
+        except ProviderError as exc:
+            duration = time.monotonic() - started
+            chain.record(model.model_name, model.provider, exc, duration)
+            _observe(services, model, exc, duration, fallback=chain.index > 0)
+            step = next_step(chain, exc, catalog, time.time(), services.settings.retry_after_limit)
+            if step.give_up:
+                store.fail(request_id, _exhausted(chain, exc.kind.policy.http_status, exc.kind.value,
+                                                  f"{exc.provider} {exc.model}: {exc.message}"))
+                return None
+            store.save_chain(request_id, chain.as_dict())
+            return Retry(chain.as_dict(), step.delay)
+        chain.record(model.model_name, model.provider, None, response.latency)
+        cost = model.cost(response.usage) if services.settings.cost_tracking_enabled else 0.0
+        _observe(services, model, None, response.latency, response, cost, fallback=chain.index > 0)
+        _publish(services, request_id, payload, chain, response, cost)
+        return None
+
+
+def _may_call(services: Services, chain: Chain, model: ModelCapabilities) -> bool:
+    """Whether the model's circuit lets this attempt through. The last model of a chain is
+    always tried: when every model is open, the best one is still worth an attempt."""
+    if chain.is_last:
+        return True
+    state = services.circuits.states([(model.model_name, model.provider)])[model.model_name]
+    if state == "probe":
+        return services.circuits.try_probe(model.model_name, model.provider)
+    return state == "closed"
+
+
+def _read_timeout(services: Services, model: ModelCapabilities, payload: dict, remaining: float) -> float:
+    """How long the provider may stay silent: before its first token or between two chunks."""
+    silence = payload.get("first_token_timeout") or model.first_token_timeout or services.settings.first_token_timeout
+    return max(0.05, min(silence, remaining))
+
+
+def call_model(
+    services: Services, model: ModelCapabilities, request: ChatRequest, read_timeout: float, deadline: float
+) -> ChatResponse:
+    """One attempt. A model that streams is called streaming even when the caller waits for
+    the whole answer: that is how a missing first token or a stalled stream is noticed."""
     provider = services.providers.for_model(model)
-    response = provider.complete(
-        dataclasses.replace(request, model=model.model_name), timeout=services.settings.request_timeout
+    if not model.supports_streaming:
+        return provider.complete(request, timeout=read_timeout)
+    started = time.monotonic()
+    first_token, parts, end = None, [], None
+    events = provider.stream(request, timeout=read_timeout)
+    try:
+        for event in events:
+            if isinstance(event, StreamDelta):
+                first_token = first_token or time.monotonic() - started
+                parts.append(event.text)
+            else:
+                end = event
+            if time.time() > deadline:
+                raise ProviderError(ErrorKind.TIMEOUT, "the answer did not finish within the request's time budget",
+                                    provider=model.provider, model=model.model_name)
+    finally:
+        events.close()  # cancels the upstream call when we stop early
+    latency = time.monotonic() - started
+    return ChatResponse(
+        content="".join(parts),
+        finish_reason=end.finish_reason,
+        usage=end.usage if end.usage.input_tokens or end.usage.output_tokens else _estimated_usage(request, parts),
+        model=model.model_name,
+        provider=model.provider,
+        provider_request_id=end.provider_request_id,
+        latency=latency,
+        time_to_first_token=first_token if first_token is not None else latency,
+        sandbox=provider.sandbox,
     )
-    cost = model.cost(response.usage) if services.settings.cost_tracking_enabled else 0.0
+
+
+def _estimated_usage(request: ChatRequest, parts: list[str]) -> Usage:
+    """For a server whose stream reports no usage: about four characters a token."""
+    text = sum(len(m.content) for m in request.messages) + len(request.system_prompt or "")
+    return Usage(input_tokens=(text + 3) // 4, output_tokens=(sum(map(len, parts)) + 3) // 4)
+
+
+def _observe(
+    services: Services, model: ModelCapabilities, error: ProviderError | None, duration: float,
+    response: ChatResponse | None = None, cost: float = 0.0, fallback: bool = False,
+) -> None:
+    """Statistics and circuits learn from every attempt (one round trip)."""
+    kind = error.kind if error else None
+    pipe = services.redis.pipeline(transaction=False)
+    services.stats.record(Outcome(
+        model=model.model_name, provider=model.provider, error=kind.value if kind else None, latency=duration,
+        ttft=response.time_to_first_token if response else None,
+        input_tokens=response.usage.input_tokens if response else 0,
+        output_tokens=response.usage.output_tokens if response else 0,
+        cost=cost, fallback=fallback,
+    ), pipe=pipe)
+    # Refusals and bad requests say nothing of a model's health; everything else does.
+    if kind is None or kind.policy.fallback:
+        unavailable = kind in (ErrorKind.AUTH, ErrorKind.NOT_FOUND)
+        services.circuits.record(model.model_name, model.provider, success=kind is None, force_open=unavailable,
+                                 pipe=pipe)
+        if unavailable:
+            log.warning("ALERT model %s marked unavailable: %s", model.model_name, error.message)
+    pipe.execute()
+
+
+def _exhausted(chain: Chain, status: int, code: str, message: str) -> dict:
+    tried = len(chain.attempts)
+    text = f"{message} (after {tried} attempt{'s' if tried != 1 else ''})" if tried else message
+    return _error(status, code, text, {"attempts": chain.attempts})
+
+
+def _publish(
+    services: Services, request_id: str, payload: dict, chain: Chain, response: ChatResponse, cost: float
+) -> None:
     result = {
+        "request_id": request_id,
         "response": {
             "content": response.content,
             "cost": round(cost, 6),
@@ -70,11 +222,17 @@ def _answer(services: Services, payload: dict) -> tuple[dict, ChatResponse]:
             "provider": response.provider,
             "finish_reason": response.finish_reason,
             "latency": round(response.latency, 4),
+            "time_to_first_token": round(response.time_to_first_token, 4),
             "provider_request_id": response.provider_request_id,
             "sandbox": response.sandbox,
         },
         "model_used": response.model,
-        "routing_decision": decision.as_dict(),
-        "attempts": [{"model": response.model, "provider": response.provider, "error": None, "duration": round(response.latency, 4)}],
+        "routing_decision": chain.decision,
+        "attempts": chain.attempts,
     }
-    return result, response
+    conversation_id = payload.get("conversation_id")
+    turn = None
+    if conversation_id:
+        result["conversation_id"] = conversation_id
+        turn = services.conversations.turn(conversation_id, new_messages(payload), response.content)
+    services.requests.complete(request_id, result, turn)

@@ -3,6 +3,7 @@
 CHAT_QUEUE = "chat"
 BATCH_QUEUE = "batch"
 DEFAULT_PRIORITY = 5
+MOST_URGENT = 9
 
 
 def kombu_priority(api_priority: int) -> int:

@@ -12,6 +12,7 @@ from orchestrator.config import get_settings
 from orchestrator.services import Services
 from workers import execution
 from workers.app import app
+from workers.queues import MOST_URGENT, kombu_priority
 
 
 @lru_cache(maxsize=1)
@@ -20,9 +21,14 @@ def services() -> Services:
     return Services.from_settings(get_settings())
 
 
-@app.task(name="orchestrator.execute_chat")
-def execute_chat(request_id: str, payload: dict) -> None:
-    execution.execute(services(), request_id, payload)
+@app.task(name="orchestrator.execute_chat", bind=True, max_retries=None)
+def execute_chat(self, request_id: str, payload: dict, chain: dict | None = None) -> None:
+    """One step of a request's chain; the next attempt is this same task, retried."""
+    retry = execution.execute(services(), request_id, payload, chain)
+    if retry is not None:
+        # The next attempt jumps the queue: the request has already waited its turn.
+        raise self.retry(args=[request_id, payload], kwargs={"chain": retry.chain}, countdown=retry.delay,
+                         priority=kombu_priority(MOST_URGENT))
 
 
 def _beat(hostname: str) -> None:

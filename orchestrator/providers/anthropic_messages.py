@@ -59,8 +59,8 @@ class AnthropicProvider(SdkProvider):
 
     def stream(self, request: ChatRequest, timeout: float) -> Iterator[StreamEvent]:
         try:
-            events = self.client.messages.create(**_call_arguments(request), stream=True, timeout=timeout)
-            yield from self._events(events, request.model)
+            with self.client.messages.create(**_call_arguments(request), stream=True, timeout=timeout) as events:
+                yield from self._events(events, request.model)
         except anthropic.APIError as exc:
             raise self._error(exc, request.model) from exc
         except STREAM_BREAKS as exc:

@@ -87,7 +87,10 @@ class GeminiProvider(SdkProvider):
             responses = self.client.models.generate_content_stream(
                 model=request.model, contents=_contents(request), config=_config(request, timeout)
             )
-            yield from self._events(responses, request.model)
+            try:
+                yield from self._events(responses, request.model)
+            finally:
+                responses.close()  # closing the stream early cancels the upstream call
         except genai_errors.APIError as exc:
             raise self._error(exc, request.model) from exc
         except STREAM_BREAKS as exc:

@@ -81,10 +81,10 @@ class OpenAICompatibleProvider(SdkProvider):
     def stream(self, request: ChatRequest, timeout: float) -> Iterator[StreamEvent]:
         arguments = _call_arguments(request, self.models[request.model])
         try:
-            chunks = self.client.chat.completions.create(
+            with self.client.chat.completions.create(
                 **arguments, stream=True, stream_options={"include_usage": True}, timeout=timeout
-            )
-            yield from self._events(chunks, request.model)
+            ) as chunks:  # closing the stream early cancels the upstream call
+                yield from self._events(chunks, request.model)
         except openai.APIError as exc:
             raise self._error(exc, request.model) from exc
         except STREAM_BREAKS as exc:

@@ -126,10 +126,7 @@ class OpenAIWire(WireFormat):
     def stream_tail(self, c: Completion) -> list[Frame]:
         frames = [Frame.of(self._chunk(c, {}, _FINISH[c.reply.finish]))]
         if c.call.include_usage:
-            frames.append(Frame.of({
-                "id": c.id, "object": "chat.completion.chunk", "created": c.created, "model": c.call.model,
-                "system_fingerprint": None, "choices": [], "usage": _usage(c.usage),
-            }))
+            frames.append(Frame.of({**self._chunk(c, {}), "choices": [], "usage": _usage(c.usage)}))
         return frames
 
     def stream_final(self, c: Completion) -> Frame:

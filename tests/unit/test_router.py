@@ -140,11 +140,26 @@ def test_pinned_model_is_chosen_and_others_follow(router):
     assert caught.value.http_status == 404
 
 
-def test_unavailable_models_are_routed_around_unless_nothing_else_is_left():
-    router = Router(FIXED, is_available=lambda name: name != "strong")
-    assert router.route(ask(EXPERT), "quality_optimal").chosen_model == "reasoner"
-    vision = router.route(ask("Describe ![x](data:image/png;base64,AAAA)"))
+def test_unavailable_models_are_routed_around_unless_nothing_else_is_left(router):
+    assert router.route(ask(EXPERT), "quality_optimal", unavailable={"strong"}).chosen_model == "reasoner"
+    vision = router.route(ask("Describe ![x](data:image/png;base64,AAAA)"), unavailable={"strong"})
     assert vision.chosen_model == "strong"  # the only capable model is still tried
+
+
+def test_observed_failures_and_slowness_move_traffic_and_fade_with_time(router):
+    import time
+
+    from orchestrator.stats import Observation
+
+    now = time.time()
+    failing = {"reasoner": Observation(samples=50, success_rate=0.2, ttft=2.5, latency=5, updated_at=now)}
+    assert router.route(ask(EXPERT), "quality_optimal").chosen_model == "strong"
+    assert router.route(ask(EXPERT), "cost_optimal").chosen_model == "reasoner"
+    assert router.route(ask(EXPERT), "cost_optimal", observations=failing).chosen_model != "reasoner"
+    stale = {"reasoner": Observation(samples=50, success_rate=0.2, ttft=2.5, latency=5, updated_at=now - 86400)}
+    assert router.route(ask(EXPERT), "cost_optimal", observations=stale).chosen_model == "reasoner"
+    slow = {"fast": Observation(samples=50, success_rate=1.0, ttft=9.0, latency=10, updated_at=now)}
+    assert router.route(ask(SIMPLE), "performance_optimal", observations=slow).chosen_model != "fast"
 
 
 def test_routing_is_deterministic(router):

@@ -1,0 +1,134 @@
+"""What the workers observe of every model: moving averages for routing, counters for analytics.
+
+Each attempt updates, in one Lua call:
+- {prefix}stats:{model} (hash): exponentially weighted moving averages of success (1/0),
+  time to first token and latency, the number of samples, and when the last one came;
+- {prefix}stats:{model}:h{hour} (hash, kept RETENTION_SECONDS): counters of the hour:
+  requests, ok, err:{kind}, input/output tokens, cost in micro-dollars, fallbacks, latency
+  and time-to-first-token sums, and a latency histogram (lat:{upper bound in ms}).
+
+The router trusts observations in proportion to their number (full trust from
+TRUSTED_SAMPLES on) and less as they age (half after HALF_LIFE seconds without a sample),
+so a model that degrades loses traffic, and one that stops getting traffic drifts back
+to its catalog priors and gets tried again.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import redis
+
+ALPHA = 0.2  # weight of the newest sample in the moving averages
+TRUSTED_SAMPLES = 20
+HALF_LIFE = 600.0
+RETENTION_SECONDS = 32 * 86400
+LATENCY_BOUNDS_MS = (100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One attempt on one model: what it cost and how it went."""
+
+    model: str
+    provider: str
+    error: str | None  # an ErrorKind value, None for success
+    latency: float
+    ttft: float | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    fallback: bool = False  # this attempt was not the first choice
+
+
+@dataclass(frozen=True)
+class Observation:
+    samples: int
+    success_rate: float
+    ttft: float
+    latency: float
+    updated_at: float
+
+    def trust(self, now: float) -> float:
+        """How much the router should believe this over the catalog's priors, in [0, 1]."""
+        return min(1.0, self.samples / TRUSTED_SAMPLES) * 0.5 ** (max(0.0, now - self.updated_at) / HALF_LIFE)
+
+
+# KEYS[1] moving averages, KEYS[2] the hour's counters; ARGV: alpha, success (1/0), latency,
+# ttft ('' when unknown), now, error kind ('' for none), input tokens, output tokens,
+# cost in micro-dollars, fallback (1/0), latency bucket field, retention seconds.
+_RECORD = """
+local alpha, ok, latency = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local function ewma(field, value)
+  local old = redis.call('HGET', KEYS[1], field)
+  if old then value = alpha * value + (1 - alpha) * tonumber(old) end
+  redis.call('HSET', KEYS[1], field, tostring(value))
+end
+ewma('success', ok)
+if ok == 1 then ewma('latency', latency) end
+if ARGV[4] ~= '' then ewma('ttft', tonumber(ARGV[4])) end
+redis.call('HINCRBY', KEYS[1], 'samples', 1)
+redis.call('HSET', KEYS[1], 'updated_at', ARGV[5])
+redis.call('HINCRBY', KEYS[2], 'requests', 1)
+if ok == 1 then
+  redis.call('HINCRBY', KEYS[2], 'ok', 1)
+  redis.call('HINCRBYFLOAT', KEYS[2], 'latency_sum', latency)
+  redis.call('HINCRBY', KEYS[2], ARGV[11], 1)
+  if ARGV[4] ~= '' then
+    redis.call('HINCRBYFLOAT', KEYS[2], 'ttft_sum', ARGV[4])
+    redis.call('HINCRBY', KEYS[2], 'ttft_count', 1)
+  end
+else
+  redis.call('HINCRBY', KEYS[2], 'err:' .. ARGV[6], 1)
+end
+redis.call('HINCRBY', KEYS[2], 'input_tokens', ARGV[7])
+redis.call('HINCRBY', KEYS[2], 'output_tokens', ARGV[8])
+redis.call('HINCRBY', KEYS[2], 'cost_micro', ARGV[9])
+redis.call('HINCRBY', KEYS[2], 'fallbacks', ARGV[10])
+redis.call('EXPIRE', KEYS[2], ARGV[12])
+return 1
+"""
+
+
+def latency_bucket(seconds: float) -> str:
+    ms = seconds * 1000
+    bound = next((b for b in LATENCY_BOUNDS_MS if ms <= b), "inf")
+    return f"lat:{bound}"
+
+
+class Stats:
+    def __init__(self, client: redis.Redis, prefix: str):
+        self.redis = client
+        self.prefix = prefix
+        self._record = client.register_script(_RECORD)
+
+    def _averages_key(self, model: str) -> str:
+        return f"{self.prefix}stats:{model}"
+
+    def hour_key(self, model: str, hour: int) -> str:
+        return f"{self.prefix}stats:{model}:h{hour}"
+
+    def record(self, outcome: Outcome, pipe=None) -> None:
+        now = time.time()
+        keys = [self._averages_key(outcome.model), self.hour_key(outcome.model, int(now // 3600))]
+        args = [
+            ALPHA, int(outcome.error is None), outcome.latency, "" if outcome.ttft is None else outcome.ttft, now,
+            outcome.error or "", outcome.input_tokens, outcome.output_tokens, round(outcome.cost * 1_000_000),
+            int(outcome.fallback), latency_bucket(outcome.latency), RETENTION_SECONDS,
+        ]
+        self._record(keys=keys, args=args, client=pipe or self.redis)
+
+    def observations(self, models: list[str]) -> dict[str, Observation]:
+        """The moving averages of the models that have any, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for model in models:
+            pipe.hmget(self._averages_key(model), "samples", "success", "ttft", "latency", "updated_at")
+        observed = {}
+        for model, (samples, success, ttft, latency, updated_at) in zip(models, pipe.execute()):
+            if samples:
+                observed[model] = Observation(
+                    int(samples), float(success), float(ttft or math.nan), float(latency or math.nan), float(updated_at)
+                )
+        return observed
