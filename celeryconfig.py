@@ -1,6 +1,6 @@
 """Every Celery setting in one place (see docs/architecture.md, "Queues and delivery")."""
 
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from orchestrator.config import get_settings
 from workers.queues import BATCH_QUEUE, CHAT_QUEUE, DEFAULT_PRIORITY, kombu_priority
@@ -14,13 +14,16 @@ broker_transport_options = {
     "sep": "\x06\x16",  # never occurs in a queue name; ':' would
     "queue_order_strategy": "priority",
     "visibility_timeout": _settings.visibility_timeout,
+    # Every broker key (queues, bindings, unacked messages) under REDIS_PREFIX: deployments
+    # (or test runs) that share a Redis never take each other's tasks.
+    "global_keyprefix": _settings.redis_prefix,
 }
 
 # The request store (orchestrator/request_store.py) is the results backend: tasks keep no
 # Celery result, so nothing is written twice and results are keyed by request id.
 task_ignore_result = True
 
-task_queues = (Queue(CHAT_QUEUE), Queue(BATCH_QUEUE))
+task_queues = tuple(Queue(name, Exchange(name), routing_key=name) for name in (CHAT_QUEUE, BATCH_QUEUE))
 task_default_queue = CHAT_QUEUE
 # Unprioritised work waits behind nothing more urgent than the API default.
 task_default_priority = kombu_priority(DEFAULT_PRIORITY)

@@ -25,14 +25,22 @@ def create_app(services: Services | None = None) -> Flask:
         MAX_CONTENT_LENGTH=services.settings.max_body_bytes,
     )
     app.extensions["orchestrator"] = services
-    api = OrchestratorApi(app)
+
+    from api import chat, health, models, preferences, streaming, users
+    from api.auth import BearerAuthDocs, register_auth
+    from api.schemas import document_catalog_models
+
+    api = OrchestratorApi(app, spec_kwargs={"extra_plugins": [BearerAuthDocs()]})
+    document_catalog_models(api, services.catalog)
+    register_auth(app)
     register_error_handlers(app)
 
-    from api import chat, health, models
-
     api.register_blueprint(chat.blp, url_prefix=f"{API_PREFIX}/chat")
+    api.register_blueprint(streaming.blp, url_prefix=f"{API_PREFIX}/chat")
     api.register_blueprint(health.blp, url_prefix=API_PREFIX)
     api.register_blueprint(models.blp, url_prefix=f"{API_PREFIX}/models")
+    api.register_blueprint(preferences.blp, url_prefix=API_PREFIX)
+    api.register_blueprint(users.blp, url_prefix=f"{API_PREFIX}/admin")
     return app
 
 

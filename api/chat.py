@@ -9,6 +9,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api import services
+from api.auth import current_user
 from api.errors import ApiError, ErrorResponseSchema
 from api.schemas import ChatRequestSchema, ChatResultSchema, RoutingDecisionSchema
 from orchestrator.payloads import chat_request, payload_from_body
@@ -18,7 +19,6 @@ from workers.queues import CHAT_QUEUE, DEFAULT_PRIORITY, kombu_priority
 
 blp = Blueprint("chat", __name__, description="Route and execute chat requests")
 
-ANONYMOUS = "anonymous"
 WAIT_GRACE = 5.0
 
 
@@ -26,12 +26,15 @@ def new_request_id() -> str:
     return f"req_{uuid.uuid4().hex}"
 
 
-def run_chat(body: dict) -> dict:
-    """Enqueue one chat request on the chat queue and wait for its terminal event."""
+def enqueue_chat(body: dict, stream: bool = False) -> tuple[str, dict]:
+    """Record one chat request and put it on the chat queue; its id and payload.
+    With `stream`, the worker publishes the answer's chunks as they come."""
     svc = services()
     request_id = new_request_id()
-    payload = payload_from_body(body, ANONYMOUS, svc.settings)
-    svc.requests.create(request_id, ANONYMOUS, "chat", payload["user"])
+    owner = current_user().id
+    payload = payload_from_body(body, owner, svc.settings)
+    payload["stream"] = stream
+    svc.requests.create(request_id, owner, "chat", payload["user"])
     celery_app.send_task(
         "orchestrator.execute_chat",
         args=[request_id, payload],
@@ -39,6 +42,13 @@ def run_chat(body: dict) -> dict:
         queue=CHAT_QUEUE,
         priority=kombu_priority(DEFAULT_PRIORITY),
     )
+    return request_id, payload
+
+
+def run_chat(body: dict) -> dict:
+    """Enqueue one chat request and wait for its terminal event."""
+    svc = services()
+    request_id, payload = enqueue_chat(body)
     # The worker publishes an error by the deadline; the grace covers a request still queued then.
     waited = payload["deadline"] - time.time() + WAIT_GRACE
     outcome = svc.requests.wait_terminal(request_id, waited)
@@ -88,7 +98,7 @@ class ChatRoute(MethodView):
         svc = services()
         try:
             return svc.router.route(
-                chat_request(payload_from_body(body, ANONYMOUS, svc.settings), svc.settings),
+                chat_request(payload_from_body(body, current_user().id, svc.settings), svc.settings),
                 body["strategy"],
                 pinned=body.get("model"),
                 budget_limit=body.get("budget_limit"),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from api import services
+from orchestrator.analysis import Complexity
 from orchestrator.strategies import RoutingStrategy
 
 STRATEGIES = [s.value for s in RoutingStrategy]
@@ -196,3 +198,91 @@ class ModelCapabilitiesSchema(ma.Schema):
 class CapabilitiesSchema(ma.Schema):
     models = fields.List(fields.Nested(ModelCapabilitiesSchema), required=True)
     count = fields.Integer(required=True)
+
+
+class CatalogModel(fields.String):
+    """The name of a model in the app's catalog (the spec lists them: `document_catalog_models`)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        name = super()._deserialize(value, attr, data, **kwargs)
+        if name not in services().catalog:
+            raise ma.ValidationError(f"Unknown model {name!r}; GET /models/capabilities lists the models.")
+        return name
+
+
+def document_catalog_models(api, catalog) -> None:
+    """Give every CatalogModel field of the spec the enum of this app's model names."""
+    names = sorted(model.model_name for model in catalog)
+
+    def catalog_model_enum(converter, field, **kwargs) -> dict:
+        return {"enum": names} if isinstance(field, CatalogModel) else {}
+
+    api.ma_plugin.converter.add_attribute_function(catalog_model_enum)
+
+
+PreferredModelsSchema = StrictSchema.from_dict(
+    {level.value: fields.List(CatalogModel()) for level in Complexity}, name="PreferredModelsSchema"
+)
+
+
+def _fraction(description: str) -> fields.Field:
+    return StrictFloat(validate=validate.Range(min=0, max=1), metadata={"description": description + ", 0 to 1"})
+
+
+def _budget() -> fields.Field:
+    return StrictFloat(
+        validate=validate.Range(min=0, min_inclusive=False),
+        metadata={"description": "USD per calendar month", "exclusiveMinimum": True},
+    )
+
+
+class PreferencesUpdateSchema(StrictSchema):
+    cost_sensitivity = _fraction("How much cost weighs")
+    speed_preference = _fraction("How much speed weighs")
+    quality_preference = _fraction("How much quality weighs")
+    monthly_budget = _budget()
+    preferred_models = fields.Nested(
+        PreferredModelsSchema,
+        metadata={"description": "Models to prefer per complexity level; a level given replaces that level's "
+                                 "list, an empty list clears it"},
+    )
+
+
+class PreferencesSchema(ma.Schema):
+    cost_sensitivity = fields.Float(required=True)
+    speed_preference = fields.Float(required=True)
+    quality_preference = fields.Float(required=True)
+    monthly_budget = fields.Float(required=True, metadata={"description": "USD per calendar month"})
+    preferred_models = fields.Dict(keys=fields.String(), values=fields.List(fields.String()), required=True)
+
+
+class UserCreateSchema(StrictSchema):
+    name = fields.String(required=True, validate=[validate.Length(min=1, max=100), _not_blank],
+                         metadata={"pattern": r"\S"})
+    monthly_budget = _budget()
+
+
+class UserSchema(ma.Schema):
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    monthly_budget = fields.Float(required=True, metadata={"description": "USD per calendar month"})
+    created_at = fields.Float(required=True, metadata={"description": "Unix time"})
+    admin = fields.Boolean(required=True)
+
+
+class ApiKeySchema(ma.Schema):
+    id = fields.String(required=True, metadata={"description": "The key's id, to revoke it"})
+    user_id = fields.String(required=True)
+    prefix = fields.String(required=True, metadata={"description": "The key's first characters"})
+    created_at = fields.Float(required=True, metadata={"description": "Unix time"})
+    last_used_at = fields.Float(required=True, allow_none=True, metadata={"description": "Unix time"})
+    revoked = fields.Boolean(required=True)
+
+
+class IssuedKeySchema(ApiKeySchema):
+    key = fields.String(required=True, metadata={"description": "The API key; shown this once only"})
+
+
+class UserCreatedSchema(ma.Schema):
+    user = fields.Nested(UserSchema, required=True)
+    key = fields.Nested(IssuedKeySchema, required=True)

@@ -1,6 +1,7 @@
 """The brief's usage examples, run against a running orchestrator (`make run`).
 
-    ORCHESTRATOR_URL=http://127.0.0.1:8000 python examples/advanced_orchestrator_demo.py
+    ORCHESTRATOR_URL=http://127.0.0.1:8000 ORCHESTRATOR_API_KEY=$(cat .run/demo-api-key) \
+        python examples/advanced_orchestrator_demo.py
 """
 
 from __future__ import annotations

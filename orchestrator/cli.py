@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import datetime
 from urllib.parse import urlsplit
 
 import click
+import redis
 from rich.console import Console
+from rich.table import Table
 
 from orchestrator.catalog import Catalog, CatalogError, check_default_model
 from orchestrator.config import ConfigError, Settings, get_settings
+from orchestrator.redis_conn import connect
+from orchestrator.users import IssuedKey, NotFound, Users
 
+out = Console()
 err = Console(stderr=True)
 
 
@@ -107,6 +113,89 @@ def check_config() -> None:
     """Check the settings and the model catalog, and say where each provider is served."""
     settings = _checked_settings()
     click.echo(f"settings ok: {settings!r}")
+
+
+class _UsersGroup(click.Group):
+    """An unknown user or key, or Redis out of reach, is one line and exit status 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except NotFound as exc:
+            err.print(f"[bold red]error:[/] there is {exc}", highlight=False, soft_wrap=True)
+        except redis.RedisError as exc:
+            err.print(f"[bold red]cannot reach Redis:[/] {exc} Check that Redis runs at REDIS_URL.",
+                      highlight=False, soft_wrap=True)
+        sys.exit(1)
+
+
+def _when(timestamp: float | None) -> str:
+    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S") if timestamp else "never"
+
+
+def _print_key(issued: IssuedKey) -> None:
+    out.print(f"API key {issued.info.id}, shown this once only; keep it now:", highlight=False)
+    out.print(issued.key, style="bold green", highlight=False, soft_wrap=True)
+
+
+@main.group(cls=_UsersGroup)
+@click.pass_context
+def users(ctx: click.Context) -> None:
+    """Manage users and their API keys (kept in Redis at REDIS_URL)."""
+    settings = _checked_settings()
+    ctx.obj = Users.for_settings(connect(settings), settings)
+
+
+@users.command("create")
+@click.option("--name", required=True, help="who the user is")
+@click.option("--monthly-budget", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="USD per month [MONTHLY_COST_LIMIT]")
+@click.pass_obj
+def create_user(store: Users, name: str, monthly_budget: float | None) -> None:
+    """Create a user and print its first API key."""
+    user, issued = store.create(name, monthly_budget)
+    out.print(f"Created user [bold]{user.id}[/] ({user.name}), monthly budget ${user.monthly_budget:,.2f}",
+              highlight=False, soft_wrap=True)
+    _print_key(issued)
+
+
+@users.command("list")
+@click.pass_obj
+def list_users(store: Users) -> None:
+    """List the users, oldest first."""
+    table = Table("user id", "name", "monthly budget", "created")
+    for user in store.list_all():
+        table.add_row(user.id, user.name, f"${user.monthly_budget:,.2f}", _when(user.created_at))
+    out.print(table)
+
+
+@users.command("keys")
+@click.argument("user_id")
+@click.pass_obj
+def list_keys(store: Users, user_id: str) -> None:
+    """List a user's API keys (never the keys themselves)."""
+    table = Table("key id", "starts with", "created", "last used", "status")
+    for key in store.keys(user_id):
+        table.add_row(key.id, key.prefix, _when(key.created_at), _when(key.last_used_at),
+                      "revoked" if key.revoked else "active")
+    out.print(table)
+
+
+@users.command("revoke")
+@click.argument("key_id")
+@click.pass_obj
+def revoke_key(store: Users, key_id: str) -> None:
+    """Revoke an API key for good."""
+    key = store.revoke(key_id)
+    out.print(f"Revoked key {key.id} ({key.prefix}…) of user {key.user_id}", highlight=False)
+
+
+@users.command("new-key")
+@click.argument("user_id")
+@click.pass_obj
+def new_key(store: Users, user_id: str) -> None:
+    """Issue another API key to a user and print it."""
+    _print_key(store.issue_key(user_id))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ class Settings:
     openai_api_key: str | None = field(default=None, repr=False)
     anthropic_api_key: str | None = field(default=None, repr=False)
     google_api_key: str | None = field(default=None, repr=False)
+    # The key of the admin, who manages users over the API; unset means no admin over HTTP.
+    admin_api_key: str | None = field(default=None, repr=False)
 
     cost_tracking_enabled: bool = True
     monthly_cost_limit: float = 1000.0
@@ -56,6 +58,7 @@ class Settings:
     visibility_timeout: int = 300
     worker_concurrency: int = 32
     log_level: str = "INFO"
+    run_dir: str = ".run"
 
     @property
     def redis_url_with_password(self) -> str:
@@ -105,6 +108,7 @@ def load_settings(read_dotenv: bool = True) -> Settings:
         openai_api_key=env.str("OPENAI_API_KEY", None) or None,
         anthropic_api_key=env.str("ANTHROPIC_API_KEY", None) or None,
         google_api_key=env.str("GOOGLE_API_KEY", None) or None,
+        admin_api_key=env.str("ADMIN_API_KEY", None) or None,
         cost_tracking_enabled=_read(env, "bool", "COST_TRACKING_ENABLED", True),
         monthly_cost_limit=_read(env, "float", "MONTHLY_COST_LIMIT", 1000.0, validate=positive),
         rate_limit_requests=_read(env, "int", "RATE_LIMIT_REQUESTS", 100, validate=at_least_one),
@@ -128,9 +132,10 @@ def load_settings(read_dotenv: bool = True) -> Settings:
         circuit_open_seconds=_read(env, "float", "CIRCUIT_OPEN_SECONDS", 30.0, validate=Range(min=0.1)),
         max_body_bytes=_read(env, "int", "MAX_BODY_BYTES", 1024 * 1024, validate=Range(min=1024)),
         result_ttl=_read(env, "int", "RESULT_TTL", 86400, validate=Range(min=60)),
-        visibility_timeout=_read(env, "int", "VISIBILITY_TIMEOUT", 300, validate=Range(min=10)),
+        visibility_timeout=_read(env, "int", "VISIBILITY_TIMEOUT", 300, validate=Range(min=2)),
         worker_concurrency=_read(env, "int", "WORKER_CONCURRENCY", 32, validate=at_least_one),
         log_level=_read(env, "str", "LOG_LEVEL", "INFO", validate=OneOf(["DEBUG", "INFO", "WARNING", "ERROR"])),
+        run_dir=env.str("RUN_DIR", ".run") or ".run",
     )
 
 

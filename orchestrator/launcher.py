@@ -1,8 +1,9 @@
 """`orchestrator up` (what `make run` runs): the whole stack in the foreground.
 
-Makes sure Redis answers at REDIS_URL (starting a private redis-server under .run/ when
-none does and one is installed), runs the Procfile with honcho, prints where to go once
-the API is healthy, and on Ctrl-C stops everything it started.
+Makes sure Redis answers at REDIS_URL (starting a private redis-server under RUN_DIR when
+none does and one is installed), makes sure a user "demo" exists and its key is in
+RUN_DIR/demo-api-key, runs the Procfile with honcho, prints where to go and the demo key
+once the API is healthy, and on Ctrl-C stops everything it started.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from rich.panel import Panel
 
 from orchestrator.config import Settings
 from orchestrator.redis_conn import connect
+from orchestrator.users import Users
 
 console = Console()
-RUN_DIR = Path(".run")
+DEMO_KEY_FILE = "demo-api-key"
 
 
 class LaunchError(Exception):
@@ -49,22 +51,39 @@ def ensure_redis(settings: Settings) -> subprocess.Popen | None:
             f"Redis does not answer at {url.hostname}:{url.port or 6379}. Start one (`redis-server`, "
             "`apt install redis-server`, or `docker run -p 6379:6379 redis`) or set REDIS_URL to one that runs."
         )
-    RUN_DIR.mkdir(exist_ok=True)
+    run_dir = Path(settings.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
     args = ["redis-server", "--port", str(url.port or 6379), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--dir", str(RUN_DIR.resolve()), "--logfile", str((RUN_DIR / "redis.log").resolve())]
+            "--appendonly", "no", "--dir", str(run_dir.resolve()), "--logfile", str((run_dir / "redis.log").resolve())]
     if settings.redis_password:
         args += ["--requirepass", settings.redis_password]
     server = subprocess.Popen(args, start_new_session=True)
     deadline = time.monotonic() + 10
     while not _redis_answers(settings):
         if server.poll() is not None or time.monotonic() > deadline:
-            raise LaunchError(f"redis-server did not start; see {RUN_DIR / 'redis.log'}")
+            raise LaunchError(f"redis-server did not start; see {run_dir / 'redis.log'}")
         time.sleep(0.1)
     console.print(f"[green]started a private Redis on port {url.port or 6379} (data not kept)[/]")
     return server
 
 
-def _announce_when_ready(api: str, flower: str) -> None:
+def demo_key(users: Users, path: Path) -> str:
+    """The key in `path` while it is still valid, else the first key of a new user "demo",
+    written there readable by its owner only."""
+    if path.exists():
+        key = path.read_text().strip()
+        if key and users.authenticate(key) is not None:
+            return key
+    _, issued = users.create("demo")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # the mode of os.open applies only to a new file
+    with os.fdopen(fd, "w") as file:
+        file.write(issued.key + "\n")
+    return issued.key
+
+
+def _announce_when_ready(api: str, flower: str, key: str, key_path: Path) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -79,11 +98,12 @@ def _announce_when_ready(api: str, flower: str) -> None:
         return
     curl = (
         f"curl -s {api}/api/v1/orchestrator/chat/execute -H 'Content-Type: application/json' "
-        "-d '{\"message\": \"Explain machine learning\"}'"
+        f"-H \"Authorization: Bearer $(cat {key_path})\" -d '{{\"message\": \"Explain machine learning\"}}'"
     )
     console.print(
         Panel.fit(
-            f"API      {api}/api/v1/orchestrator\nDocs     {api}/docs\nFlower   {flower}",
+            f"API      {api}/api/v1/orchestrator\nDocs     {api}/docs\nFlower   {flower}\n"
+            f"API key  {key}  (user demo)\nKey file {key_path}",
             title="orchestrator is ready (Ctrl-C stops everything)",
         )
     )
@@ -99,12 +119,15 @@ def up(settings: Settings, api_port: int, flower_port: int) -> int:
         "FLOWER_PORT": str(flower_port),
     }
     api, flower = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{flower_port}"
-    threading.Thread(target=_announce_when_ready, args=(api, flower), daemon=True).start()
-    honcho = subprocess.Popen([sys.executable, "-m", "honcho", "start", "-f", "Procfile"], env=env)
     try:
-        return honcho.wait()
-    except KeyboardInterrupt:
-        return honcho.wait()  # honcho got the same Ctrl-C and stops its processes
+        key_path = Path(settings.run_dir) / DEMO_KEY_FILE
+        key = demo_key(Users.for_settings(connect(settings), settings), key_path)
+        threading.Thread(target=_announce_when_ready, args=(api, flower, key, key_path), daemon=True).start()
+        honcho = subprocess.Popen([sys.executable, "-m", "honcho", "start", "-f", "Procfile"], env=env)
+        try:
+            return honcho.wait()
+        except KeyboardInterrupt:
+            return honcho.wait()  # honcho got the same Ctrl-C and stops its processes
     finally:
         if redis_server is not None:
             redis_server.terminate()

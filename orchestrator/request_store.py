@@ -5,7 +5,12 @@ The event stream carries what the caller waits for: chunks as they come, then ex
 terminal event ("final" or "error"). Writing the terminal event and the final status is
 one Lua script, so a redelivered task can never publish a second answer.
 
-Keys: {prefix}req:{id} (hash) and {prefix}events:{id} (stream), both expiring after RESULT_TTL.
+Event types: "decision" (the routing decision), "chunk" ({"text"}), then "final" or "error".
+A caller that goes away sets the request's cancel time (a few seconds ahead, so a reconnect
+can resume); the worker checks it while streaming and stops once it has passed.
+
+Keys: {prefix}req:{id} (hash), {prefix}events:{id} (stream) and {prefix}cancel:{id}, all
+expiring after RESULT_TTL.
 """
 
 from __future__ import annotations
@@ -98,16 +103,46 @@ class RequestStore:
             args.extend(json.dumps(m) for m in turn.messages)
         return bool(self._finish(keys=keys, args=args))
 
+    def publish(self, request_id: str, event: str, data: dict) -> str:
+        """Append a non-terminal event (the routing decision, a chunk) to the request's stream."""
+        key = self.events_key(request_id)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xadd(key, {"type": event, "data": json.dumps(data)}, maxlen=STREAM_MAXLEN, approximate=True)
+        pipe.expire(key, self.ttl)
+        return pipe.execute()[0]
+
+    def read(self, request_id: str, after: str, block: float) -> list[tuple[str, str, dict]]:
+        """The events after entry id `after`, as (id, type, data); waits up to `block`
+        seconds for the first one and returns [] when none came."""
+        reply = self.redis.xread({self.events_key(request_id): after}, block=max(1, int(block * 1000)), count=100)
+        return [
+            (entry_id, fields["type"], json.loads(fields["data"]))
+            for _, entries in reply or ()
+            for entry_id, fields in entries
+        ]
+
     def wait_terminal(self, request_id: str, timeout: float) -> tuple[str, dict] | None:
         """Block until the request's terminal event arrives; None after `timeout` seconds."""
         deadline = time.monotonic() + timeout
         last_id = "0-0"
-        key = self.events_key(request_id)
         while (remaining := deadline - time.monotonic()) > 0:
-            reply = self.redis.xread({key: last_id}, block=max(1, int(remaining * 1000)), count=100)
-            for _, entries in reply or ():
-                for entry_id, fields in entries:
-                    last_id = entry_id
-                    if fields.get("type") in TERMINAL_EVENTS:
-                        return fields["type"], json.loads(fields["data"])
+            for last_id, event, data in self.read(request_id, last_id, remaining):
+                if event in TERMINAL_EVENTS:
+                    return event, data
         return None
+
+    def cancel(self, request_id: str, grace: float) -> None:
+        """Ask the worker to stop in `grace` seconds: the caller went away, and has that
+        long to come back (resume) before the work is dropped."""
+        self.redis.set(self.cancel_key(request_id), time.time() + grace, ex=self.ttl)
+
+    def resume(self, request_id: str) -> None:
+        """A caller is reading again: the request goes on."""
+        self.redis.delete(self.cancel_key(request_id))
+
+    def cancelled(self, request_id: str) -> bool:
+        when = self.redis.get(self.cancel_key(request_id))
+        return when is not None and time.time() >= float(when)
+
+    def cancel_key(self, request_id: str) -> str:
+        return f"{self.prefix}cancel:{request_id}"

@@ -13,6 +13,9 @@ the caller. Per error class of the taxonomy (providers/errors.py):
 - content_filtered, bad_request: give up; the provider's reason reaches the caller as a 4xx.
 - auth, not_found: fall over (the executor also marks the model unavailable).
 
+Once part of the answer has been streamed to the caller, the next attempt must continue
+it: it goes to a model that takes the partial answer as an assistant prefill.
+
 No model is tried more than MAX_TRIES_PER_MODEL times per request, and no wait runs past
 the request's deadline. The chain holds the configured number of models
 (MAX_MODELS_PER_REQUEST), plus one when a context overflow calls for a larger model.
@@ -47,6 +50,7 @@ class Chain:
     tries: dict[str, int] = field(default_factory=dict)
     attempts: list[dict] = field(default_factory=list)
     decision: dict = field(default_factory=dict)
+    partial: str = ""  # the answer's text already streamed to the caller
 
     @property
     def current(self) -> str:
@@ -88,6 +92,13 @@ GIVE_UP = Step(give_up=True)
 
 def next_step(chain: Chain, error: ProviderError, catalog: Catalog, now: float, retry_after_limit: float) -> Step:
     """Advance `chain` after `error` on its current model and say when to go on."""
+    step = _step(chain, error, catalog, now, retry_after_limit)
+    if chain.partial and not step.give_up:
+        step = _continuable(chain, catalog, step)
+    return step
+
+
+def _step(chain: Chain, error: ProviderError, catalog: Catalog, now: float, retry_after_limit: float) -> Step:
     kind = error.kind
     if not kind.policy.fallback:
         return GIVE_UP
@@ -134,3 +145,21 @@ def _larger_context(chain: Chain, catalog: Catalog) -> Step:
     chain.models = chain.models[: chain.index + 1] + larger + [m for m in remaining if m not in larger]
     chain.index += 1
     return Step()
+
+
+def _continuable(chain: Chain, catalog: Catalog, step: Step) -> Step:
+    """Part of the answer was streamed: the next attempt must continue it, so it goes to a
+    model that takes an assistant prefill: the chain's next such model, or else the best
+    one of the catalog not tried yet. Without one, give up (the answer stays incomplete)."""
+    rest = chain.models[chain.index:]
+    capable = [m for m in rest if catalog.get(m).supports_assistant_prefill]
+    if not capable:
+        spare = sorted(
+            (m for m in catalog if m.supports_assistant_prefill and m.model_name not in chain.models),
+            key=lambda m: (-m.quality_for("default"), m.model_name),
+        )
+        if not spare:
+            return GIVE_UP
+        capable = [spare[0].model_name]
+    chain.models = chain.models[: chain.index] + capable + [m for m in rest if m not in capable]
+    return step

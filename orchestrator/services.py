@@ -13,10 +13,12 @@ from orchestrator.config import Settings
 from orchestrator.conversations import Conversations
 from orchestrator.fleet import Fleet
 from orchestrator.providers.registry import ProviderRegistry
+from orchestrator.rate_limit import RateLimiter
 from orchestrator.redis_conn import connect
 from orchestrator.request_store import RequestStore
 from orchestrator.router import Router
 from orchestrator.stats import Stats
+from orchestrator.users import Users
 
 
 @dataclass
@@ -59,3 +61,13 @@ class Services:
     @cached_property
     def stats(self) -> Stats:
         return Stats(self.redis, self.settings.redis_prefix)
+
+    @cached_property
+    def users(self) -> Users:
+        return Users.for_settings(self.redis, self.settings)
+
+    @cached_property
+    def rate_limiter(self) -> RateLimiter:
+        return RateLimiter(
+            self.redis, self.settings.redis_prefix, self.settings.rate_limit_requests, self.settings.rate_limit_window
+        )

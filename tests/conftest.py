@@ -8,6 +8,7 @@ queue bindings that running workers declared).
 from __future__ import annotations
 
 import os
+import secrets
 from urllib.parse import urlsplit, urlunsplit
 
 from tests.processes import free_port
@@ -31,5 +32,6 @@ os.environ.update(
         "ANTHROPIC_API_KEY": "",
         "GOOGLE_API_KEY": "",
         "MODELS_FILE": "",
+        "ADMIN_API_KEY": secrets.token_urlsafe(30),
     }
 )

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from orchestrator.catalog import ModelCapabilities
 from orchestrator.circuits import OPEN
 from orchestrator.payloads import chat_request, new_messages
-from orchestrator.providers.base import ChatRequest, ChatResponse, StreamDelta, Usage
+from orchestrator.providers.base import ChatRequest, ChatResponse, Message, StreamDelta, Usage
 from orchestrator.providers.errors import ErrorKind, ProviderError
 from orchestrator.retry_policy import Chain, fall_over, next_step
 from orchestrator.router import NoSuitableModel
@@ -81,42 +81,114 @@ def _start(services: Services, request_id: str, payload: dict, request: ChatRequ
         services.requests.fail(request_id, _error(exc.http_status, "no_suitable_model", str(exc), {"reason": exc.reason}))
         return None
     deadline = payload.get("deadline") or time.time() + settings.request_timeout
-    return Chain(models=decision.models[: settings.max_models_per_request], deadline=deadline,
-                 decision=decision.as_dict())
+    chain = Chain(models=decision.models[: settings.max_models_per_request], deadline=deadline,
+                  decision=decision.as_dict())
+    if payload.get("stream"):
+        services.requests.publish(request_id, "decision", {"request_id": request_id, **chain.decision})
+    return chain
 
 
 def _run(services: Services, request_id: str, payload: dict, request: ChatRequest, chain: Chain) -> Retry | None:
     store, catalog = services.requests, services.catalog
+    on_delta = _Publisher(services, request_id, chain) if payload.get("stream") else None
     while True:
         remaining = chain.deadline - time.time()
         if remaining <= 0:
             store.fail(request_id, _exhausted(chain, 504, "gateway_timeout", "the request's time budget ran out"))
             return None
         model = catalog.get(chain.current)
-        if not _may_call(services, chain, model):
-            chain.record(model.model_name, model.provider, "circuit_open", 0.0)
-            fall_over(chain)
+        skipped = _skip_reason(services, chain, model)
+        if skipped:
+            chain.record(model.model_name, model.provider, skipped, 0.0)
+            if fall_over(chain).give_up:
+                store.fail(request_id, _cannot_finish(chain))
+                return None
             continue
         started = time.monotonic()
         try:
-            response = call_model(services, model, dataclasses.replace(request, model=model.model_name),
-                                  _read_timeout(services, model, payload, remaining), chain.deadline)
+            response = call_model(services, model, _attempt_request(request, model, chain),
+                                  _read_timeout(services, model, payload, remaining), chain.deadline, on_delta)
+        except Cancelled:
+            _settle_cancelled(services, request_id, model, request, chain, time.monotonic() - started)
+            return None
         except ProviderError as exc:
             duration = time.monotonic() - started
             chain.record(model.model_name, model.provider, exc, duration)
             _observe(services, model, exc, duration, fallback=chain.index > 0)
             step = next_step(chain, exc, catalog, time.time(), services.settings.retry_after_limit)
             if step.give_up:
-                store.fail(request_id, _exhausted(chain, exc.kind.policy.http_status, exc.kind.value,
-                                                  f"{exc.provider} {exc.model}: {exc.message}"))
+                store.fail(request_id, _cannot_finish(chain) if chain.partial and exc.kind.policy.fallback else _exhausted(
+                    chain, exc.kind.policy.http_status, exc.kind.value, f"{exc.provider} {exc.model}: {exc.message}"))
                 return None
             store.save_chain(request_id, chain.as_dict())
             return Retry(chain.as_dict(), step.delay)
         chain.record(model.model_name, model.provider, None, response.latency)
         cost = model.cost(response.usage) if services.settings.cost_tracking_enabled else 0.0
         _observe(services, model, None, response.latency, response, cost, fallback=chain.index > 0)
+        if on_delta is not None:
+            response = dataclasses.replace(response, content=chain.partial)
         _publish(services, request_id, payload, chain, response, cost)
         return None
+
+
+class Cancelled(Exception):
+    """The caller went away: stop generating."""
+
+
+class _Publisher:
+    """Streams an attempt's text to the caller as it comes, and notices a caller who left."""
+
+    CANCEL_CHECK = 0.25  # seconds between two looks at the cancel flag
+
+    def __init__(self, services: Services, request_id: str, chain: Chain):
+        self.store, self.request_id, self.chain = services.requests, request_id, chain
+        self.checked = time.monotonic()
+
+    def __call__(self, text: str) -> None:
+        self.store.publish(self.request_id, "chunk", {"text": text})
+        self.chain.partial += text
+        if time.monotonic() - self.checked > self.CANCEL_CHECK:
+            self.checked = time.monotonic()
+            if self.store.cancelled(self.request_id):
+                raise Cancelled
+
+
+def _skip_reason(services: Services, chain: Chain, model: ModelCapabilities) -> str | None:
+    """Why this model cannot take the attempt: an open circuit, or an answer to continue
+    that it cannot be given as a prefill."""
+    if chain.partial and not model.supports_assistant_prefill:
+        return "cannot_continue"
+    if not _may_call(services, chain, model):
+        return "circuit_open"
+    return None
+
+
+def _attempt_request(request: ChatRequest, model: ModelCapabilities, chain: Chain) -> ChatRequest:
+    """The request for this attempt: the model's name, and the text already streamed as an
+    assistant prefill, so the model continues the answer instead of starting another."""
+    messages = request.messages + ((Message("assistant", chain.partial),) if chain.partial else ())
+    return dataclasses.replace(request, model=model.model_name, messages=messages)
+
+
+def _cannot_finish(chain: Chain) -> dict:
+    if chain.partial:
+        return _exhausted(chain, 502, "incomplete_answer",
+                          f"the answer was cut after {len(chain.partial)} characters and no remaining model "
+                          "can continue it; what was sent is incomplete")
+    return _exhausted(chain, 503, "no_model_available", "every model of the chain is unavailable")
+
+
+def _settle_cancelled(
+    services: Services, request_id: str, model: ModelCapabilities, request: ChatRequest, chain: Chain, duration: float
+) -> None:
+    """The caller left: the upstream call is closed, and only what was generated is paid."""
+    usage = _estimated_usage(request, [chain.partial])
+    cost = model.cost(usage) if services.settings.cost_tracking_enabled else 0.0
+    chain.record(model.model_name, model.provider, "cancelled", duration)
+    services.stats.record(Outcome(model=model.model_name, provider=model.provider, error="cancelled",
+                                  latency=duration, input_tokens=usage.input_tokens,
+                                  output_tokens=usage.output_tokens, cost=cost))
+    services.requests.fail(request_id, _exhausted(chain, 499, "cancelled", "the caller closed the connection"))
 
 
 def _may_call(services: Services, chain: Chain, model: ModelCapabilities) -> bool:
@@ -137,13 +209,18 @@ def _read_timeout(services: Services, model: ModelCapabilities, payload: dict, r
 
 
 def call_model(
-    services: Services, model: ModelCapabilities, request: ChatRequest, read_timeout: float, deadline: float
+    services: Services, model: ModelCapabilities, request: ChatRequest, read_timeout: float, deadline: float,
+    on_delta=None,
 ) -> ChatResponse:
     """One attempt. A model that streams is called streaming even when the caller waits for
-    the whole answer: that is how a missing first token or a stalled stream is noticed."""
+    the whole answer: that is how a missing first token or a stalled stream is noticed.
+    `on_delta` receives each piece of text as it arrives."""
     provider = services.providers.for_model(model)
     if not model.supports_streaming:
-        return provider.complete(request, timeout=read_timeout)
+        response = provider.complete(request, timeout=read_timeout)
+        if on_delta is not None:
+            on_delta(response.content)
+        return response
     started = time.monotonic()
     first_token, parts, end = None, [], None
     events = provider.stream(request, timeout=read_timeout)
@@ -152,6 +229,8 @@ def call_model(
             if isinstance(event, StreamDelta):
                 first_token = first_token or time.monotonic() - started
                 parts.append(event.text)
+                if on_delta is not None:
+                    on_delta(event.text)
             else:
                 end = event
             if time.time() > deadline:

@@ -21,6 +21,7 @@ class Attempt:
     fault: Fault | None = None
     status: int | None = None  # None: no response was sent (reset, no_response)
     conversation: Conversation | None = None  # None when the request could not be read
+    ended: str | None = None  # for streams: "completed", or "client_closed" when the client hung up first
 
     def as_dict(self) -> dict:
         conversation = self.conversation.as_log() if self.conversation else {"system": None, "messages": []}
@@ -33,6 +34,7 @@ class Attempt:
             "fault_params": dict(self.fault.params) if self.fault else {},
             "status": self.status,
             "request_id": self.request_id,
+            "ended": self.ended,
             **conversation,
         }
 

@@ -23,13 +23,14 @@ KINDS: dict[str, dict[str, tuple[type, object]]] = {
     "stream_stall": {"after_tokens": (int, 10), "seconds": (float, 5.0)},
     "malformed_chunk": {"after_tokens": (int, 10)},
     "no_done": {},
+    "slow_stream": {"tokens_per_second": (float, 10.0)},
     "context_length": {},
     "content_filter": {"block": (str, "response")},  # Gemini: "prompt" blocks the prompt, not the answer
     "reject_prefill": {},
     "down_for": {"seconds": (float, 30.0)},
 }
 CHOICES = {("content_filter", "block"): ("response", "prompt")}
-STREAM_ONLY = frozenset({"stream_cut", "stream_stall", "malformed_chunk", "no_done"})
+STREAM_ONLY = frozenset({"stream_cut", "stream_stall", "malformed_chunk", "no_done", "slow_stream"})
 RULE_ONLY = frozenset({"down_for"})  # it needs state across requests
 
 

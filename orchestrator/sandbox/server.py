@@ -146,7 +146,8 @@ async def _answer(request: web.Request, wire: WireFormat, call: Call, attempt: A
     if call.stream:
         response = await open_stream(request, {wire.request_id_header: attempt.request_id})
         attempt.status = response.status  # now, as the stream may take long or never end
-        await play(request, response, *plan(wire, completion, pacing, fault))
+        finished = await play(request, response, *plan(wire, completion, pacing, fault))
+        attempt.ended = "completed" if finished else "client_closed"
         return response
     await pause(pacing.total(completion.reply.tokens))
     return wire.respond(wire.completion_body(completion), attempt.request_id)

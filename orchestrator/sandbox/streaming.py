@@ -41,7 +41,8 @@ def plan(wire: WireFormat, c: Completion, pacing: Pacing, fault: Fault | None) -
     after = fault.params.get("after_tokens") if fault else None
     chunks = text_chunks(c.reply.text, break_at=after)
     frames = wire.stream_deltas(c, [text for text, _ in chunks])
-    deltas = [Step(pacing.per_token * tokens, frame, tokens) for (_, tokens), frame in zip(chunks, frames, strict=True)]
+    per_token = 1 / fault["tokens_per_second"] if fault and fault.kind == "slow_stream" else pacing.per_token
+    deltas = [Step(per_token * tokens, frame, tokens) for (_, tokens), frame in zip(chunks, frames, strict=True)]
     split = _steps_within(deltas, after) if after is not None else len(deltas)
     head = [Step(0.0, frame) for frame in wire.stream_head(c)]
     closing = [Step(0.0, frame) for frame in [*wire.stream_tail(c), wire.stream_final(c)]]
@@ -86,8 +87,9 @@ async def open_stream(request: web.Request, headers: dict) -> web.StreamResponse
     return response
 
 
-async def play(request: web.Request, response: web.StreamResponse, steps: list[Step], cut: bool) -> None:
+async def play(request: web.Request, response: web.StreamResponse, steps: list[Step], cut: bool) -> bool:
     """Write the planned steps; when `cut`, close the connection after them, without the stream's end.
+    False when the client went away first.
 
     Frames with no wait between them go out in one write: one system call instead of dozens.
     """
@@ -95,18 +97,22 @@ async def play(request: web.Request, response: web.StreamResponse, steps: list[S
     try:
         for step in steps:
             if step.delay > 0:
-                await _flush(response, pending)
+                await _flush(request, response, pending)
                 await asyncio.sleep(step.delay)
             if step.frame is not None:
                 pending.append(step.frame.encode())
-        await _flush(response, pending)
+        await _flush(request, response, pending)
     except ConnectionError:
-        return  # the client went away
+        return False
     if cut and request.transport is not None:
         request.transport.close()  # after the bytes written so far, without the chunked terminator
+    return True
 
 
-async def _flush(response: web.StreamResponse, pending: list[bytes]) -> None:
+async def _flush(request: web.Request, response: web.StreamResponse, pending: list[bytes]) -> None:
     if pending:
+        # aiohttp drops writes to a closed connection without a word: look first.
+        if request.transport is None or request.transport.is_closing():
+            raise ConnectionResetError("the client closed the connection")
         await response.write(b"".join(pending))
         pending.clear()

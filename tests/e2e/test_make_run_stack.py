@@ -1,12 +1,13 @@
-"""The stack as `make run` starts it (`orchestrator up`: Redis if none, then the Procfile),
-driven over HTTP: a chat answered by the sandbox, Flower listing the worker and the task,
-and Ctrl-C stopping everything it started."""
+"""The stack as `make run` starts it (`orchestrator up`: Redis if none, the demo user's key,
+then the Procfile), driven over HTTP with that key: a chat answered by the sandbox, Flower
+listing the worker and the task, and Ctrl-C stopping everything it started."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 
@@ -22,6 +23,7 @@ def stack(tmp_path_factory):
     if shutil.which("redis-server") is None:
         pytest.skip("needs redis-server on the PATH to start a private Redis")
     ports = {name: free_port() for name in ("redis", "api", "flower", "sandbox")}
+    run_dir = tmp_path_factory.mktemp("run")  # not the repository's .run, where `make run` keeps its key
     env = {
         # Nothing answers on this port, so `up` must start a private Redis itself.
         "REDIS_URL": f"redis://127.0.0.1:{ports['redis']}/0",
@@ -29,6 +31,7 @@ def stack(tmp_path_factory):
         "API_PORT": str(ports["api"]),
         "FLOWER_PORT": str(ports["flower"]),
         "FLOWER_UNAUTHENTICATED_API": "true",
+        "RUN_DIR": str(run_dir),
     }
     process = orchestrator("up", "up", log_dir=tmp_path_factory.mktemp("e2e"), env=env)
     api = f"http://127.0.0.1:{ports['api']}/api/v1/orchestrator"
@@ -37,12 +40,22 @@ def stack(tmp_path_factory):
     except TimeoutError:
         process.stop(signal.SIGINT)
         pytest.fail(f"the stack did not come up:\n{process.log()}")
-    yield {"process": process, "api": api, "flower": f"http://127.0.0.1:{ports['flower']}", **env}
+    key_file = run_dir / "demo-api-key"
+    yield {"process": process, "api": api, "flower": f"http://127.0.0.1:{ports['flower']}", "key_file": key_file,
+           "key": key_file.read_text().strip(), **env}
     process.stop(signal.SIGINT)
 
 
-def test_chat_is_answered_and_flower_lists_worker_and_task(stack):
-    reply = requests.post(f"{stack['api']}/chat/execute", json={"message": "Explain machine learning"}, timeout=60)
+def test_the_demo_key_is_private_to_its_owner_and_printed(stack):
+    assert stat.S_IMODE(stack["key_file"].stat().st_mode) == 0o600
+    wait_until(lambda: stack["key"] in stack["process"].log(), 10, "the ready panel with the demo key")
+
+
+def test_chat_needs_the_key_and_is_answered_and_flower_lists_worker_and_task(stack):
+    execute = f"{stack['api']}/chat/execute"
+    assert requests.post(execute, json={"message": "Explain machine learning"}, timeout=10).status_code == 401
+    reply = requests.post(execute, json={"message": "Explain machine learning"},
+                          headers={"Authorization": f"Bearer {stack['key']}"}, timeout=60)
     assert reply.status_code == 200, reply.text
     body = reply.json()
     assert body["response"]["content"] and body["response"]["sandbox"] is True
@@ -60,7 +73,8 @@ def test_chat_is_answered_and_flower_lists_worker_and_task(stack):
 def test_the_brief_demo_runs_against_the_stack(stack):
     api_root = stack["api"].removesuffix("/api/v1/orchestrator")
     result = subprocess.run([sys.executable, "examples/advanced_orchestrator_demo.py"], capture_output=True, text=True,
-                            env={**os.environ, "ORCHESTRATOR_URL": api_root}, timeout=120)
+                            env={**os.environ, "ORCHESTRATOR_URL": api_root, "ORCHESTRATOR_API_KEY": stack["key"]},
+                            timeout=120)
     assert result.returncode == 0, result.stderr
     assert "Model used:" in result.stdout and "Example 2:" in result.stdout
     assert "medical domain -> claude-sonnet-4-20250514" in result.stdout

@@ -1,4 +1,5 @@
-"""A real sandbox and a real Celery worker for the whole session; the API in-process."""
+"""A real sandbox and a real Celery worker for the whole session; the API in-process, called
+with a new user's API key in each test."""
 
 from __future__ import annotations
 
@@ -60,9 +61,11 @@ def clean_keys(request, settings):
         return
     client = request.getfixturevalue("redis_client")
     yield
-    # Keep the worker's heartbeat: it is refreshed every few seconds, not per test.
+    # Keep what the session's worker holds: its heartbeat (refreshed every few seconds, not
+    # per test) and the broker's bindings and unacked messages (declared once, at start).
+    kept = (f"{settings.redis_prefix}workers", f"{settings.redis_prefix}_kombu", f"{settings.redis_prefix}unacked")
     for key in client.scan_iter(match=f"{settings.redis_prefix}*", count=1000):
-        if key != f"{settings.redis_prefix}workers":
+        if not key.startswith(kept):
             client.delete(key)
 
 
@@ -74,5 +77,15 @@ def app(settings):
 
 
 @pytest.fixture
-def client(app, worker, redis_client):
-    return app.test_client()
+def api_key(app, redis_client):
+    """A new user's API key (clean_keys deletes users and keys after each test)."""
+    _, issued = app.extensions["orchestrator"].users.create("test user")
+    return issued.key
+
+
+@pytest.fixture
+def client(app, worker, api_key):
+    """The API in-process, sending a valid user's key with every request."""
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {api_key}"
+    return client

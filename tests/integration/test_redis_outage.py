@@ -6,8 +6,10 @@ from __future__ import annotations
 import shutil
 
 import pytest
+import redis
 import requests
 
+from orchestrator.users import Users
 from tests.processes import Process, free_port, orchestrator, wait_until
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server on the PATH")
@@ -22,7 +24,13 @@ def start_redis(port: int, log_dir) -> Process:
     )
 
 
-def test_redis_outage_gives_503_and_recovers(sandbox, logs):
+def bearer(redis_port: int, settings) -> dict:
+    """The header of a new user's key, in the Redis on that port."""
+    users = Users.for_settings(redis.Redis(port=redis_port, decode_responses=True), settings)
+    return {"Authorization": f"Bearer {users.create('outage')[1].key}"}
+
+
+def test_redis_outage_gives_503_and_recovers(sandbox, logs, settings):
     redis_port, web_port = free_port(), free_port()
     env = {"REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"}
     base = f"http://127.0.0.1:{web_port}/api/v1/orchestrator"
@@ -32,21 +40,25 @@ def test_redis_outage_gives_503_and_recovers(sandbox, logs):
     worker = orchestrator("worker-outage", "worker", "--concurrency", "2", log_dir=logs, env=env)
     try:
         wait_until(lambda: requests.get(f"{base}/health", timeout=5).status_code == 200, 30, "a healthy stack")
-        assert requests.post(f"{base}/chat/execute", json={"message": "before"}, timeout=30).status_code == 200
+        auth = bearer(redis_port, settings)
+        assert requests.post(f"{base}/chat/execute", json={"message": "before"}, headers=auth, timeout=30).status_code == 200
 
         redis_server.stop()
         health = requests.get(f"{base}/health", timeout=10)
         assert health.status_code == 503
         assert health.json()["status"] == "unhealthy"
         assert any("Redis unreachable" in reason for reason in health.json()["reasons"])
-        chat = requests.post(f"{base}/chat/execute", json={"message": "during"}, timeout=30)
+        chat = requests.post(f"{base}/chat/execute", json={"message": "during"}, headers=auth, timeout=30)
         assert chat.status_code == 503
         assert chat.json()["error"]["code"] == "redis_unavailable"
         assert "REDIS_URL" in chat.json()["error"]["message"]
 
         redis_server = start_redis(redis_port, logs)
         wait_until(lambda: requests.get(f"{base}/health", timeout=5).status_code == 200, 60, "recovery")
-        after = requests.post(f"{base}/chat/execute", json={"message": "after"}, timeout=30)
+        # This Redis keeps nothing across a restart, users and keys included: a key issued now
+        # shows that authentication, as everything else, works again without a restart.
+        auth = bearer(redis_port, settings)
+        after = requests.post(f"{base}/chat/execute", json={"message": "after"}, headers=auth, timeout=30)
         assert after.status_code == 200, after.text
         assert after.json()["response"]["content"]
     finally:

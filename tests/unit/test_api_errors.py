@@ -3,13 +3,17 @@
 import pytest
 
 from api import create_app
+from orchestrator.config import get_settings
 
 EXECUTE = "/api/v1/orchestrator/chat/execute"
 
 
 @pytest.fixture(scope="module")
 def client():
-    return create_app().test_client()
+    """Called with the admin key, which is checked without Redis and not rate limited."""
+    client = create_app().test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {get_settings().admin_api_key}"
+    return client
 
 
 def error_of(reply):

@@ -60,3 +60,10 @@ def test_redis_password_is_folded_into_the_broker_url_and_never_shown(monkeypatc
     settings = load_settings(read_dotenv=False)
     assert settings.redis_url_with_password == "redis://:s3cret@cache.internal:6380/2"
     assert "s3cret" not in repr(settings) and "sk-live-secret" not in repr(settings)
+
+
+def test_the_admin_key_is_read_and_never_shown(monkeypatch):
+    monkeypatch.setenv("ADMIN_API_KEY", "admin-secret-key")
+    settings = load_settings(read_dotenv=False)
+    assert settings.admin_api_key == "admin-secret-key"
+    assert "admin-secret-key" not in repr(settings)

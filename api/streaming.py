@@ -1,0 +1,105 @@
+"""Streaming chat as Server-Sent Events, read from the request's Redis stream.
+
+POST /chat/stream enqueues the request and streams its events: `decision` (the routing
+decision, with the request id), `chunk` ({"text"}) as the model writes, then `final`
+(model, usage, cost, attempts, the whole content) or `error`. Each event's id is its Redis
+stream entry id: GET /chat/stream/{request_id} with a Last-Event-ID header resumes after
+it, without loss. Comment lines keep an idle connection alive. A caller who disconnects
+before the end and does not resume within RESUME_GRACE seconds cancels the request: the
+worker stops the provider call, and only what was generated is paid.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Iterator
+
+from flask import Response, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api import services
+from api.auth import current_user
+from api.chat import WAIT_GRACE, enqueue_chat
+from api.errors import ApiError, ErrorResponseSchema
+from api.schemas import ChatRequestSchema
+from orchestrator.request_store import TERMINAL_EVENTS, RequestStore
+
+blp = Blueprint("streaming", __name__, description="Stream chat responses as Server-Sent Events")
+
+HEARTBEAT_SECONDS = 5.0  # also how soon a silent stream notices its caller left
+RESUME_GRACE = 3.0  # seconds a disconnected caller has to resume before the work stops
+EVENT_ID = re.compile(r"\d{1,20}-\d{1,20}")
+SSE_DOC = {
+    "200": {
+        "description": "text/event-stream of `decision`, `chunk`, then `final` or `error` events",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
+
+
+def sse_events(store: RequestStore, request_id: str, after: str, deadline: float) -> Iterator[str]:
+    finished = False
+    try:
+        while time.time() < deadline:
+            events = store.read(request_id, after, min(HEARTBEAT_SECONDS, max(0.05, deadline - time.time())))
+            if not events:
+                yield ": keep-alive\n\n"
+                continue
+            for after, event, data in events:
+                yield f"id: {after}\nevent: {event}\ndata: {json.dumps(data)}\n\n"
+                if event in TERMINAL_EVENTS:
+                    finished = True
+                    return
+        finished = True
+        yield _timeout_event(request_id)
+    finally:
+        if not finished:  # the client went away mid-stream: stop, unless it comes back soon
+            store.cancel(request_id, RESUME_GRACE)
+
+
+def _timeout_event(request_id: str) -> str:
+    error = {"status": 504, "code": "gateway_timeout", "details": {"request_id": request_id},
+             "message": "No answer within the time budget; are the workers running and keeping up?"}
+    return f"event: error\ndata: {json.dumps(error)}\n\n"
+
+
+def sse_response(events: Iterator[str], request_id: str) -> Response:
+    return Response(
+        events,
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "X-Request-ID": request_id},
+    )
+
+
+@blp.route("/stream")
+class ChatStream(MethodView):
+    @blp.arguments(ChatRequestSchema)
+    @blp.doc(responses=SSE_DOC)
+    @blp.alt_response(422, schema=ErrorResponseSchema, description="Invalid request: the message names each field")
+    def post(self, body: dict):
+        """Stream a chat response with intelligent model selection."""
+        request_id, payload = enqueue_chat(body, stream=True)
+        events = sse_events(services().requests, request_id, "0-0", payload["deadline"] + WAIT_GRACE)
+        return sse_response(events, request_id)
+
+
+@blp.route("/stream/<string:request_id>")
+class ChatStreamResume(MethodView):
+    @blp.doc(responses=SSE_DOC)
+    @blp.alt_response(400, schema=ErrorResponseSchema, description="A Last-Event-ID that is not an event id")
+    @blp.alt_response(404, schema=ErrorResponseSchema, description="No such request of yours")
+    def get(self, request_id: str):
+        """Resume a stream: the events after the Last-Event-ID header (all of them without it)."""
+        store = services().requests
+        record = store.get(request_id)
+        if record is None or record.get("owner") != current_user().id:
+            raise ApiError(404, "not_found", f"No request {request_id!r} of yours.")
+        after = request.headers.get("Last-Event-ID", "0-0")
+        if not EVENT_ID.fullmatch(after):
+            raise ApiError(400, "bad_request", f"Last-Event-ID {after!r} is not an event id such as 1764100000000-0.")
+        deadline = time.time() + services().settings.request_timeout + WAIT_GRACE
+        store.resume(request_id)
+        return sse_response(sse_events(store, request_id, after, deadline), request_id)
