@@ -2,8 +2,9 @@
 
 Fields: messages (this request's history then its message, as {"role", "content"}),
 conversation_id, system_prompt, temperature, max_tokens, strategy, model (pinned),
-budget_limit, user (the caller's end user), first_token_timeout, owner (the API key's user),
-deadline (time.time() after which no attempt starts).
+budget_limit, user (the caller's end user), first_token_timeout, stop (sequences), top_p,
+models (an explicit order of models to try), stream (publish chunks as they come),
+owner (the API key's user), deadline (time.time() after which no attempt starts).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from orchestrator.providers.base import ChatRequest, Message
 
 PAYLOAD_FIELDS = (
     "conversation_id", "system_prompt", "temperature", "max_tokens", "strategy", "model", "budget_limit", "user",
-    "first_token_timeout",
+    "first_token_timeout", "stop", "top_p", "models",
 )
 
 
@@ -43,5 +44,7 @@ def chat_request(payload: dict, settings: Settings, earlier: tuple[Message, ...]
         messages=earlier + new_messages(payload),
         system_prompt=payload.get("system_prompt"),
         temperature=settings.default_temperature if temperature is None else temperature,
+        top_p=payload.get("top_p"),
         max_tokens=payload.get("max_tokens") or settings.default_max_tokens,
+        stop=tuple(payload.get("stop") or ()),
     )

@@ -72,7 +72,7 @@ def _start(services: Services, request_id: str, payload: dict, request: ChatRequ
         decision = services.router.route(
             request,
             payload.get("strategy") or RoutingStrategy.BALANCED.value,
-            pinned=payload.get("model"),
+            pinned=payload.get("model") or (payload.get("models") or [None])[0],
             budget_limit=payload.get("budget_limit"),
             observations=services.stats.observations([m for m, _ in pairs]),
             unavailable={m for m, state in states.items() if state == OPEN},
@@ -81,6 +81,8 @@ def _start(services: Services, request_id: str, payload: dict, request: ChatRequ
         services.requests.fail(request_id, _error(exc.http_status, "no_suitable_model", str(exc), {"reason": exc.reason}))
         return None
     deadline = payload.get("deadline") or time.time() + settings.request_timeout
+    if payload.get("models"):  # an explicit list of models is the chain, in the caller's order
+        decision.fallback_models = [(catalog.get(m).provider, m) for m in payload["models"][1:]]
     chain = Chain(models=decision.models[: settings.max_models_per_request], deadline=deadline,
                   decision=decision.as_dict())
     if payload.get("stream"):

@@ -24,7 +24,7 @@ _FINISH_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "l
 
 
 def _call_arguments(request: ChatRequest) -> dict:
-    # The Messages API of the current SDK takes no sampling temperature: it is not forwarded.
+    # The Messages API of the current SDK takes no sampling temperature or top_p: not forwarded.
     args = {
         "model": request.model,
         "max_tokens": request.max_tokens,

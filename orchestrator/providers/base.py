@@ -23,6 +23,7 @@ class ChatRequest:
     messages: tuple[Message, ...]
     system_prompt: str | None = None
     temperature: float | None = None
+    top_p: float | None = None
     max_tokens: int = 1024
     stop: tuple[str, ...] = ()
     options: dict = field(default_factory=dict)

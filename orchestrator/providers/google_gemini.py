@@ -43,6 +43,7 @@ def _config(request: ChatRequest, timeout: float) -> types.GenerateContentConfig
     return types.GenerateContentConfig(
         system_instruction=system_text(request),
         temperature=request.temperature,
+        top_p=request.top_p,
         max_output_tokens=request.max_tokens,
         stop_sequences=list(request.stop) or None,
         http_options=types.HttpOptions(timeout=int(timeout * 1000)),

@@ -46,6 +46,8 @@ def _call_arguments(request: ChatRequest, model: ModelCapabilities) -> dict:
         args["max_tokens"] = request.max_tokens
         if request.temperature is not None:
             args["temperature"] = request.temperature
+        if request.top_p is not None:
+            args["top_p"] = request.top_p
     if request.stop:
         args["stop"] = list(request.stop)
     return args

@@ -4,8 +4,9 @@ Admin operations are called with the admin key, the others with a new user's key
 
 from __future__ import annotations
 
+import hypothesis
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck
 
 from api import create_app
 
@@ -13,7 +14,7 @@ schema = schemathesis.openapi.from_wsgi("/api/v1/orchestrator/openapi.json", cre
 
 
 @schema.parametrize()
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@hypothesis.settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_honours_its_spec(case, worker, api_key, settings):
     admin = case.path.startswith("/api/v1/orchestrator/admin/")
     case.call_and_validate(headers={"Authorization": f"Bearer {settings.admin_api_key if admin else api_key}"})
