@@ -85,6 +85,10 @@ class ModelCapabilities:
             + usage.output_tokens * self.cost_per_1k_output
         ) / 1000
 
+    def worst_case_cost(self, input_tokens: int, max_tokens: int) -> float:
+        """The most a call can cost: the input, and every output token it may write."""
+        return (input_tokens * self.cost_per_1k_input + min(max_tokens, self.max_tokens) * self.cost_per_1k_output) / 1000
+
     def quality_for(self, task_type: str) -> float:
         return self.quality.get(task_type, self.quality.get("default", 0.5))
 

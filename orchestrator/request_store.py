@@ -20,13 +20,17 @@ import time
 
 import redis
 
+from orchestrator.budgets import KEY_TTL as BUDGET_TTL
+from orchestrator.budgets import Charge
 from orchestrator.conversations import ConversationTurn
 
 TERMINAL_EVENTS = ("final", "error")
 STREAM_MAXLEN = 10_000
 
-# KEYS[1] record, KEYS[2] events, optional KEYS[3] a conversation to extend;
-# ARGV: status, event type, payload json, ttl, now, maxlen, then the conversation's new messages.
+# KEYS: record, events, then the conversation's key when ARGV[7] > 0, then the budget's
+# totals, held and until keys when ARGV[8] is '1'. ARGV: status, event type, payload json,
+# ttl, now, maxlen, number of conversation messages, charge (1/0), request id, cost in
+# micro-dollars, budget ttl, then the conversation's new messages.
 _FINISH = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if status == 'completed' or status == 'failed' then return 0 end
@@ -34,9 +38,19 @@ redis.call('HSET', KEYS[1], 'status', ARGV[1], 'result', ARGV[3], 'finished_at',
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'type', ARGV[2], 'data', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
-if KEYS[3] then
-  for i = 7, #ARGV do redis.call('RPUSH', KEYS[3], ARGV[i]) end
+local next_key = 3
+local messages = tonumber(ARGV[7])
+if messages > 0 then
+  for i = 12, 11 + messages do redis.call('RPUSH', KEYS[3], ARGV[i]) end
   redis.call('EXPIRE', KEYS[3], ARGV[4])
+  next_key = 4
+end
+if ARGV[8] == '1' then
+  local totals, held, until_ = KEYS[next_key], KEYS[next_key + 1], KEYS[next_key + 2]
+  redis.call('HDEL', held, ARGV[9])
+  redis.call('ZREM', until_, ARGV[9])
+  redis.call('HINCRBY', totals, 'spent_micro', ARGV[10])
+  redis.call('EXPIRE', totals, ARGV[11])
 end
 return 1
 """
@@ -84,23 +98,34 @@ class RequestStore:
         """Keep the fallback chain's state (attempts, errors, timings) with the request."""
         self.redis.hset(self.record_key(request_id), "chain", json.dumps(chain))
 
-    def complete(self, request_id: str, result: dict, turn: ConversationTurn | None = None) -> bool:
-        """Publish the answer, and extend its conversation with the turn in the same step;
-        False when the request had already finished (a redelivery)."""
-        return self._terminal(request_id, "completed", "final", result, turn)
+    def complete(
+        self, request_id: str, result: dict, turn: ConversationTurn | None = None, charge: Charge | None = None
+    ) -> bool:
+        """Publish the answer, extend its conversation with the turn and settle its cost, in
+        one step; False when the request had already finished (a redelivery): nothing then
+        is published, appended or billed twice."""
+        return self._terminal(request_id, "completed", "final", result, turn, charge)
 
-    def fail(self, request_id: str, error: dict) -> bool:
-        """Publish the error (an `error` dict with `status`, `code`, `message`, `details`)."""
-        return self._terminal(request_id, "failed", "error", error)
+    def fail(self, request_id: str, error: dict, charge: Charge | None = None) -> bool:
+        """Publish the error (an `error` dict with `status`, `code`, `message`, `details`)
+        and settle the request (its reservation released, only what was generated paid)."""
+        return self._terminal(request_id, "failed", "error", error, None, charge)
 
     def _terminal(
-        self, request_id: str, status: str, event: str, payload: dict, turn: ConversationTurn | None = None
+        self, request_id: str, status: str, event: str, payload: dict,
+        turn: ConversationTurn | None, charge: Charge | None,
     ) -> bool:
         keys = [self.record_key(request_id), self.events_key(request_id)]
-        args = [status, event, json.dumps(payload), self.ttl, time.time(), STREAM_MAXLEN]
-        if turn is not None:
+        messages = [json.dumps(m) for m in turn.messages] if turn else []
+        if turn:
             keys.append(turn.key)
-            args.extend(json.dumps(m) for m in turn.messages)
+        if charge:
+            keys.extend(charge.keys)
+        args = [
+            status, event, json.dumps(payload), self.ttl, time.time(), STREAM_MAXLEN, len(messages),
+            int(charge is not None), charge.request_id if charge else "", charge.micro if charge else 0, BUDGET_TTL,
+            *messages,
+        ]
         return bool(self._finish(keys=keys, args=args))
 
     def publish(self, request_id: str, event: str, data: dict) -> str:

@@ -150,7 +150,6 @@ class Router:
             if not _capable(model, analysis):
                 continue
             output = min(expected, model.max_tokens)
-            input_cost = input_tokens * model.cost_per_1k_input
             ttft, quality = model.ttft, model.quality_for(analysis.task_type)
             observed = observations.get(model.model_name)
             if observed is not None:
@@ -158,8 +157,8 @@ class Router:
             candidates.append(
                 Candidate(
                     model,
-                    (input_cost + output * model.cost_per_1k_output) / 1000,
-                    (input_cost + min(max_tokens, model.max_tokens) * model.cost_per_1k_output) / 1000,
+                    (input_tokens * model.cost_per_1k_input + output * model.cost_per_1k_output) / 1000,
+                    model.worst_case_cost(input_tokens, max_tokens),
                     ttft + output / model.tokens_per_second,
                     quality,
                 )

@@ -7,6 +7,7 @@ from functools import cached_property
 
 import redis
 
+from orchestrator.budgets import Budgets
 from orchestrator.catalog import Catalog
 from orchestrator.circuits import CircuitPolicy, Circuits
 from orchestrator.config import Settings
@@ -71,3 +72,7 @@ class Services:
         return RateLimiter(
             self.redis, self.settings.redis_prefix, self.settings.rate_limit_requests, self.settings.rate_limit_window
         )
+
+    @cached_property
+    def budgets(self) -> Budgets:
+        return Budgets(self.redis, self.settings.redis_prefix)

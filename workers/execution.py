@@ -14,6 +14,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from orchestrator.budgets import Charge
 from orchestrator.catalog import ModelCapabilities
 from orchestrator.circuits import OPEN
 from orchestrator.payloads import chat_request, new_messages
@@ -23,11 +24,13 @@ from orchestrator.retry_policy import Chain, fall_over, next_step
 from orchestrator.router import NoSuitableModel
 from orchestrator.services import Services
 from orchestrator.stats import Outcome
+from orchestrator.users import ADMIN_ID
 from orchestrator.strategies import RoutingStrategy
 
 log = logging.getLogger(__name__)
 
 TERMINAL = ("completed", "failed")
+RESERVATION_GRACE = 60.0
 
 
 @dataclass(frozen=True)
@@ -59,13 +62,19 @@ def execute(services: Services, request_id: str, payload: dict, chain_state: dic
         return _run(services, request_id, payload, request, chain)
     except Exception:
         log.exception("request %s failed inside the worker", request_id)
-        store.fail(request_id, _error(500, "internal_error", "The worker failed while handling this request."))
+        store.fail(request_id, _error(500, "internal_error", "The worker failed while handling this request."),
+                   _settlement(services, payload, request_id))
         return None
 
 
 def _start(services: Services, request_id: str, payload: dict, request: ChatRequest) -> Chain | None:
-    """Route the request and build its chain; None when no model can take it (error published)."""
+    """Route the request, reserve its worst case and build its chain; None when no model
+    can take it (the error is then published)."""
     catalog, settings = services.catalog, services.settings
+    owner = payload.get("owner") or ADMIN_ID
+    user = services.users.admin if owner == ADMIN_ID else services.users.get(owner)
+    limit = user.monthly_budget if user else settings.monthly_cost_limit
+    tracking = settings.cost_tracking_enabled
     pairs = [(m.model_name, m.provider) for m in catalog]
     states = services.circuits.states(pairs)
     try:
@@ -73,7 +82,9 @@ def _start(services: Services, request_id: str, payload: dict, request: ChatRequ
             request,
             payload.get("strategy") or RoutingStrategy.BALANCED.value,
             pinned=payload.get("model") or (payload.get("models") or [None])[0],
-            budget_limit=payload.get("budget_limit"),
+            budget_limit=payload.get("budget_limit") if tracking else None,
+            budget_remaining=services.budgets.remaining(owner, limit) if tracking else None,
+            preferences=user.preferences if user else None,
             observations=services.stats.observations([m for m, _ in pairs]),
             unavailable={m for m, state in states.items() if state == OPEN},
         )
@@ -85,9 +96,28 @@ def _start(services: Services, request_id: str, payload: dict, request: ChatRequ
         decision.fallback_models = [(catalog.get(m).provider, m) for m in payload["models"][1:]]
     chain = Chain(models=decision.models[: settings.max_models_per_request], deadline=deadline,
                   decision=decision.as_dict())
+    if tracking and not _reserve(services, owner, limit, request_id, request, chain, decision.analysis.input_tokens):
+        return None
     if payload.get("stream"):
         services.requests.publish(request_id, "decision", {"request_id": request_id, **chain.decision})
     return chain
+
+
+def _reserve(
+    services: Services, owner: str, limit: float, request_id: str, request: ChatRequest, chain: Chain, input_tokens: int
+) -> bool:
+    """Hold the worst case of the chain's priciest model until the request settles; a 402
+    when concurrent requests took what was left first."""
+    worst = max(services.catalog.get(m).worst_case_cost(input_tokens, request.max_tokens) for m in chain.models)
+    # A task redelivered after a crash finds its reservation gone at the deadline, not before.
+    if services.budgets.reserve(owner, limit, request_id, worst, chain.deadline + RESERVATION_GRACE):
+        return True
+    services.requests.fail(request_id, _error(
+        402, "budget_exceeded",
+        f"No suitable models available for this request: its worst case (${worst:.6f}) is more than what is "
+        "left of this month's budget after the requests in flight. Lower max_tokens or raise the budget.",
+    ))
+    return False
 
 
 def _run(services: Services, request_id: str, payload: dict, request: ChatRequest, chain: Chain) -> Retry | None:
@@ -96,14 +126,15 @@ def _run(services: Services, request_id: str, payload: dict, request: ChatReques
     while True:
         remaining = chain.deadline - time.time()
         if remaining <= 0:
-            store.fail(request_id, _exhausted(chain, 504, "gateway_timeout", "the request's time budget ran out"))
+            store.fail(request_id, _exhausted(chain, 504, "gateway_timeout", "the request's time budget ran out"),
+                       _settlement(services, payload, request_id))
             return None
         model = catalog.get(chain.current)
         skipped = _skip_reason(services, chain, model)
         if skipped:
             chain.record(model.model_name, model.provider, skipped, 0.0)
             if fall_over(chain).give_up:
-                store.fail(request_id, _cannot_finish(chain))
+                store.fail(request_id, _cannot_finish(chain), _settlement(services, payload, request_id))
                 return None
             continue
         started = time.monotonic()
@@ -111,7 +142,7 @@ def _run(services: Services, request_id: str, payload: dict, request: ChatReques
             response = call_model(services, model, _attempt_request(request, model, chain),
                                   _read_timeout(services, model, payload, remaining), chain.deadline, on_delta)
         except Cancelled:
-            _settle_cancelled(services, request_id, model, request, chain, time.monotonic() - started)
+            _settle_cancelled(services, request_id, payload, model, request, chain, time.monotonic() - started)
             return None
         except ProviderError as exc:
             duration = time.monotonic() - started
@@ -119,8 +150,9 @@ def _run(services: Services, request_id: str, payload: dict, request: ChatReques
             _observe(services, model, exc, duration, fallback=chain.index > 0)
             step = next_step(chain, exc, catalog, time.time(), services.settings.retry_after_limit)
             if step.give_up:
-                store.fail(request_id, _cannot_finish(chain) if chain.partial and exc.kind.policy.fallback else _exhausted(
-                    chain, exc.kind.policy.http_status, exc.kind.value, f"{exc.provider} {exc.model}: {exc.message}"))
+                error = _cannot_finish(chain) if chain.partial and exc.kind.policy.fallback else _exhausted(
+                    chain, exc.kind.policy.http_status, exc.kind.value, f"{exc.provider} {exc.model}: {exc.message}")
+                store.fail(request_id, error, _settlement(services, payload, request_id))
                 return None
             store.save_chain(request_id, chain.as_dict())
             return Retry(chain.as_dict(), step.delay)
@@ -181,7 +213,8 @@ def _cannot_finish(chain: Chain) -> dict:
 
 
 def _settle_cancelled(
-    services: Services, request_id: str, model: ModelCapabilities, request: ChatRequest, chain: Chain, duration: float
+    services: Services, request_id: str, payload: dict, model: ModelCapabilities, request: ChatRequest, chain: Chain,
+    duration: float,
 ) -> None:
     """The caller left: the upstream call is closed, and only what was generated is paid."""
     usage = _estimated_usage(request, [chain.partial])
@@ -190,7 +223,8 @@ def _settle_cancelled(
     services.stats.record(Outcome(model=model.model_name, provider=model.provider, error="cancelled",
                                   latency=duration, input_tokens=usage.input_tokens,
                                   output_tokens=usage.output_tokens, cost=cost))
-    services.requests.fail(request_id, _exhausted(chain, 499, "cancelled", "the caller closed the connection"))
+    services.requests.fail(request_id, _exhausted(chain, 499, "cancelled", "the caller closed the connection"),
+                           _settlement(services, payload, request_id, cost))
 
 
 def _may_call(services: Services, chain: Chain, model: ModelCapabilities) -> bool:
@@ -284,6 +318,13 @@ def _observe(
     pipe.execute()
 
 
+def _settlement(services: Services, payload: dict, request_id: str, cost: float = 0.0) -> Charge | None:
+    """The request's reservation released and `cost` spent, when costs are tracked."""
+    if not services.settings.cost_tracking_enabled:
+        return None
+    return services.budgets.charge(payload.get("owner") or ADMIN_ID, request_id, cost)
+
+
 def _exhausted(chain: Chain, status: int, code: str, message: str) -> dict:
     tried = len(chain.attempts)
     text = f"{message} (after {tried} attempt{'s' if tried != 1 else ''})" if tried else message
@@ -316,4 +357,4 @@ def _publish(
     if conversation_id:
         result["conversation_id"] = conversation_id
         turn = services.conversations.turn(conversation_id, new_messages(payload), response.content)
-    services.requests.complete(request_id, result, turn)
+    services.requests.complete(request_id, result, turn, _settlement(services, payload, request_id, cost))

@@ -4,13 +4,20 @@ Admin operations are called with the admin key, the others with a new user's key
 
 from __future__ import annotations
 
+import dataclasses
+
 import hypothesis
 import schemathesis
 from hypothesis import HealthCheck
 
 from api import create_app
+from orchestrator.config import get_settings
+from orchestrator.services import Services
 
-schema = schemathesis.openapi.from_wsgi("/api/v1/orchestrator/openapi.json", create_app())
+# Without a higher rate limit most examples of an operation would only meet 429
+# (test_rate_limit.py tests the limit).
+unlimited = dataclasses.replace(get_settings(), rate_limit_requests=1_000_000)
+schema = schemathesis.openapi.from_wsgi("/api/v1/orchestrator/openapi.json", create_app(Services.from_settings(unlimited)))
 
 
 @schema.parametrize()
