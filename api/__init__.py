@@ -26,7 +26,7 @@ def create_app(services: Services | None = None) -> Flask:
     )
     app.extensions["orchestrator"] = services
 
-    from api import chat, health, models, preferences, streaming, users
+    from api import chat, health, models, openai_compat, preferences, streaming, users
     from api.auth import BearerAuthDocs, register_auth
     from api.schemas import document_catalog_models
 
@@ -41,6 +41,7 @@ def create_app(services: Services | None = None) -> Flask:
     api.register_blueprint(models.blp, url_prefix=f"{API_PREFIX}/models")
     api.register_blueprint(preferences.blp, url_prefix=API_PREFIX)
     api.register_blueprint(users.blp, url_prefix=f"{API_PREFIX}/admin")
+    app.register_blueprint(openai_compat.blp)  # OpenAI's wire format at /v1, outside the spec (see the module)
     return app
 
 

@@ -34,8 +34,16 @@ RESUME_GRACE = 3.0  # seconds a disconnected caller has to resume before the wor
 EVENT_ID = re.compile(r"\d{1,20}-\d{1,20}")
 SSE_DOC = {
     "200": {
-        "description": "text/event-stream of `decision`, `chunk`, then `final` or `error` events",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "description": "text/event-stream of `decision`, `chunk`, then `final` or `error` events; "
+        "`data` is JSON, `id` the event's stream entry id",
+        "content": {
+            "text/event-stream": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"id": {"type": "string"}, "event": {"type": "string"}, "data": {"type": "string"}},
+                }
+            }
+        },
     }
 }
 

@@ -1,8 +1,9 @@
 """Routing speed: task analysis plus routing decision for a 500-token prompt, in-process.
 
 Times 10,000 decisions of our Router (after a warm-up) and, in the same run, LiteLLM's
-Router choosing among the same models: `get_available_deployment` (the choice alone) and
-`completion(..., mock_response=...)` (the choice plus LiteLLM's request path, no network).
+Router choosing among the same models: its cost-based routing's choice alone
+(`async_get_available_deployment`, its only form), and `completion(..., mock_response=...)`
+with its default strategy (the choice plus LiteLLM's request path, no network).
 LiteLLM runs in its own virtualenv (never a project dependency), pinned to an exact
 release; 1.82.7, 1.82.8 and 1.107.0 were compromised and are refused.
 
@@ -36,35 +37,44 @@ PROMPT = (
 ) * 8
 
 LITELLM_SCRIPT = r"""
-import json, os, sys, time
+import asyncio, json, os, sys, time
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 import litellm
 from litellm import Router
 litellm.suppress_debug_info = True
 models, prompt, n = json.loads(sys.stdin.read())
-router = Router(
-    model_list=[{"model_name": "auto", "litellm_params": {"model": m, "api_key": "sk-bench", "mock_response": "ok"}}
-                for m in models],
-    routing_strategy="cost-based-routing",
-)
+deployments = [{"model_name": "auto", "litellm_params": {"model": m, "api_key": "sk-bench", "mock_response": "ok"}}
+               for m in models]
+by_cost = Router(model_list=deployments, routing_strategy="cost-based-routing")  # its choice is async only
+shuffle = Router(model_list=deployments)
 messages = [{"role": "user", "content": prompt}]
 
-def timed(call, count):
+def summary(samples):
+    samples.sort()
+    return {"p50_us": samples[len(samples) // 2] / 1000, "p99_us": samples[int(len(samples) * 0.99)] / 1000,
+            "n": len(samples)}
+
+async def choose(count):
     for _ in range(min(count, 500)):
-        call()
+        await by_cost.async_get_available_deployment(model="auto", messages=messages, request_kwargs={})
     samples = []
     for _ in range(count):
         started = time.perf_counter_ns()
-        call()
+        await by_cost.async_get_available_deployment(model="auto", messages=messages, request_kwargs={})
         samples.append(time.perf_counter_ns() - started)
-    samples.sort()
-    return {"p50_us": samples[len(samples) // 2] / 1000, "p99_us": samples[int(len(samples) * 0.99)] / 1000, "n": count}
+    return summary(samples)
 
-print(json.dumps({
-    "version": litellm.__version__ if hasattr(litellm, "__version__") else "",
-    "choice": timed(lambda: router.get_available_deployment(model="auto", messages=messages), n),
-    "mock_completion": timed(lambda: router.completion(model="auto", messages=messages, mock_response="ok"), max(n // 5, 1)),
-}))
+def complete(count):
+    for _ in range(min(count, 200)):
+        shuffle.completion(model="auto", messages=messages, mock_response="ok")
+    samples = []
+    for _ in range(count):
+        started = time.perf_counter_ns()
+        shuffle.completion(model="auto", messages=messages, mock_response="ok")
+        samples.append(time.perf_counter_ns() - started)
+    return summary(samples)
+
+print(json.dumps({"choice": asyncio.run(choose(n)), "mock_completion": complete(max(n // 10, 1))}))
 """
 
 

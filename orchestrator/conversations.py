@@ -1,8 +1,9 @@
 """Conversation histories kept in Redis, so that a conversation_id carries its whole
 context to whichever model answers next.
 
-Key: {prefix}conv:{id}, a list of {"role", "content"} JSON messages, expiring after
-RESULT_TTL of inactivity. New turns are appended when the answer is published
+Key: {prefix}conv:{owner}:{id}, a list of {"role", "content"} JSON messages, expiring
+after RESULT_TTL of inactivity. The owner (the API key's user) is part of the key: the same
+conversation id names different conversations for different users. New turns are appended when the answer is published
 (RequestStore.complete), in the same atomic step, so a redelivered task cannot add a turn twice.
 """
 
@@ -27,14 +28,15 @@ class Conversations:
         self.redis = client
         self.prefix = prefix
 
-    def key(self, conversation_id: str) -> str:
-        return f"{self.prefix}conv:{conversation_id}"
+    def key(self, owner: str, conversation_id: str) -> str:
+        return f"{self.prefix}conv:{owner}:{conversation_id}"
 
-    def history(self, conversation_id: str) -> tuple[Message, ...]:
-        return tuple(Message(**json.loads(item)) for item in self.redis.lrange(self.key(conversation_id), 0, -1))
+    def history(self, owner: str, conversation_id: str) -> tuple[Message, ...]:
+        items = self.redis.lrange(self.key(owner, conversation_id), 0, -1)
+        return tuple(Message(**json.loads(item)) for item in items)
 
-    def turn(self, conversation_id: str, new: tuple[Message, ...], answer: str) -> ConversationTurn:
+    def turn(self, owner: str, conversation_id: str, new: tuple[Message, ...], answer: str) -> ConversationTurn:
         """What to append once `answer` is published: the request's new messages and the answer."""
         messages = [{"role": m.role, "content": m.content} for m in new]
         messages.append({"role": "assistant", "content": answer})
-        return ConversationTurn(self.key(conversation_id), tuple(messages))
+        return ConversationTurn(self.key(owner, conversation_id), tuple(messages))

@@ -49,7 +49,8 @@ def execute(services: Services, request_id: str, payload: dict, chain_state: dic
         log.info("request %s already finished; redelivery ignored", request_id)
         return None
     conversation_id = payload.get("conversation_id")
-    earlier = services.conversations.history(conversation_id) if conversation_id else ()
+    owner = payload.get("owner") or ADMIN_ID
+    earlier = services.conversations.history(owner, conversation_id) if conversation_id else ()
     request = chat_request(payload, services.settings, earlier)
     if chain_state is None:
         store.mark_running(request_id)
@@ -356,5 +357,6 @@ def _publish(
     turn = None
     if conversation_id:
         result["conversation_id"] = conversation_id
-        turn = services.conversations.turn(conversation_id, new_messages(payload), response.content)
+        turn = services.conversations.turn(payload.get("owner") or ADMIN_ID, conversation_id, new_messages(payload),
+                                           response.content)
     services.requests.complete(request_id, result, turn, _settlement(services, payload, request_id, cost))

@@ -40,3 +40,15 @@ def test_history_in_the_request_reaches_the_model(client, sandbox):
     assert reply.status_code == 200, reply.get_json()
     assert received(sandbox, "claude-3-5-haiku-20241022") == [
         ("user", "Hi"), ("assistant", "Hello! How can I help?"), ("user", "Summarise our chat")]
+
+
+def test_another_users_conversation_id_names_another_conversation(app, client, sandbox):
+    client.post(EXECUTE, json={"message": "My secret is 42.", "model": "gpt-4o-mini", "conversation_id": "shared"})
+    requests.delete(f"{sandbox}/_sandbox/attempts", timeout=5).raise_for_status()
+    _, issued = app.extensions["orchestrator"].users.create("someone else")
+    other = app.test_client()
+    other.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {issued.key}"
+    reply = other.post(EXECUTE, json={"message": "What is the secret?", "model": "gpt-4o-mini",
+                                      "conversation_id": "shared"})
+    assert reply.status_code == 200
+    assert received(sandbox, "gpt-4o-mini") == [("user", "What is the secret?")]

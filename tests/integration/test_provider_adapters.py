@@ -131,3 +131,11 @@ def test_a_stalled_stream_times_out(registry, sandbox, model):
     with pytest.raises(ProviderError) as caught:
         list(registry.for_model(registry.catalog.get(model)).stream(call(registry, model), timeout=0.5))
     assert caught.value.kind is ErrorKind.TIMEOUT
+
+
+def test_a_malformed_chunk_is_skipped_when_the_rest_of_the_stream_is_sound(registry, sandbox):
+    provider = registry.for_model(registry.catalog.get("gpt-4o-mini"))
+    whole = provider.complete(call(registry, "gpt-4o-mini"), timeout=10)
+    fault(sandbox, "gpt-4o-mini", "malformed_chunk", after_tokens=3)
+    text, end = stream_text(provider, call(registry, "gpt-4o-mini"))
+    assert text == whole.content and end.finish_reason == "stop"
