@@ -41,6 +41,15 @@ class ProviderConfig:
 
 
 @dataclass(frozen=True)
+class ModelLimits:
+    """A provider's rate limits for one model: requests and tokens per minute (None: no limit).
+    Every worker shares them through Redis (orchestrator/provider_limits.py)."""
+
+    rpm: int | None = None
+    tpm: int | None = None
+
+
+@dataclass(frozen=True)
 class ModelCapabilities:
     """One model. The first fields are the brief's; prices are USD per 1K tokens."""
 
@@ -63,6 +72,7 @@ class ModelCapabilities:
     quality: dict[str, float] = field(default_factory=dict)
     price_source: str = "genai-prices"
     price_ref: str | None = None
+    limits: ModelLimits | None = None  # the provider's rpm/tpm for this model, from `limits` in models.yaml
 
     def cost(self, usage: Usage) -> float:
         """What `usage` costs on this model, in USD."""
@@ -112,6 +122,19 @@ def _genai_prices_per_1k(model_name: str, provider: str) -> tuple[float, float, 
     return float(plain.input_price), float(plain.output_price), float(cached.input_price)
 
 
+def _limits_from_entry(name: str, entry: dict) -> ModelLimits | None:
+    """`limits: {rpm: N, tpm: N}`, either or both; None when the model has none."""
+    limits = entry.get("limits")
+    if limits is None:
+        return None
+    if not isinstance(limits, dict) or set(limits) - {"rpm", "tpm"}:
+        raise CatalogError(f"model {name!r}: limits must be a mapping with rpm and/or tpm, not {limits!r}")
+    for key, value in limits.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise CatalogError(f"model {name!r}: limits.{key} must be a whole number of at least 1, not {value!r}")
+    return ModelLimits(rpm=limits.get("rpm"), tpm=limits.get("tpm")) if limits else None
+
+
 def _model_from_entry(name: str, entry: dict, providers: dict[str, ProviderConfig]) -> ModelCapabilities:
     provider = entry.get("provider")
     if provider not in providers:
@@ -146,6 +169,7 @@ def _model_from_entry(name: str, entry: dict, providers: dict[str, ProviderConfi
         quality=dict(entry.get("quality", {})),
         price_source=source,
         price_ref=entry.get("price_ref"),
+        limits=_limits_from_entry(name, entry),
         **flags,
     )
 
@@ -180,6 +204,11 @@ class Catalog:
                 raise CatalogError(f"MODELS_FILE {extra_file}: {exc}") from None
             data["providers"].update(extra.get("providers", {}))
             data["models"].update(extra.get("models", {}))
+            # `limits: {model: {rpm, tpm}}` sets your account's rate limits on any model, bundled ones included.
+            for name, limits in (extra.get("limits") or {}).items():
+                if name not in data["models"]:
+                    raise CatalogError(f"MODELS_FILE {extra_file}: limits for unknown model {name!r}")
+                data["models"][name] = {**data["models"][name], "limits": limits}
         return cls.from_dict(data)
 
     @classmethod

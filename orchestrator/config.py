@@ -57,6 +57,10 @@ class Settings:
     result_ttl: int = 86400
     visibility_timeout: int = 300
     worker_concurrency: int = 32
+    batch_max_items: int = 10_000
+    batch_max_body_bytes: int = 64 * 1024 * 1024
+    provider_limit_window: float = 60.0
+    batch_limit_share: float = 0.8
     log_level: str = "INFO"
     run_dir: str = ".run"
 
@@ -134,6 +138,10 @@ def load_settings(read_dotenv: bool = True) -> Settings:
         result_ttl=_read(env, "int", "RESULT_TTL", 86400, validate=Range(min=60)),
         visibility_timeout=_read(env, "int", "VISIBILITY_TIMEOUT", 300, validate=Range(min=2)),
         worker_concurrency=_read(env, "int", "WORKER_CONCURRENCY", 32, validate=at_least_one),
+        batch_max_items=_read(env, "int", "BATCH_MAX_ITEMS", 10_000, validate=at_least_one),
+        batch_max_body_bytes=_read(env, "int", "BATCH_MAX_BODY_BYTES", 64 * 1024 * 1024, validate=Range(min=1024)),
+        provider_limit_window=_read(env, "float", "PROVIDER_LIMIT_WINDOW", 60.0, validate=Range(min=0.1)),
+        batch_limit_share=_read(env, "float", "BATCH_LIMIT_SHARE", 0.8, validate=Range(min=0.01, max=1)),
         log_level=_read(env, "str", "LOG_LEVEL", "INFO", validate=OneOf(["DEBUG", "INFO", "WARNING", "ERROR"])),
         run_dir=env.str("RUN_DIR", ".run") or ".run",
     )
