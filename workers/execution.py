@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import random
 import time
 from dataclasses import dataclass
 
+from orchestrator.batches import CANCELLED
 from orchestrator.budgets import Charge
 from orchestrator.catalog import ModelCapabilities
 from orchestrator.circuits import OPEN
 from orchestrator.payloads import chat_request, new_messages
+from orchestrator.provider_limits import BATCH, CHAT, MARGIN
 from orchestrator.providers.base import ChatRequest, ChatResponse, Message, StreamDelta, Usage
 from orchestrator.providers.errors import ErrorKind, ProviderError
 from orchestrator.retry_policy import Chain, fall_over, next_step
@@ -26,46 +29,69 @@ from orchestrator.services import Services
 from orchestrator.stats import Outcome
 from orchestrator.users import ADMIN_ID
 from orchestrator.strategies import RoutingStrategy
+from workers import accounting
 
 log = logging.getLogger(__name__)
 
-TERMINAL = ("completed", "failed")
+TERMINAL = ("completed", "failed", "cancelled")
 RESERVATION_GRACE = 60.0
+LIMITED = "rate_limit_wait"  # an attempt skipped: the model's rate limit has no slot within reach
 
 
 @dataclass(frozen=True)
 class Retry:
     chain: dict
     delay: float
+    slot: dict | None = None  # a provider-limit slot booked for the next run: {"model", "lane", "booking"}
 
 
 def _error(status: int, code: str, message: str, details: dict | None = None) -> dict:
     return {"status": status, "code": code, "message": message, "details": details or {}}
 
 
-def execute(services: Services, request_id: str, payload: dict, chain_state: dict | None = None) -> Retry | None:
+def execute(
+    services: Services, request_id: str, payload: dict, chain_state: dict | None = None, slot: dict | None = None
+) -> Retry | None:
     store = services.requests
-    if store.status(request_id) in TERMINAL:
+    if payload.get("batch"):
+        if not _begin_item(services, request_id, payload, chain_state):
+            return None
+    elif store.status(request_id) in TERMINAL:
         log.info("request %s already finished; redelivery ignored", request_id)
         return None
     conversation_id = payload.get("conversation_id")
     owner = payload.get("owner") or ADMIN_ID
     earlier = services.conversations.history(owner, conversation_id) if conversation_id else ()
     request = chat_request(payload, services.settings, earlier)
-    if chain_state is None:
-        store.mark_running(request_id)
-        chain = _start(services, request_id, payload, request)
-        if chain is None:
-            return None
-    else:
-        chain = Chain.from_dict(chain_state)
     try:
-        return _run(services, request_id, payload, request, chain)
+        if chain_state is None:
+            if not payload.get("batch"):  # a batch item was marked running by _begin_item
+                store.mark_running(request_id)
+            chain = _start(services, request_id, payload, request)
+            if chain is None:
+                return None
+        else:
+            chain = Chain.from_dict(chain_state)
+        return _run(services, request_id, payload, request, chain, slot)
     except Exception:
         log.exception("request %s failed inside the worker", request_id)
         store.fail(request_id, _error(500, "internal_error", "The worker failed while handling this request."),
                    _settlement(services, payload, request_id))
         return None
+
+
+def _begin_item(services: Services, request_id: str, payload: dict, chain_state: dict | None) -> bool:
+    """Whether a batch item goes on. Its first run marks it running (and its batch with it),
+    unless the batch was cancelled first: then it ends cancelled without calling anyone.
+    An item waiting for a rate-limit slot, no provider called yet, is cancelled too; one that
+    has called a provider (or may have: a redelivery after a crash) finishes."""
+    may_cancel = chain_state is not None and not chain_state.get("attempts")
+    state = services.requests.begin_item(request_id, CANCELLED, may_cancel)
+    if state == "cancel":
+        services.requests.cancel_item(request_id, CANCELLED, _settlement(services, payload, request_id))
+    elif state != "run":
+        log.info("batch item %s not run: %s", request_id, state)
+    return state == "run"
 
 
 def _start(services: Services, request_id: str, payload: dict, request: ChatRequest) -> Chain | None:
@@ -78,19 +104,24 @@ def _start(services: Services, request_id: str, payload: dict, request: ChatRequ
     tracking = settings.cost_tracking_enabled
     pairs = [(m.model_name, m.provider) for m in catalog]
     states = services.circuits.states(pairs)
+    learned = accounting.routing_inputs(services, owner, user, payload.get("strategy"))
+    remaining = services.budgets.remaining(owner, limit) if tracking else None
     try:
         decision = services.router.route(
             request,
             payload.get("strategy") or RoutingStrategy.BALANCED.value,
             pinned=payload.get("model") or (payload.get("models") or [None])[0],
             budget_limit=payload.get("budget_limit") if tracking else None,
-            budget_remaining=services.budgets.remaining(owner, limit) if tracking else None,
-            preferences=user.preferences if user else None,
+            budget_remaining=remaining,
+            preferences=accounting.merged_preferences(user, learned),
             observations=services.stats.observations([m for m, _ in pairs]),
             unavailable={m for m, state in states.items() if state == OPEN},
+            **learned,
         )
     except NoSuitableModel as exc:
         services.requests.fail(request_id, _error(exc.http_status, "no_suitable_model", str(exc), {"reason": exc.reason}))
+        if exc.reason == "budget" and remaining is not None and remaining < (payload.get("budget_limit") or limit):
+            accounting.after_refusal(services, payload, limit)
         return None
     deadline = payload.get("deadline") or time.time() + settings.request_timeout
     if payload.get("models"):  # an explicit list of models is the chain, in the caller's order
@@ -98,6 +129,7 @@ def _start(services: Services, request_id: str, payload: dict, request: ChatRequ
     chain = Chain(models=decision.models[: settings.max_models_per_request], deadline=deadline,
                   decision=decision.as_dict())
     if tracking and not _reserve(services, owner, limit, request_id, request, chain, decision.analysis.input_tokens):
+        accounting.after_refusal(services, payload, limit)
         return None
     if payload.get("stream"):
         services.requests.publish(request_id, "decision", {"request_id": request_id, **chain.decision})
@@ -121,7 +153,9 @@ def _reserve(
     return False
 
 
-def _run(services: Services, request_id: str, payload: dict, request: ChatRequest, chain: Chain) -> Retry | None:
+def _run(
+    services: Services, request_id: str, payload: dict, request: ChatRequest, chain: Chain, slot: dict | None = None
+) -> Retry | None:
     store, catalog = services.requests, services.catalog
     on_delta = _Publisher(services, request_id, chain) if payload.get("stream") else None
     while True:
@@ -138,6 +172,19 @@ def _run(services: Services, request_id: str, payload: dict, request: ChatReques
                 store.fail(request_id, _cannot_finish(chain), _settlement(services, payload, request_id))
                 return None
             continue
+        if model.limits is not None:
+            turn = _provider_slot(services, request_id, payload, request, model, chain, slot, remaining)
+            slot = None  # a booked slot serves one call
+            if isinstance(turn, Retry):
+                return turn
+            if not turn:  # no slot within reach of this chat request: the next model
+                chain.record(model.model_name, model.provider, LIMITED, 0.0)
+                if fall_over(chain).give_up:
+                    store.fail(request_id, _exhausted(chain, 503, "rate_limited",
+                                                      "every model of the chain is at its rate limit"),
+                               _settlement(services, payload, request_id))
+                    return None
+                continue
         started = time.monotonic()
         try:
             response = call_model(services, model, _attempt_request(request, model, chain),
@@ -164,6 +211,54 @@ def _run(services: Services, request_id: str, payload: dict, request: ChatReques
             response = dataclasses.replace(response, content=chain.partial)
         _publish(services, request_id, payload, chain, response, cost)
         return None
+
+
+def _provider_slot(
+    services: Services, request_id: str, payload: dict, request: ChatRequest, model: ModelCapabilities, chain: Chain,
+    slot: dict | None, remaining: float,
+) -> Retry | bool:
+    """A slot under the model's rate limits (orchestrator/provider_limits.py) for this call:
+    True to call now; a Retry to wait for a booked slot, or for one to come within reach;
+    False when a chat request finds none it could wait for (it falls over to the next model).
+    A batch item always waits: it never fails for a limit, and its time budget does not run
+    while it waits. Chat waits at most RETRY_AFTER_LIMIT, or its remaining time on the last
+    model of its chain."""
+    limits = services.provider_limits
+    if slot and slot["model"] == model.model_name and limits.claim(model.model_name, slot["lane"], slot["booking"]):
+        return True
+    tokens = _estimated_tokens(request)
+    if payload.get("batch"):
+        # Book up to one window ahead, and well within the visibility timeout: a task waiting
+        # longer than that for its countdown would be delivered a second time meanwhile.
+        horizon = min(limits.lanes(model)[BATCH].window + MARGIN, services.settings.visibility_timeout / 2)
+        grant = limits.acquire(model, BATCH, tokens, horizon, request_id)
+        if grant.booked and grant.delay == 0:
+            return True
+        # Not booked: come back when the next free slot may be within the horizon.
+        delay = grant.delay if grant.booked else max(grant.delay - horizon, horizon / 2) + random.uniform(0, horizon / 4)
+        chain.deadline += delay
+        return Retry(chain.as_dict(), delay, _slot(model, grant) if grant.booked else None)
+    own = limits.acquire(model, CHAT, tokens, 0.0, request_id)
+    if own is not None and own.booked:
+        return True
+    reach = remaining if chain.is_last else min(services.settings.retry_after_limit, remaining)
+    grant = limits.acquire(model, BATCH, tokens, max(0.0, reach - 0.5), request_id)
+    if not grant.booked:
+        return False
+    if grant.delay == 0:
+        return True
+    return Retry(chain.as_dict(), grant.delay, _slot(model, grant))
+
+
+def _slot(model: ModelCapabilities, grant) -> dict:
+    return {"model": model.model_name, "lane": grant.lane, "booking": grant.booking}
+
+
+def _estimated_tokens(request: ChatRequest) -> int:
+    """What a call counts against a tokens-per-minute limit before it is made: the prompt at
+    four characters a token, and every output token it may write (as OpenAI counts it)."""
+    text = sum(len(m.content) for m in request.messages) + len(request.system_prompt or "")
+    return (text + 3) // 4 + request.max_tokens
 
 
 class Cancelled(Exception):
@@ -224,8 +319,10 @@ def _settle_cancelled(
     services.stats.record(Outcome(model=model.model_name, provider=model.provider, error="cancelled",
                                   latency=duration, input_tokens=usage.input_tokens,
                                   output_tokens=usage.output_tokens, cost=cost))
-    services.requests.fail(request_id, _exhausted(chain, 499, "cancelled", "the caller closed the connection"),
-                           _settlement(services, payload, request_id, cost))
+    if services.requests.fail(request_id, _exhausted(chain, 499, "cancelled", "the caller closed the connection"),
+                              _settlement(services, payload, request_id, cost)):
+        accounting.after_settlement(services, payload, chain, model.model_name, cost, usage.input_tokens,
+                                    usage.output_tokens)
 
 
 def _may_call(services: Services, chain: Chain, model: ModelCapabilities) -> bool:
@@ -316,7 +413,9 @@ def _observe(
                                  pipe=pipe)
         if unavailable:
             log.warning("ALERT model %s marked unavailable: %s", model.model_name, error.message)
-    pipe.execute()
+    replies = pipe.execute()
+    if kind is not None and len(replies) > 1 and replies[1]:  # a circuit opened just now
+        accounting.circuits_opened(services, model.model_name, model.provider, replies[1], kind.value)
 
 
 def _settlement(services: Services, payload: dict, request_id: str, cost: float = 0.0) -> Charge | None:
@@ -359,4 +458,6 @@ def _publish(
         result["conversation_id"] = conversation_id
         turn = services.conversations.turn(payload.get("owner") or ADMIN_ID, conversation_id, new_messages(payload),
                                            response.content)
-    services.requests.complete(request_id, result, turn, _settlement(services, payload, request_id, cost))
+    if services.requests.complete(request_id, result, turn, _settlement(services, payload, request_id, cost)):
+        accounting.after_settlement(services, payload, chain, response.model, cost, response.usage.input_tokens,
+                                    response.usage.output_tokens)
