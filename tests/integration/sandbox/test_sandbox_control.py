@@ -6,43 +6,14 @@ import anthropic
 import openai
 import pytest
 import requests
-from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from orchestrator.catalog import Catalog
-from orchestrator.sandbox.background import BackgroundSandbox
 from orchestrator.sandbox.faults import FAULT_HEADER
 from tests.processes import wait_until
 
 GPT, CLAUDE, GEMINI = "gpt-4o", "claude-3-5-haiku-20241022", "gemini-2.5-flash"
 HI = [{"role": "user", "content": "Hi"}]
-
-
-@pytest.fixture(scope="module")
-def sandbox():
-    with BackgroundSandbox(Catalog.load(), latency_scale=0) as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def fresh_sandbox(sandbox):
-    requests.post(f"{sandbox.url}/_sandbox/reset", timeout=5).raise_for_status()
-
-
-@pytest.fixture(scope="module")
-def oai(sandbox):
-    return openai.OpenAI(base_url=f"{sandbox.url}/v1", api_key="sandbox", max_retries=0, timeout=5)
-
-
-@pytest.fixture(scope="module")
-def claude(sandbox):
-    return anthropic.Anthropic(base_url=sandbox.url, api_key="sandbox", max_retries=0, timeout=5)
-
-
-@pytest.fixture(scope="module")
-def gemini(sandbox):
-    return genai.Client(api_key="sandbox", http_options=types.HttpOptions(base_url=sandbox.url, timeout=5000))
 
 
 def control(sandbox, method: str, path: str, **kwargs) -> requests.Response:

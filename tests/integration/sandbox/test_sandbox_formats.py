@@ -5,7 +5,6 @@ google-genai SDKs: plain and streamed, system prompts, multi-turn, max tokens, u
 from __future__ import annotations
 
 import anthropic
-import openai
 import pytest
 import requests
 from google import genai
@@ -13,7 +12,6 @@ from google.genai import types
 
 from orchestrator.catalog import Catalog
 from orchestrator.sandbox.answers import count_tokens
-from orchestrator.sandbox.background import BackgroundSandbox
 from orchestrator.sandbox.conversation import Conversation
 from orchestrator.sandbox.prompt_cache import CACHEABLE_TOKENS
 from orchestrator.sandbox.reply import MAX_REASONING_TOKENS, reply_to
@@ -22,32 +20,6 @@ SYSTEM = "You are terse"
 TURNS = [("user", "What is TCP?"), ("assistant", "A protocol."), ("user", "And UDP?")]
 CONVERSATION = Conversation.of([SYSTEM], TURNS)
 GPT, CLAUDE, GEMINI = "gpt-4o", "claude-3-5-haiku-20241022", "gemini-2.5-flash"
-
-
-@pytest.fixture(scope="module")
-def sandbox():
-    with BackgroundSandbox(Catalog.load(), latency_scale=0) as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def fresh_sandbox(sandbox):
-    requests.post(f"{sandbox.url}/_sandbox/reset", timeout=5).raise_for_status()
-
-
-@pytest.fixture(scope="module")
-def oai(sandbox):
-    return openai.OpenAI(base_url=f"{sandbox.url}/v1", api_key="sandbox", max_retries=0, timeout=10)
-
-
-@pytest.fixture(scope="module")
-def claude(sandbox):
-    return anthropic.Anthropic(base_url=sandbox.url, api_key="sandbox", max_retries=0, timeout=10)
-
-
-@pytest.fixture(scope="module")
-def gemini(sandbox):
-    return genai.Client(api_key="sandbox", http_options=types.HttpOptions(base_url=sandbox.url, timeout=10_000))
 
 
 def openai_messages(system: str | None, turns) -> list[dict]:

@@ -16,7 +16,6 @@ import httpx2
 import openai
 import pytest
 import requests
-from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
@@ -43,26 +42,6 @@ def catalog_with_a_tiny_context_window() -> Catalog:
 def sandbox():
     with BackgroundSandbox(catalog_with_a_tiny_context_window(), latency_scale=0) as server:
         yield server
-
-
-@pytest.fixture(autouse=True)
-def fresh_sandbox(sandbox):
-    requests.post(f"{sandbox.url}/_sandbox/reset", timeout=5).raise_for_status()
-
-
-@pytest.fixture(scope="module")
-def oai(sandbox):
-    return openai.OpenAI(base_url=f"{sandbox.url}/v1", api_key="sandbox", max_retries=0, timeout=5)
-
-
-@pytest.fixture(scope="module")
-def claude(sandbox):
-    return anthropic.Anthropic(base_url=sandbox.url, api_key="sandbox", max_retries=0, timeout=5)
-
-
-@pytest.fixture(scope="module")
-def gemini(sandbox):
-    return genai.Client(api_key="sandbox", http_options=types.HttpOptions(base_url=sandbox.url, timeout=5000))
 
 
 def ask_openai(oai, fault: str, model: str = GPT, **options):
