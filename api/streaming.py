@@ -25,6 +25,7 @@ from api.auth import current_user
 from api.chat import WAIT_GRACE, enqueue_chat
 from api.errors import ApiError, ErrorResponseSchema
 from api.schemas import ChatRequestSchema
+from api.event_stream import follow
 from orchestrator.request_store import TERMINAL_EVENTS, RequestStore
 
 blp = Blueprint("streaming", __name__, description="Stream chat responses as Server-Sent Events")
@@ -49,23 +50,16 @@ SSE_DOC = {
 
 
 def sse_events(store: RequestStore, request_id: str, after: str, deadline: float) -> Iterator[str]:
-    finished = False
-    try:
-        while time.time() < deadline:
-            events = store.read(request_id, after, min(HEARTBEAT_SECONDS, max(0.05, deadline - time.time())))
-            if not events:
-                yield ": keep-alive\n\n"
-                continue
-            for after, event, data in events:
-                yield f"id: {after}\nevent: {event}\ndata: {json.dumps(data)}\n\n"
-                if event in TERMINAL_EVENTS:
-                    finished = True
-                    return
-        finished = True
+    terminal = False
+    for event in follow(store, request_id, after, deadline, HEARTBEAT_SECONDS, RESUME_GRACE):
+        if event is None:
+            yield ": keep-alive\n\n"
+            continue
+        entry_id, kind, data = event
+        terminal = kind in TERMINAL_EVENTS
+        yield f"id: {entry_id}\nevent: {kind}\ndata: {json.dumps(data)}\n\n"
+    if not terminal:
         yield _timeout_event(request_id)
-    finally:
-        if not finished:  # the client went away mid-stream: stop, unless it comes back soon
-            store.cancel(request_id, RESUME_GRACE)
 
 
 def _timeout_event(request_id: str) -> str:

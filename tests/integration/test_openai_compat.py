@@ -253,6 +253,15 @@ def test_errors_surface_as_the_sdk_exception_classes(client, web):
     assert raised.value.code == "model_not_found" and raised.value.param == "model"
 
 
+def test_a_spent_budget_is_insufficient_quota(web, app, redis_client):
+    _, issued = app.extensions["orchestrator"].users.create("thrifty", monthly_budget=0.000001)
+    with openai.OpenAI(base_url=web, api_key=issued.key, max_retries=0) as client:
+        with pytest.raises(openai.APIStatusError) as raised:
+            client.chat.completions.create(model=PRIMARY, messages=QUESTION)
+    assert raised.value.status_code == 402
+    assert raised.value.type == raised.value.code == "insufficient_quota"
+
+
 def test_the_rate_limit_reaches_the_sdk_as_a_rate_limit_error(settings, api_key):
     limited = create_app(Services.from_settings(dataclasses.replace(settings, rate_limit_requests=2)))
     transport = httpx2.WSGITransport(app=limited)
