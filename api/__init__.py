@@ -26,12 +26,15 @@ def create_app(services: Services | None = None) -> Flask:
     )
     app.extensions["orchestrator"] = services
 
-    from api import chat, health, models, openai_compat, preferences, streaming, users
+    from api import batch, chat, health, models, openai_compat, preferences, streaming, users
     from api.auth import BearerAuthDocs, register_auth
     from api.schemas import document_catalog_models
 
     api = OrchestratorApi(app, spec_kwargs={"extra_plugins": [BearerAuthDocs()]})
     document_catalog_models(api, services.catalog)
+    from api.observability import register_request_ids
+
+    register_request_ids(app)  # first: every answer, a 401 included, carries its X-Request-ID
     register_auth(app)
     register_error_handlers(app)
 
@@ -41,6 +44,13 @@ def create_app(services: Services | None = None) -> Flask:
     api.register_blueprint(models.blp, url_prefix=f"{API_PREFIX}/models")
     api.register_blueprint(preferences.blp, url_prefix=API_PREFIX)
     api.register_blueprint(users.blp, url_prefix=f"{API_PREFIX}/admin")
+    from api import analytics, metrics
+
+    api.register_blueprint(analytics.blp, url_prefix=API_PREFIX)
+    api.register_blueprint(analytics.admin_blp, url_prefix=f"{API_PREFIX}/admin")
+    app.register_blueprint(metrics.blp)  # GET /metrics, Prometheus text, outside the spec
+    api.register_blueprint(batch.blp, url_prefix=f"{API_PREFIX}/batch")
+    batch.document(api)
     app.register_blueprint(openai_compat.blp)  # OpenAI's wire format at /v1, outside the spec (see the module)
     return app
 

@@ -1,17 +1,43 @@
-"""Health: is the gateway able to serve (Redis answers, at least one worker alive)?"""
+"""Health: is the gateway able to serve (Redis answers, at least one worker alive), and what
+an operator wants to see beside it: each provider (sandbox or real, its circuit and its
+models' circuits, the last error), the queues' depths.
+
+- GET /health: the details; 200 when serving, 503 with `reasons` when not. Open circuits
+  are `warnings`: the gateway still serves (around them).
+- GET /health/live: 200 while the process answers (a liveness probe: restart me if not).
+- GET /health/ready: 200 when Redis answers and a worker is alive, else 503 (a readiness
+  probe: send me traffic or not).
+"""
 
 from __future__ import annotations
 
 import time
 
+import marshmallow as ma
 import redis
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import fields
 
 from api import services
 from api.schemas import HealthSchema
+from orchestrator.metrics import queue_depths
+from workers.queues import BATCH_QUEUE, CHAT_QUEUE
 
 blp = Blueprint("health", __name__, description="Orchestrator health")
+
+
+class HealthDetailsSchema(HealthSchema):
+    warnings = fields.List(fields.String(), required=True, metadata={"description": "Serving, but worth a look"})
+    providers = fields.Dict(required=True, metadata={"description": "Per provider: sandbox or real, its circuit, "
+                                                     "its models' circuits and last errors"})
+    queues = fields.Dict(required=True, metadata={"description": "Tasks waiting per queue and kombu priority "
+                                                  "level (0 is served first)"})
+
+
+class ProbeSchema(ma.Schema):
+    status = fields.String(required=True)
+    reasons = fields.List(fields.String(), required=True)
 
 
 def _redis_check(client: redis.Redis) -> tuple[dict, str | None]:
@@ -23,26 +49,96 @@ def _redis_check(client: redis.Redis) -> tuple[dict, str | None]:
     return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 3)}, None
 
 
+def _serving() -> tuple[list[str], dict, dict]:
+    svc = services()
+    redis_status, problem = _redis_check(svc.redis)
+    reasons = [problem] if problem else []
+    workers = {"alive": [], "count": 0}
+    if not problem:
+        alive = svc.fleet.alive()
+        workers = {"alive": alive, "count": len(alive)}
+        if not alive:
+            reasons.append("No worker is running: start one with `orchestrator worker`.")
+    return reasons, redis_status, workers
+
+
+def _providers() -> tuple[dict, list[str]]:
+    svc = services()
+    catalog = svc.catalog
+    pairs = [(m.model_name, m.provider) for m in catalog]
+    states = svc.circuits.snapshot(pairs)
+    read = svc.stats.totals([m for m, _ in pairs])
+    providers, warnings = {}, []
+    for name, config in catalog.providers.items():
+        models = {}
+        for model in (m for m in catalog if m.provider == name):
+            averages = read[model.model_name]["averages"]
+            models[model.model_name] = {
+                "circuit": states.get(("model", model.model_name), "closed"),
+                "last_error": averages.get("last_error"),
+                "last_error_at": float(averages["last_error_at"]) if averages.get("last_error_at") else None,
+            }
+        if not models:
+            continue
+        last = max((m for m in models.values() if m["last_error_at"]), key=lambda m: m["last_error_at"], default=None)
+        circuit = states.get(("provider", name), "closed")
+        providers[name] = {
+            "kind": config.kind,
+            "sandbox": svc.providers.uses_sandbox(config),
+            "circuit": circuit,
+            "last_error": last["last_error"] if last else None,
+            "last_error_at": last["last_error_at"] if last else None,
+            "models": models,
+        }
+        if circuit != "closed":
+            warnings.append(f"provider {name}: circuit {circuit}")
+        warnings += [f"model {m}: circuit {d['circuit']}" for m, d in models.items() if d["circuit"] != "closed"]
+    return providers, warnings
+
+
 @blp.route("/health")
 class Health(MethodView):
-    @blp.response(200, HealthSchema)
-    @blp.alt_response(503, schema=HealthSchema, description="Not able to serve; `reasons` says why")
+    @blp.response(200, HealthDetailsSchema)
+    @blp.alt_response(503, schema=HealthDetailsSchema, description="Not able to serve; `reasons` says why")
     def get(self):
-        """Check orchestrator health: Redis and the worker fleet."""
-        svc = services()
-        redis_status, problem = _redis_check(svc.redis)
-        reasons = [problem] if problem else []
-        workers = {"alive": [], "count": 0}
-        if not problem:
-            alive = svc.fleet.alive()
-            workers = {"alive": alive, "count": len(alive)}
-            if not alive:
-                reasons.append("No worker is running: start one with `orchestrator worker`.")
+        """Check orchestrator health: Redis, the worker fleet, providers and queues."""
+        reasons, redis_status, workers = _serving()
+        providers, warnings, queues = {}, [], {}
+        if redis_status["ok"]:
+            try:
+                import celeryconfig
+
+                providers, warnings = _providers()
+                queues = queue_depths(services().redis, services().settings.redis_prefix, [CHAT_QUEUE, BATCH_QUEUE],
+                                      celeryconfig.broker_transport_options["sep"])
+            except redis.RedisError as exc:
+                reasons.append(f"Redis unreachable: {exc}")
         body = {
             "status": "unhealthy" if reasons else "healthy",
             "reasons": reasons,
+            "warnings": warnings,
             "redis": redis_status,
             "workers": workers,
+            "providers": providers,
+            "queues": queues,
             "timestamp": time.time(),
         }
         return body, 503 if reasons else 200
+
+
+@blp.route("/health/live")
+class Live(MethodView):
+    @blp.response(200, ProbeSchema)
+    def get(self):
+        """Liveness: the process answers."""
+        return {"status": "alive", "reasons": []}
+
+
+@blp.route("/health/ready")
+class Ready(MethodView):
+    @blp.response(200, ProbeSchema)
+    @blp.alt_response(503, schema=ProbeSchema, description="Not ready: Redis unreachable or no worker alive")
+    def get(self):
+        """Readiness: Redis answers and at least one worker is alive."""
+        reasons, _, _ = _serving()
+        return {"status": "not_ready" if reasons else "ready", "reasons": reasons}, 503 if reasons else 200

@@ -41,10 +41,12 @@ local force = tonumber(ARGV[3])
 local window, min_calls = tonumber(ARGV[4]), tonumber(ARGV[5])
 local rate, open_seconds = tonumber(ARGV[6]), tonumber(ARGV[7])
 redis.call('DEL', KEYS[1])
+local opened = {}
 for i = 2, #KEYS do
   local key = KEYS[i]
   local state = redis.call('HGET', key, 'state') or 'closed'
   if force > 0 then
+    if state == 'closed' then opened[#opened + 1] = i - 1 end
     redis.call('HSET', key, 'state', 'open', 'opened_at', now, 'until', now + force, 'calls', 0, 'failures', 0)
   elseif state ~= 'closed' then
     if success then
@@ -62,11 +64,12 @@ for i = 2, #KEYS do
     if not success then failures = redis.call('HINCRBY', key, 'failures', 1) end
     if calls >= min_calls and failures / calls >= rate then
       redis.call('HSET', key, 'state', 'open', 'opened_at', now, 'until', now + open_seconds)
+      opened[#opened + 1] = i - 1
     end
   end
   redis.call('EXPIRE', key, 86400)
 end
-return 1
+return opened
 """
 
 # KEYS: circuit hashes; ARGV: now. Each one's state, "probe" for an open circuit whose
@@ -113,15 +116,27 @@ class Circuits:
     def _probe_key(self, model: str) -> str:
         return f"{self.prefix}circuit-probe:{model}"
 
-    def record(self, model: str, provider: str, success: bool, force_open: bool = False, pipe=None) -> None:
-        """Count one call's outcome for the model and its provider (on `pipe` when given)."""
+    def record(self, model: str, provider: str, success: bool, force_open: bool = False, pipe=None):
+        """Count one call's outcome for the model and its provider (on `pipe` when given).
+        The reply (the pipeline's, with `pipe`) lists the circuits this call opened from
+        closed: 1 for the model's, 2 for the provider's; `opened()` names them."""
         policy = self.policy
         circuits = self._keys(model, provider)
         # An unavailable model (a bad key, an unknown name) says nothing of its provider's health.
         keys = [self._probe_key(model), *(circuits[:1] if force_open else circuits)]
         args = [time.time(), int(success), policy.unavailable_seconds if force_open else 0, policy.window,
                 policy.min_calls, policy.failure_rate, policy.open_seconds]
-        self._record(keys=keys, args=args, client=pipe or self.redis)
+        return self._record(keys=keys, args=args, client=pipe or self.redis)
+
+    @staticmethod
+    def opened(model: str, provider: str, reply) -> list[tuple[str, str]]:
+        """The (scope, name) of each circuit a `record` reply says was just opened from closed."""
+        names = {1: ("model", model), 2: ("provider", provider)}
+        return [names[int(i)] for i in reply or () if int(i) in names]
+
+    def state_of(self, scope: str, name: str) -> dict:
+        """A circuit's hash (state, opened_at, until, calls, failures), {} when never recorded."""
+        return self.redis.hgetall(f"{self.prefix}circuit:{scope}:{name}")
 
     def states(self, models: list[tuple[str, str]]) -> dict[str, str]:
         """For (model, provider) pairs, each model's effective state: the worse of its own
@@ -130,6 +145,14 @@ class Circuits:
             return {}
         raw = self._states(keys=[k for pair in models for k in self._keys(*pair)], args=[time.time()])
         return {model: max(raw[2 * i], raw[2 * i + 1], key=_SEVERITY.__getitem__) for i, (model, _) in enumerate(models)}
+
+    def snapshot(self, models: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """Every circuit's own state, keyed by (scope, name): each model's and each provider's."""
+        circuits = list(dict.fromkeys([("model", m) for m, _ in models] + [("provider", p) for _, p in models]))
+        if not circuits:
+            return {}
+        raw = self._states(keys=[f"{self.prefix}circuit:{scope}:{name}" for scope, name in circuits], args=[time.time()])
+        return dict(zip(circuits, raw))
 
     def try_probe(self, model: str, provider: str) -> bool:
         """Claim the single probe of a model whose circuit cooled down; False when another worker has it."""

@@ -198,5 +198,160 @@ def new_key(store: Users, user_id: str) -> None:
     _print_key(store.issue_key(user_id))
 
 
+# --- batches, over HTTP (ORCHESTRATOR_URL, ORCHESTRATOR_API_KEY): any machine may submit ---
+
+class _BatchGroup(click.Group):
+    """A refusal of the API, or an API out of reach, is one line and exit status 1."""
+
+    def invoke(self, ctx: click.Context):
+        import aiohttp
+
+        from orchestrator.client import OrchestratorError
+
+        try:
+            return super().invoke(ctx)
+        except OrchestratorError as exc:
+            err.print(f"[bold red]error {exc.status}[/] ({exc.code}): {exc.message}", highlight=False,
+                      soft_wrap=True)
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            err.print(f"[bold red]cannot reach the orchestrator:[/] {exc or type(exc).__name__}. "
+                      "Check ORCHESTRATOR_URL and that `orchestrator web` runs there.", highlight=False,
+                      soft_wrap=True)
+        sys.exit(1)
+
+
+def _batch_service(ctx: click.Context):
+    from orchestrator.client import BatchOrchestratorService
+
+    if not os.environ.get("ORCHESTRATOR_API_KEY"):
+        err.print("[bold red]error:[/] set ORCHESTRATOR_API_KEY to your API key "
+                  "(`make run` writes the demo user's in .run/demo-api-key).", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    return BatchOrchestratorService(timeout=600)
+
+
+def _read_jsonl(path: str) -> list[dict]:
+    """The requests of a JSONL file: one JSON object a line (blank lines skipped)."""
+    import json
+
+    requests = []
+    with open(path, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except ValueError as exc:
+                raise click.BadParameter(f"line {number} is not JSON: {exc}", param_hint="FILE") from None
+            if not isinstance(item, dict):
+                raise click.BadParameter(f"line {number} is not a JSON object", param_hint="FILE")
+            requests.append(item)
+    if not requests:
+        raise click.BadParameter("the file holds no request", param_hint="FILE")
+    return requests
+
+
+def _print_batch(status: dict) -> None:
+    counts, timing = status["counts"], status["timing"]
+    done = counts["completed"] + counts["failed"] + counts["cancelled"]
+    out.print(f"[bold]{status['batch_id']}[/] {status['status']} (priority {status['priority']})", highlight=False,
+              soft_wrap=True)
+    out.print(f"  {done} of {status['total']} ended: {counts['completed']} completed, {counts['failed']} failed, "
+              f"{counts['cancelled']} cancelled; {counts['queued']} queued, {counts['running']} running",
+              highlight=False, soft_wrap=True)
+    out.print(f"  cost ${status['cost']:,.6f}, elapsed {timing['elapsed']:,.1f}s", highlight=False, soft_wrap=True)
+
+
+def _wait_with_progress(service, batch_id: str, total: int, poll: float) -> dict:
+    import asyncio
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[state]}"),
+                  TimeElapsedColumn(), console=err) as progress:
+        bar = progress.add_task(batch_id, total=total, state="queued")
+
+        def show(status: dict) -> None:
+            counts = status["counts"]
+            done = counts["completed"] + counts["failed"] + counts["cancelled"]
+            state = f"{status['status']}, {counts['failed']} failed, ${status['cost']:,.4f}"
+            progress.update(bar, completed=done, state=state)
+
+        return asyncio.run(service.wait_for_batch(batch_id, poll_interval=poll, on_progress=show))
+
+
+@main.group(cls=_BatchGroup)
+def batch() -> None:
+    """Submit and follow batches through the API (ORCHESTRATOR_URL, ORCHESTRATOR_API_KEY)."""
+
+
+@batch.command("submit")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--priority", type=click.IntRange(0, 9), default=5, show_default=True,
+              help="0 lowest to 9 most urgent")
+@click.option("--wait", is_flag=True, help="follow the batch with a progress bar until it ends")
+@click.option("--poll", type=click.FloatRange(min=0.1), default=1.0, show_default=True, help="seconds between polls")
+@click.option("--user", default=None, help="your end user's id, recorded with every item")
+@click.pass_context
+def batch_submit(ctx: click.Context, file: str, priority: int, wait: bool, poll: float, user: str | None) -> None:
+    """Submit the requests of a JSONL file (one {"task": ...} object a line) as one batch."""
+    import asyncio
+
+    service = _batch_service(ctx)
+    requests = _read_jsonl(file)
+    batch_id = asyncio.run(service.submit_batch(requests, user_id=user, priority=priority))
+    out.print(f"Submitted batch [bold]{batch_id}[/]: {len(requests)} requests at priority {priority}",
+              highlight=False, soft_wrap=True)
+    if wait:
+        status = _wait_with_progress(service, batch_id, len(requests), poll)
+        _print_batch(status)
+        if status["counts"]["failed"]:
+            sys.exit(3)
+
+
+@batch.command("status")
+@click.argument("batch_id")
+@click.option("--wait", is_flag=True, help="follow the batch with a progress bar until it ends")
+@click.pass_context
+def batch_status(ctx: click.Context, batch_id: str, wait: bool) -> None:
+    """Show a batch's status, counts, cost and timing."""
+    import asyncio
+
+    service = _batch_service(ctx)
+    status = asyncio.run(service.get_batch_status(batch_id, limit=0))
+    if wait:
+        status = _wait_with_progress(service, batch_id, status["total"], 1.0)
+    _print_batch(status)
+
+
+@batch.command("results")
+@click.argument("batch_id")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="write the JSONL there instead of standard output")
+@click.pass_context
+def batch_results(ctx: click.Context, batch_id: str, output: str | None) -> None:
+    """Print (or save) every item's result as JSON Lines, in submission order."""
+    import asyncio
+    import json
+
+    lines = [json.dumps(item) + "\n" for item in asyncio.run(_batch_service(ctx).get_batch_results(batch_id))]
+    if output:
+        with open(output, "w", encoding="utf-8") as file:
+            file.writelines(lines)
+        out.print(f"{len(lines)} results written to {output}", highlight=False)
+    else:
+        sys.stdout.writelines(lines)
+
+
+@batch.command("cancel")
+@click.argument("batch_id")
+@click.pass_context
+def batch_cancel(ctx: click.Context, batch_id: str) -> None:
+    """Cancel a batch: items not started end cancelled; running ones finish."""
+    import asyncio
+
+    _print_batch(asyncio.run(_batch_service(ctx).cancel_batch(batch_id)))
+
+
 if __name__ == "__main__":
     main()

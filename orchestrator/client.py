@@ -1,13 +1,16 @@
 """The brief's Python API.
 
 ChatOrchestratorService talks to a running orchestrator over HTTP (the same API as curl),
-so any application can use it with a base URL and an API key. AdvancedAIOrchestrator runs
+so any application can use it with a base URL and an API key; BatchOrchestratorService
+does the same for batches. AdvancedAIOrchestrator runs
 task analysis and routing in-process, with the bundled catalog or models of your own, and
 is the class to subclass for custom routing.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 from dataclasses import dataclass
 
@@ -131,3 +134,64 @@ class AdvancedAIOrchestrator:
         return self.router.route(
             request, _strategy(strategy), pinned=model, budget_limit=budget_limit, preferences=preferences
         )
+
+
+FINISHED = ("completed", "partially_completed", "failed", "cancelled")
+
+
+class BatchOrchestratorService(ChatOrchestratorService):
+    """Batches through a running orchestrator: submit many requests at once, follow them,
+    cancel them, read their results (ORCHESTRATOR_URL and ORCHESTRATOR_API_KEY as for chat).
+
+    A request is a dict with `task` (or `message`) and optionally `strategy`, `model`,
+    `max_tokens`, `system_prompt`, `temperature` and `metadata`; a plain string is a task."""
+
+    async def _call(self, method: str, path: str, body: dict | None = None, params: dict | None = None,
+                    text: bool = False):
+        async with aiohttp.ClientSession(timeout=self.timeout, headers=self._headers()) as session:
+            async with session.request(method, f"{self.base_url}{API_PREFIX}{path}", json=body,
+                                       params=params) as reply:
+                if reply.status >= 400:
+                    data = await reply.json(content_type=None)
+                    error = data.get("error", {}) if isinstance(data, dict) else {}
+                    raise OrchestratorError(reply.status, error.get("code", "error"), error.get("message", ""),
+                                            error.get("details"))
+                return await reply.text() if text else await reply.json(content_type=None)
+
+    async def submit_batch(self, requests: list[dict | str], user_id: int | str | None = None,
+                           priority: int = 5) -> str:
+        """Queue the requests as one batch at `priority` (0 lowest to 9 most urgent); its id.
+        One invalid request rejects the whole batch (OrchestratorError 422 naming its index).
+        `user_id` names your end user, recorded with every item."""
+        body = {"requests": [{"task": r} if isinstance(r, str) else r for r in requests], "priority": priority}
+        if user_id is not None:
+            body["user"] = str(user_id)
+        return (await self._call("POST", "/batch/submit", body))["batch_id"]
+
+    async def get_batch_status(self, batch_id: str, offset: int = 0, limit: int = 100) -> dict:
+        """Status, counts per state, progress, cost, timing, and results[offset:offset+limit]."""
+        return await self._call("GET", f"/batch/{batch_id}/status", params={"offset": offset, "limit": limit})
+
+    async def cancel_batch(self, batch_id: str) -> dict:
+        """Stop the items not started yet; running ones finish. The batch's status after it."""
+        return await self._call("POST", f"/batch/{batch_id}/cancel")
+
+    async def get_batch_results(self, batch_id: str) -> list[dict]:
+        """Every item's result, in submission order (the JSONL download)."""
+        text = await self._call("GET", f"/batch/{batch_id}/results.jsonl", text=True)
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    async def wait_for_batch(self, batch_id: str, poll_interval: float = 1.0, timeout: float | None = None,
+                             on_progress=None) -> dict:
+        """Poll until the batch has ended (or `timeout` seconds, TimeoutError); its status.
+        `on_progress(status)` is called after every poll."""
+        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
+        while True:
+            status = await self.get_batch_status(batch_id, limit=0)
+            if on_progress is not None:
+                on_progress(status)
+            if status["status"] in FINISHED and not status["counts"]["running"]:
+                return status
+            if deadline is not None and asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"batch {batch_id} still {status['status']} after {timeout}s")
+            await asyncio.sleep(poll_interval)

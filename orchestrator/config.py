@@ -63,6 +63,9 @@ class Settings:
     batch_limit_share: float = 0.8
     log_level: str = "INFO"
     run_dir: str = ".run"
+    # Alerts (orchestrator/alerts.py): POSTed as JSON here when set.
+    alert_webhook_url: str | None = None
+    log_format: str = "json"
 
     @property
     def redis_url_with_password(self) -> str:
@@ -144,6 +147,9 @@ def load_settings(read_dotenv: bool = True) -> Settings:
         batch_limit_share=_read(env, "float", "BATCH_LIMIT_SHARE", 0.8, validate=Range(min=0.01, max=1)),
         log_level=_read(env, "str", "LOG_LEVEL", "INFO", validate=OneOf(["DEBUG", "INFO", "WARNING", "ERROR"])),
         run_dir=env.str("RUN_DIR", ".run") or ".run",
+        alert_webhook_url=(_check_url("ALERT_WEBHOOK_URL", env.str("ALERT_WEBHOOK_URL", ""), ("http", "https"))
+                           if env.str("ALERT_WEBHOOK_URL", "") else None),
+        log_format=_read(env, "str", "LOG_FORMAT", "json", validate=OneOf(["json", "text"])),
     )
 
 

@@ -9,6 +9,13 @@ Event types: "decision" (the routing decision), "chunk" ({"text"}), then "final"
 A caller that goes away sets the request's cancel time (a few seconds ahead, so a reconnect
 can resume); the worker checks it while streaming and stops once it has passed.
 
+Batch items (orchestrator/batches.py) are requests too, with ids that name their batch. An
+item's transitions (queued -> running -> completed, failed or cancelled) are Lua scripts
+here that also move the batch's counters ({prefix}batch:{id}: running, completed, failed,
+cancelled, cost_micro, started_at, finished_at) in the same step as the item's record, so
+the counters stay exact however often an item's task is delivered. An item publishes no
+event stream: its result is read from its record.
+
 Keys: {prefix}req:{id} (hash), {prefix}events:{id} (stream) and {prefix}cancel:{id}, all
 expiring after RESULT_TTL.
 """
@@ -20,6 +27,7 @@ import time
 
 import redis
 
+from orchestrator.batches import batch_key, batch_of
 from orchestrator.budgets import KEY_TTL as BUDGET_TTL
 from orchestrator.budgets import Charge
 from orchestrator.conversations import ConversationTurn
@@ -27,21 +35,34 @@ from orchestrator.conversations import ConversationTurn
 TERMINAL_EVENTS = ("final", "error")
 STREAM_MAXLEN = 10_000
 
+# A batch's counters after one or more of its items ended: finished when all have.
+_BATCH_SETTLE = """
+local function batch_settle(batch, now)
+  local c = redis.call('HMGET', batch, 'total', 'completed', 'failed', 'cancelled')
+  local done = (tonumber(c[2]) or 0) + (tonumber(c[3]) or 0) + (tonumber(c[4]) or 0)
+  if done >= (tonumber(c[1]) or 0) then redis.call('HSETNX', batch, 'finished_at', now) end
+end
+"""
+
 # KEYS: record, events, then the conversation's key when ARGV[7] > 0, then the budget's
-# totals, held and until keys when ARGV[8] is '1'. ARGV: status, event type, payload json,
-# ttl, now, maxlen, number of conversation messages, charge (1/0), request id, cost in
-# micro-dollars, budget ttl, then the conversation's new messages.
-_FINISH = """
+# totals, held and until keys when ARGV[8] is '1', then the batch's key when ARGV[12] is
+# '1'. ARGV: status, event type, payload json, ttl, now, maxlen, number of conversation
+# messages, charge (1/0), request id, cost in micro-dollars, budget ttl, batch item (1/0),
+# then the conversation's new messages.
+_FINISH = _BATCH_SETTLE + """
 local status = redis.call('HGET', KEYS[1], 'status')
-if status == 'completed' or status == 'failed' then return 0 end
+if status == 'completed' or status == 'failed' or status == 'cancelled' then return 0 end
+local item = ARGV[12] == '1'
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'result', ARGV[3], 'finished_at', ARGV[5])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'type', ARGV[2], 'data', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('EXPIRE', KEYS[2], ARGV[4])
+if not item then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'type', ARGV[2], 'data', ARGV[3])
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
+end
 local next_key = 3
 local messages = tonumber(ARGV[7])
 if messages > 0 then
-  for i = 12, 11 + messages do redis.call('RPUSH', KEYS[3], ARGV[i]) end
+  for i = 13, 12 + messages do redis.call('RPUSH', KEYS[3], ARGV[i]) end
   redis.call('EXPIRE', KEYS[3], ARGV[4])
   next_key = 4
 end
@@ -52,7 +73,62 @@ if ARGV[8] == '1' then
   redis.call('HINCRBY', totals, 'spent_micro', ARGV[10])
   redis.call('EXPIRE', totals, ARGV[11])
 end
+local batch = KEYS[#KEYS]
+if item and redis.call('EXISTS', batch) == 1 then
+  if status == 'running' then redis.call('HINCRBY', batch, 'running', -1) end
+  redis.call('HINCRBY', batch, ARGV[1], 1)
+  if ARGV[8] == '1' then
+    redis.call('HINCRBY', batch, 'cost_micro', ARGV[10])
+    redis.call('HSET', KEYS[1], 'cost_micro', ARGV[10])  -- what was billed, to the micro-dollar
+  end
+  batch_settle(batch, ARGV[5])
+  redis.call('EXPIRE', batch, ARGV[4])
+end
 return 1
+"""
+
+# KEYS: an item's record, its batch. ARGV: now, the result of an item cancelled before it
+# started, '1' when a started item has made no provider call yet (it may still be cancelled).
+# Returns run, done (already ended), missing (expired), cancelled (ended here: the batch
+# was cancelled before the item started) or cancel (the worker ends it, settling its budget).
+_BEGIN = _BATCH_SETTLE + """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return 'missing' end
+if status == 'completed' or status == 'failed' or status == 'cancelled' then return 'done' end
+local cancelled = redis.call('HEXISTS', KEYS[2], 'cancelled_at') == 1
+if status == 'queued' then
+  if cancelled then
+    redis.call('HSET', KEYS[1], 'status', 'cancelled', 'result', ARGV[2], 'finished_at', ARGV[1])
+    redis.call('HINCRBY', KEYS[2], 'cancelled', 1)
+    batch_settle(KEYS[2], ARGV[1])
+    return 'cancelled'
+  end
+  redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[1])
+  if redis.call('EXISTS', KEYS[2]) == 1 then
+    redis.call('HINCRBY', KEYS[2], 'running', 1)
+    redis.call('HSETNX', KEYS[2], 'started_at', ARGV[1])
+  end
+  return 'run'
+end
+if cancelled and ARGV[3] == '1' then return 'cancel' end
+return 'run'
+"""
+
+# KEYS: a batch, then records of its items. ARGV: now, the cancelled items' result. Ends
+# every item still queued as cancelled; returns how many.
+_CANCEL_QUEUED = _BATCH_SETTLE + """
+local n = 0
+for i = 2, #KEYS do
+  if redis.call('HGET', KEYS[i], 'status') == 'queued' then
+    redis.call('HSET', KEYS[i], 'status', 'cancelled', 'result', ARGV[2], 'finished_at', ARGV[1])
+    n = n + 1
+  end
+end
+if n > 0 then
+  redis.call('HINCRBY', KEYS[1], 'cancelled', n)
+  batch_settle(KEYS[1], ARGV[1])
+end
+return n
 """
 
 
@@ -62,6 +138,8 @@ class RequestStore:
         self.prefix = prefix
         self.ttl = ttl
         self._finish = client.register_script(_FINISH)
+        self._begin = client.register_script(_BEGIN)
+        self._cancel_queued = client.register_script(_CANCEL_QUEUED)
 
     def record_key(self, request_id: str) -> str:
         return f"{self.prefix}req:{request_id}"
@@ -69,15 +147,22 @@ class RequestStore:
     def events_key(self, request_id: str) -> str:
         return f"{self.prefix}events:{request_id}"
 
-    def create(self, request_id: str, owner: str, kind: str, end_user: str | None = None) -> None:
+    def create(
+        self, request_id: str, owner: str, kind: str, end_user: str | None = None,
+        extra: dict | None = None, pipe=None,
+    ) -> None:
+        """Record a queued request; `extra` fields are stored with it (a batch item's index
+        and metadata). With `pipe`, the commands join that pipeline and the caller runs it."""
         key = self.record_key(request_id)
-        record = {"status": "queued", "owner": owner, "kind": kind, "created_at": time.time()}
+        record = {"status": "queued", "owner": owner, "kind": kind, "created_at": time.time(), **(extra or {})}
         if end_user:
             record["user"] = end_user
-        pipe = self.redis.pipeline(transaction=False)
+        own = pipe is None
+        pipe = self.redis.pipeline(transaction=False) if own else pipe
         pipe.hset(key, mapping=record)
         pipe.expire(key, self.ttl)
-        pipe.execute()
+        if own:
+            pipe.execute()
 
     def get(self, request_id: str) -> dict | None:
         record = self.redis.hgetall(self.record_key(request_id))
@@ -111,6 +196,24 @@ class RequestStore:
         and settle the request (its reservation released, only what was generated paid)."""
         return self._terminal(request_id, "failed", "error", error, None, charge)
 
+    def cancel_item(self, request_id: str, error: dict, charge: Charge | None = None) -> bool:
+        """End a batch item that started but had called no provider when its batch was
+        cancelled; its reservation is released."""
+        return self._terminal(request_id, "cancelled", "error", error, None, charge)
+
+    def begin_item(self, request_id: str, cancelled_result: dict, may_cancel: bool) -> str:
+        """Start a batch item (or find it started, ended or cancelled), moving its batch's
+        counters with it: run, done, missing, cancelled or cancel (see _BEGIN)."""
+        return self._begin(
+            keys=[self.record_key(request_id), batch_key(self.prefix, batch_of(request_id))],
+            args=[time.time(), json.dumps(cancelled_result), int(may_cancel)],
+        )
+
+    def cancel_queued(self, batch_id: str, request_ids: list[str], result: dict) -> int:
+        """End as cancelled those of `request_ids` (items of `batch_id`) not started yet."""
+        keys = [batch_key(self.prefix, batch_id), *map(self.record_key, request_ids)]
+        return self._cancel_queued(keys=keys, args=[time.time(), json.dumps(result)])
+
     def _terminal(
         self, request_id: str, status: str, event: str, payload: dict,
         turn: ConversationTurn | None, charge: Charge | None,
@@ -121,10 +224,13 @@ class RequestStore:
             keys.append(turn.key)
         if charge:
             keys.extend(charge.keys)
+        batch_id = batch_of(request_id)
+        if batch_id:
+            keys.append(batch_key(self.prefix, batch_id))
         args = [
             status, event, json.dumps(payload), self.ttl, time.time(), STREAM_MAXLEN, len(messages),
             int(charge is not None), charge.request_id if charge else "", charge.micro if charge else 0, BUDGET_TTL,
-            *messages,
+            int(batch_id is not None), *messages,
         ]
         return bool(self._finish(keys=keys, args=args))
 

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 
 from orchestrator.analysis import TaskAnalysis, analyze
 from orchestrator.catalog import Catalog, ModelCapabilities
+from orchestrator.learning import RatedQuality
 from orchestrator.providers.base import ChatRequest
 from orchestrator.stats import Observation
 from orchestrator.strategies import (
@@ -108,13 +109,15 @@ class Router:
         preferences: Preferences | None = None,
         observations: dict[str, Observation] | None = None,
         unavailable: frozenset[str] | set[str] = frozenset(),
+        feedback_quality: dict[str, dict[str, RatedQuality]] | None = None,
     ) -> RoutingDecision:
-        """`observations` (orchestrator/stats.py) blend into the priors; models in
-        `unavailable` (open circuits) are routed around unless nothing else fits."""
+        """`observations` (orchestrator/stats.py) blend into the priors, and so do users'
+        ratings per model and task type (`feedback_quality`, orchestrator/learning.py); models
+        in `unavailable` (open circuits) are routed around unless nothing else fits."""
         strategy = strategy.value if isinstance(strategy, RoutingStrategy) else strategy
         rank = get_strategy(strategy)
         analysis = analyze(request.messages, request.system_prompt, request.max_tokens)
-        candidates = self._candidates(analysis, request.max_tokens, observations or {})
+        candidates = self._candidates(analysis, request.max_tokens, observations or {}, feedback_quality or {})
         allowance = min(budget_limit or INFINITY, INFINITY if budget_remaining is None else budget_remaining)
         fitting = [c for c in candidates if c.worst_cost <= allowance]
         if not fitting:
@@ -141,7 +144,8 @@ class Router:
         )
 
     def _candidates(
-        self, analysis: TaskAnalysis, max_tokens: int, observations: dict[str, Observation]
+        self, analysis: TaskAnalysis, max_tokens: int, observations: dict[str, Observation],
+        feedback_quality: dict[str, dict[str, RatedQuality]] | None = None,
     ) -> list[Candidate]:
         candidates = []
         input_tokens, expected = analysis.input_tokens, analysis.expected_output_tokens
@@ -154,6 +158,10 @@ class Router:
             observed = observations.get(model.model_name)
             if observed is not None:
                 ttft, quality = _blend(ttft, quality, observed, now)
+            rated = feedback_quality.get(model.model_name) if feedback_quality else None
+            if rated and analysis.task_type in rated:
+                trust = rated[analysis.task_type].trust
+                quality = (1 - trust) * quality + trust * rated[analysis.task_type].mean
             candidates.append(
                 Candidate(
                     model,

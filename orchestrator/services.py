@@ -7,12 +7,14 @@ from functools import cached_property
 
 import redis
 
+from orchestrator.batches import BatchStore
 from orchestrator.budgets import Budgets
 from orchestrator.catalog import Catalog
 from orchestrator.circuits import CircuitPolicy, Circuits
 from orchestrator.config import Settings
 from orchestrator.conversations import Conversations
 from orchestrator.fleet import Fleet
+from orchestrator.provider_limits import ProviderLimits
 from orchestrator.providers.registry import ProviderRegistry
 from orchestrator.rate_limit import RateLimiter
 from orchestrator.redis_conn import connect
@@ -20,6 +22,9 @@ from orchestrator.request_store import RequestStore
 from orchestrator.router import Router
 from orchestrator.stats import Stats
 from orchestrator.users import Users
+from orchestrator.alerts import Alerts
+from orchestrator.learning import Learning
+from orchestrator.usage import Usage
 
 
 @dataclass
@@ -76,3 +81,28 @@ class Services:
     @cached_property
     def budgets(self) -> Budgets:
         return Budgets(self.redis, self.settings.redis_prefix)
+
+    # Alerts, usage accounting and learned preferences (orchestrator/alerts.py, usage.py, learning.py).
+
+    @cached_property
+    def alerts(self) -> Alerts:
+        return Alerts(self.redis, self.settings.redis_prefix, self.settings.alert_webhook_url)
+
+    @cached_property
+    def learning(self) -> Learning:
+        return Learning(self.redis, self.settings.redis_prefix, self.settings.result_ttl)
+
+    @cached_property
+    def usage(self) -> Usage:
+        return Usage(self.redis, self.settings.redis_prefix, self.budgets, self.learning, self.alerts,
+                     self.settings.monthly_cost_limit)
+
+    @cached_property
+    def batches(self) -> BatchStore:
+        return BatchStore(self.redis, self.settings.redis_prefix, self.settings.result_ttl, self.requests)
+
+    @cached_property
+    def provider_limits(self) -> ProviderLimits:
+        settings = self.settings
+        return ProviderLimits(self.redis, settings.redis_prefix, settings.provider_limit_window,
+                              settings.batch_limit_share)

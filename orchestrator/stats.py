@@ -5,7 +5,11 @@ Each attempt updates, in one Lua call:
   time to first token and latency, the number of samples, and when the last one came;
 - {prefix}stats:{model}:h{hour} (hash, kept RETENTION_SECONDS): counters of the hour:
   requests, ok, err:{kind}, input/output tokens, cost in micro-dollars, fallbacks, latency
-  and time-to-first-token sums, and a latency histogram (lat:{upper bound in ms}).
+  and time-to-first-token sums, and latency and time-to-first-token histograms
+  (lat:{upper bound in ms}, ttft:{upper bound in ms});
+- {prefix}stats:{model}:total (hash, kept): the same counters since the start, never
+  expiring, for Prometheus counters (which must not go down when old hours expire).
+The moving averages also keep the last error's class and time (last_error, last_error_at).
 
 The router trusts observations in proportion to their number (full trust from
 TRUSTED_SAMPLES on) and less as they age (half after HALF_LIFE seconds without a sample),
@@ -56,9 +60,10 @@ class Observation:
         return min(1.0, self.samples / TRUSTED_SAMPLES) * 0.5 ** (max(0.0, now - self.updated_at) / HALF_LIFE)
 
 
-# KEYS[1] moving averages, KEYS[2] the hour's counters; ARGV: alpha, success (1/0), latency,
-# ttft ('' when unknown), now, error kind ('' for none), input tokens, output tokens,
-# cost in micro-dollars, fallback (1/0), latency bucket field, retention seconds.
+# KEYS[1] moving averages, KEYS[2] the hour's counters, KEYS[3] the lifetime totals (what
+# /metrics exports as Prometheus counters); ARGV: alpha, success (1/0), latency, ttft (''
+# when unknown), now, error kind ('' for none), input tokens, output tokens, cost in
+# micro-dollars, fallback (1/0), latency bucket field, retention seconds, ttft bucket field.
 _RECORD = """
 local alpha, ok, latency = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local function ewma(field, value)
@@ -71,31 +76,36 @@ if ok == 1 then ewma('latency', latency) end
 if ARGV[4] ~= '' then ewma('ttft', tonumber(ARGV[4])) end
 redis.call('HINCRBY', KEYS[1], 'samples', 1)
 redis.call('HSET', KEYS[1], 'updated_at', ARGV[5])
-redis.call('HINCRBY', KEYS[2], 'requests', 1)
-if ok == 1 then
-  redis.call('HINCRBY', KEYS[2], 'ok', 1)
-  redis.call('HINCRBYFLOAT', KEYS[2], 'latency_sum', latency)
-  redis.call('HINCRBY', KEYS[2], ARGV[11], 1)
-  if ARGV[4] ~= '' then
-    redis.call('HINCRBYFLOAT', KEYS[2], 'ttft_sum', ARGV[4])
-    redis.call('HINCRBY', KEYS[2], 'ttft_count', 1)
+if ok == 0 then redis.call('HSET', KEYS[1], 'last_error', ARGV[6], 'last_error_at', ARGV[5]) end
+for k = 2, #KEYS do
+  local key = KEYS[k]
+  redis.call('HINCRBY', key, 'requests', 1)
+  if ok == 1 then
+    redis.call('HINCRBY', key, 'ok', 1)
+    redis.call('HINCRBYFLOAT', key, 'latency_sum', latency)
+    redis.call('HINCRBY', key, ARGV[11], 1)
+    if ARGV[4] ~= '' then
+      redis.call('HINCRBYFLOAT', key, 'ttft_sum', ARGV[4])
+      redis.call('HINCRBY', key, 'ttft_count', 1)
+      if ARGV[13] then redis.call('HINCRBY', key, ARGV[13], 1) end
+    end
+  else
+    redis.call('HINCRBY', key, 'err:' .. ARGV[6], 1)
   end
-else
-  redis.call('HINCRBY', KEYS[2], 'err:' .. ARGV[6], 1)
+  redis.call('HINCRBY', key, 'input_tokens', ARGV[7])
+  redis.call('HINCRBY', key, 'output_tokens', ARGV[8])
+  redis.call('HINCRBY', key, 'cost_micro', ARGV[9])
+  redis.call('HINCRBY', key, 'fallbacks', ARGV[10])
 end
-redis.call('HINCRBY', KEYS[2], 'input_tokens', ARGV[7])
-redis.call('HINCRBY', KEYS[2], 'output_tokens', ARGV[8])
-redis.call('HINCRBY', KEYS[2], 'cost_micro', ARGV[9])
-redis.call('HINCRBY', KEYS[2], 'fallbacks', ARGV[10])
 redis.call('EXPIRE', KEYS[2], ARGV[12])
 return 1
 """
 
 
-def latency_bucket(seconds: float) -> str:
+def latency_bucket(seconds: float, name: str = "lat") -> str:
     ms = seconds * 1000
     bound = next((b for b in LATENCY_BOUNDS_MS if ms <= b), "inf")
-    return f"lat:{bound}"
+    return f"{name}:{bound}"
 
 
 class Stats:
@@ -110,13 +120,36 @@ class Stats:
     def hour_key(self, model: str, hour: int) -> str:
         return f"{self.prefix}stats:{model}:h{hour}"
 
+    def total_key(self, model: str) -> str:
+        return f"{self.prefix}stats:{model}:total"
+
+    def hours(self, models: list[str], first_hour: int, last_hour: int) -> dict[str, list[dict]]:
+        """Each model's hourly counters from `first_hour` to `last_hour` (inclusive), in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for model in models:
+            for hour in range(first_hour, last_hour + 1):
+                pipe.hgetall(self.hour_key(model, hour))
+        replies = iter(pipe.execute())
+        return {model: [next(replies) for _ in range(first_hour, last_hour + 1)] for model in models}
+
+    def totals(self, models: list[str]) -> dict[str, dict]:
+        """Each model's lifetime counters and its moving averages (last error), in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for model in models:
+            pipe.hgetall(self.total_key(model))
+            pipe.hgetall(self._averages_key(model))
+        replies = pipe.execute()
+        return {model: {"totals": replies[2 * i], "averages": replies[2 * i + 1]} for i, model in enumerate(models)}
+
     def record(self, outcome: Outcome, pipe=None) -> None:
         now = time.time()
-        keys = [self._averages_key(outcome.model), self.hour_key(outcome.model, int(now // 3600))]
+        keys = [self._averages_key(outcome.model), self.hour_key(outcome.model, int(now // 3600)),
+                self.total_key(outcome.model)]
         args = [
             ALPHA, int(outcome.error is None), outcome.latency, "" if outcome.ttft is None else outcome.ttft, now,
             outcome.error or "", outcome.input_tokens, outcome.output_tokens, round(outcome.cost * 1_000_000),
             int(outcome.fallback), latency_bucket(outcome.latency), RETENTION_SECONDS,
+            latency_bucket(outcome.ttft or 0.0, "ttft"),
         ]
         self._record(keys=keys, args=args, client=pipe or self.redis)
 

@@ -20,6 +20,7 @@ def _test_redis_url() -> str:
 
 
 SANDBOX_PORT = free_port()
+WEBHOOK_PORT = free_port()  # tests/integration/conftest.py's `webhook` receives alerts there
 os.environ.update(
     {
         "REDIS_URL": _test_redis_url(),
@@ -33,5 +34,6 @@ os.environ.update(
         "GOOGLE_API_KEY": "",
         "MODELS_FILE": "",
         "ADMIN_API_KEY": secrets.token_urlsafe(30),
+        "ALERT_WEBHOOK_URL": f"http://127.0.0.1:{WEBHOOK_PORT}/alerts",
     }
 )

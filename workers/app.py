@@ -4,5 +4,5 @@ from __future__ import annotations
 
 from celery import Celery
 
-app = Celery("orchestrator", include=["workers.tasks"])
+app = Celery("orchestrator", include=["workers.tasks", "workers.observability"])
 app.config_from_object("celeryconfig")

@@ -104,7 +104,7 @@ def _start(services: Services, request_id: str, payload: dict, request: ChatRequ
     tracking = settings.cost_tracking_enabled
     pairs = [(m.model_name, m.provider) for m in catalog]
     states = services.circuits.states(pairs)
-    learned = accounting.routing_inputs(services, owner, user, payload.get("strategy"))
+    preferences, feedback_quality = accounting.routing_inputs(services, owner, user, payload.get("strategy"))
     remaining = services.budgets.remaining(owner, limit) if tracking else None
     try:
         decision = services.router.route(
@@ -113,10 +113,10 @@ def _start(services: Services, request_id: str, payload: dict, request: ChatRequ
             pinned=payload.get("model") or (payload.get("models") or [None])[0],
             budget_limit=payload.get("budget_limit") if tracking else None,
             budget_remaining=remaining,
-            preferences=accounting.merged_preferences(user, learned),
+            preferences=preferences,
             observations=services.stats.observations([m for m, _ in pairs]),
             unavailable={m for m, state in states.items() if state == OPEN},
-            **learned,
+            feedback_quality=feedback_quality,
         )
     except NoSuitableModel as exc:
         services.requests.fail(request_id, _error(exc.http_status, "no_suitable_model", str(exc), {"reason": exc.reason}))
@@ -224,6 +224,12 @@ def _provider_slot(
     while it waits. Chat waits at most RETRY_AFTER_LIMIT, or its remaining time on the last
     model of its chain."""
     limits = services.provider_limits
+    # Build the provider's client first (once per process): the slot is counted from now, and
+    # the call should reach the provider right after, not after a client's construction.
+    try:
+        services.providers.for_model(model)
+    except ProviderError:
+        pass  # the call itself meets the error and the chain handles it
     if slot and slot["model"] == model.model_name and limits.claim(model.model_name, slot["lane"], slot["booking"]):
         return True
     tokens = _estimated_tokens(request)

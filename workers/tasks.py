@@ -12,7 +12,7 @@ from orchestrator.config import get_settings
 from orchestrator.services import Services
 from workers import execution
 from workers.app import app
-from workers.queues import MOST_URGENT, kombu_priority
+from workers.queues import DEFAULT_PRIORITY, MOST_URGENT, batch_kombu_priority, kombu_priority
 
 
 @lru_cache(maxsize=1)
@@ -22,13 +22,24 @@ def services() -> Services:
 
 
 @app.task(name="orchestrator.execute_chat", bind=True, max_retries=None)
-def execute_chat(self, request_id: str, payload: dict, chain: dict | None = None) -> None:
-    """One step of a request's chain; the next attempt is this same task, retried."""
-    retry = execution.execute(services(), request_id, payload, chain)
+def execute_chat(self, request_id: str, payload: dict, chain: dict | None = None, slot: dict | None = None) -> None:
+    """One step of a request's chain; the next attempt is this same task, retried. A batch
+    item (payload["batch"]) runs the same way, on the batch queue."""
+    retry = execution.execute(services(), request_id, payload, chain, slot)
     if retry is not None:
-        # The next attempt jumps the queue: the request has already waited its turn.
-        raise self.retry(args=[request_id, payload], kwargs={"chain": retry.chain}, countdown=retry.delay,
-                         priority=kombu_priority(MOST_URGENT))
+        kwargs = {"chain": retry.chain}
+        if retry.slot is not None:
+            kwargs["slot"] = retry.slot  # a rate-limit slot booked for the next run
+        raise self.retry(args=[request_id, payload], kwargs=kwargs, countdown=retry.delay,
+                         priority=_retry_priority(payload))
+
+
+def _retry_priority(payload: dict) -> int:
+    """The next attempt of a chat request jumps the queue: it has already waited its turn.
+    A batch item's stays at its batch's priority, behind interactive chat."""
+    if payload.get("batch"):
+        return batch_kombu_priority(payload.get("priority", DEFAULT_PRIORITY))
+    return kombu_priority(MOST_URGENT)
 
 
 def _beat(hostname: str) -> None:

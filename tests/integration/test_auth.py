@@ -86,7 +86,7 @@ def test_health_and_docs_need_no_key(call):
 
 def test_admin_endpoints_refuse_a_user_key_with_403(app, call, api_key):
     refused = statuses(call, app, api_key, under="/admin", json={"name": "x"})
-    assert len(refused) == 5 and set(refused.values()) == {403}
+    assert len(refused) == 6 and set(refused.values()) == {403}
     assert "ADMIN_API_KEY" in call("GET", f"{PREFIX}/admin/users", api_key).get_json()["error"]["message"]
 
 

@@ -162,6 +162,20 @@ def test_observed_failures_and_slowness_move_traffic_and_fade_with_time(router):
     assert router.route(ask(SIMPLE), "performance_optimal", observations=slow).chosen_model != "fast"
 
 
+def test_users_ratings_move_a_models_quality_for_the_task_type(router):
+    from orchestrator.learning import RatedQuality
+
+    decision = router.route(ask(EXPERT), "cost_optimal")
+    assert decision.chosen_model == "reasoner"
+    task_type = decision.analysis.task_type
+    panned = {"reasoner": {task_type: RatedQuality(mean=0.1, count=40)}}
+    assert router.route(ask(EXPERT), "cost_optimal", feedback_quality=panned).chosen_model != "reasoner"
+    other_task = {"reasoner": {"not-this-task": RatedQuality(mean=0.1, count=40)}}
+    assert router.route(ask(EXPERT), "cost_optimal", feedback_quality=other_task).chosen_model == "reasoner"
+    few = {"reasoner": {task_type: RatedQuality(mean=0.1, count=1)}}  # one rating barely counts
+    assert router.route(ask(EXPERT), "cost_optimal", feedback_quality=few).chosen_model == "reasoner"
+
+
 def test_routing_is_deterministic(router):
     decisions = {router.route(ask("Write a Python function for binary search")).as_dict().__repr__() for _ in range(20)}
     assert len(decisions) == 1

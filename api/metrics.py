@@ -1,0 +1,31 @@
+"""GET /metrics: Prometheus text format, from Redis (orchestrator/metrics.py); no key needed,
+outside the OpenAPI spec (it is not JSON)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from orchestrator.metrics import RedisCollector, registry
+from orchestrator.services import Services
+from workers.queues import BATCH_QUEUE, CHAT_QUEUE
+
+blp = Blueprint("metrics", __name__)
+
+
+def _registry(services: Services):
+    import celeryconfig
+
+    sep = celeryconfig.broker_transport_options["sep"]
+    return registry(RedisCollector(
+        services.redis, services.settings.redis_prefix, services.catalog, services.stats, services.circuits,
+        services.fleet, services.users, services.budgets, [CHAT_QUEUE, BATCH_QUEUE], sep,
+    ))
+
+
+@blp.get("/metrics")
+def metrics() -> Response:
+    extensions = current_app.extensions
+    if "orchestrator_metrics" not in extensions:
+        extensions["orchestrator_metrics"] = _registry(extensions["orchestrator"])
+    return Response(generate_latest(extensions["orchestrator_metrics"]), mimetype=CONTENT_TYPE_LATEST)

@@ -1,0 +1,116 @@
+"""The fleet's periodic checks: performance degradation and lost workers, alerted once per episode.
+
+Every worker calls `Monitor.tick()` on its Celery heartbeat (every 2 s); a SET NX lock with
+a TTL of INTERVAL seconds lets one worker of the fleet run the checks per interval, so the
+work does not grow with the number of workers, and nothing runs on a request's path.
+
+- **Performance degradation.** Per model, the p95 latency of its recent answers (the
+  current and the previous hour's histogram) against its own baseline (the 24 hours before
+  them). With at least MIN_RECENT recent and MIN_BASELINE baseline answers, a recent p95
+  over FACTOR times the baseline's opens an episode and fires one alert; the episode ends
+  (and a later degradation alerts again) when the recent p95 is back under RECOVERED times
+  the baseline.
+- **Worker lost.** A worker whose heartbeat stopped without a shutdown (its entry in the
+  fleet's set older than HEARTBEAT_TTL) is removed from the set and alerted once.
+
+(Circuit openings are alerted by the worker that opened the circuit, at that moment:
+workers/accounting.py.)
+
+Keys: {prefix}monitor-lock (string, expiring after INTERVAL seconds).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import redis
+
+from orchestrator.alerts import Alert, Alerts
+from orchestrator.analytics import histogram_of, quantile, summed
+from orchestrator.catalog import Catalog
+from orchestrator.fleet import Fleet
+from orchestrator.stats import Stats
+
+log = logging.getLogger(__name__)
+
+INTERVAL = 5.0
+FACTOR = 2.0
+RECOVERED = 1.5
+MIN_RECENT = 20
+MIN_BASELINE = 50
+BASELINE_HOURS = 24
+EPISODE_TTL = 6 * 3600  # a degradation still going on after this alerts again
+
+
+class Monitor:
+    def __init__(self, client: redis.Redis, prefix: str, stats: Stats, catalog: Catalog, alerts: Alerts, fleet: Fleet):
+        self.redis = client
+        self.prefix = prefix
+        self.stats = stats
+        self.catalog = catalog
+        self.alerts = alerts
+        self.fleet = fleet
+
+    @property
+    def lock_key(self) -> str:
+        return f"{self.prefix}monitor-lock"
+
+    def tick(self) -> list[Alert]:
+        """Run the checks when no other worker did within INTERVAL seconds; never raises."""
+        try:
+            if not self.redis.set(self.lock_key, "1", nx=True, px=int(INTERVAL * 1000)):
+                return []
+            return self.run()
+        except Exception:
+            log.exception("monitor pass failed")
+            return []
+
+    def run(self, now: float | None = None) -> list[Alert]:
+        now = time.time() if now is None else now
+        return self.degradations(now) + self.lost_workers()
+
+    @staticmethod
+    def degraded_episode(model: str) -> str:
+        return f"degraded:{model}"
+
+    def degradations(self, now: float) -> list[Alert]:
+        hour = int(now // 3600)
+        names = [m.model_name for m in self.catalog]
+        hours = self.stats.hours(names, hour - 1 - BASELINE_HOURS, hour)
+        fired = []
+        for model in self.catalog:
+            buckets = hours[model.model_name]
+            baseline = histogram_of(summed(buckets[:BASELINE_HOURS]), "lat")
+            recent = histogram_of(summed(buckets[BASELINE_HOURS:]), "lat")
+            if sum(baseline.values()) < MIN_BASELINE or sum(recent.values()) < MIN_RECENT:
+                continue
+            base_p95, recent_p95 = quantile(baseline, 0.95), quantile(recent, 0.95)
+            episode = self.degraded_episode(model.model_name)
+            if recent_p95 > FACTOR * base_p95:
+                alert = Alert(
+                    kind="performance_degradation", severity="warning", subject=f"model:{model.model_name}",
+                    message=(f"{model.model_name}'s p95 latency is {recent_p95:.2f}s over the last hour or two, "
+                             f"{recent_p95 / base_p95:.1f} times its baseline of {base_p95:.2f}s"),
+                    details={"model": model.model_name, "p95": round(recent_p95, 4), "baseline_p95": round(base_p95, 4),
+                             "recent_answers": sum(recent.values()), "baseline_answers": sum(baseline.values()),
+                             "factor": FACTOR},
+                )
+                if self.alerts.fire(alert, episode, EPISODE_TTL):
+                    fired.append(alert)
+            elif recent_p95 < RECOVERED * base_p95:
+                self.alerts.end_episode(episode)
+        return fired
+
+    def lost_workers(self) -> list[Alert]:
+        fired = []
+        for hostname, last_beat in self.fleet.lost():
+            alert = Alert(
+                kind="worker_lost", severity="warning", subject=f"worker:{hostname}",
+                message=f"Worker {hostname} stopped sending heartbeats {time.time() - last_beat:.0f}s ago without "
+                        "shutting down; its tasks in flight will be delivered again after VISIBILITY_TIMEOUT",
+                details={"hostname": hostname, "last_heartbeat": last_beat},
+            )
+            if self.alerts.fire(alert, f"worker_lost:{hostname}:{last_beat}", 86400):
+                fired.append(alert)
+        return fired

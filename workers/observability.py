@@ -1,0 +1,76 @@
+"""The worker's logging, request ids and periodic checks (Celery signal handlers).
+
+- Logging: the root logger gets orchestrator/logs.py's handler (JSON by default) instead of
+  Celery's own, so the worker's lines carry the request and task ids.
+- Request ids: a task carries its request's X-Request-ID in a message header
+  (`request_id`, added by the publisher, here or in the API: api/observability.py); the
+  worker sets it around each task, and keeps it on the retries a task sends itself.
+- Checks: on each heartbeat, orchestrator/monitor.py's checks (one worker of the fleet per
+  interval), in a thread of their own so the heartbeat is never held up.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from functools import lru_cache
+
+from celery.signals import before_task_publish, heartbeat_sent, setup_logging, task_postrun, task_prerun
+
+from orchestrator import logs
+from orchestrator.config import get_settings
+from orchestrator.monitor import Monitor
+
+log = logging.getLogger(__name__)
+
+
+@setup_logging.connect
+def _logging(loglevel=None, **kwargs) -> None:
+    settings = get_settings()
+    logs.configure(settings.log_level, settings.log_format)
+
+
+@before_task_publish.connect
+def _carry_request_id(headers=None, **kwargs) -> None:
+    request_id = logs.REQUEST_ID.get()
+    if request_id and headers is not None and "request_id" not in headers:
+        headers["request_id"] = request_id
+
+
+@task_prerun.connect
+def _enter(task_id=None, task=None, **kwargs) -> None:
+    request = getattr(task, "request", None)
+    request_id = getattr(request, "request_id", None) or ((getattr(request, "headers", None) or {}).get("request_id"))
+    logs.REQUEST_ID.set(request_id or task_id)
+    logs.TASK_ID.set(task_id)
+    log.info("task %s started", getattr(task, "name", "?"))
+
+
+@task_postrun.connect
+def _leave(**kwargs) -> None:
+    logs.REQUEST_ID.set(None)
+    logs.TASK_ID.set(None)
+
+
+@lru_cache(maxsize=1)
+def monitor() -> Monitor:
+    from workers.tasks import services
+
+    svc = services()
+    return Monitor(svc.redis, svc.settings.redis_prefix, svc.stats, svc.catalog, svc.alerts, svc.fleet)
+
+
+_running = threading.Lock()
+
+
+def _check() -> None:
+    try:
+        monitor().tick()
+    finally:
+        _running.release()
+
+
+@heartbeat_sent.connect
+def _monitor(sender=None, **kwargs) -> None:
+    if _running.acquire(blocking=False):  # one pass at a time in this process
+        threading.Thread(target=_check, name="monitor", daemon=True).start()
