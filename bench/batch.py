@@ -84,6 +84,34 @@ class Stack:
             self.stop(process)
 
 
+def children(pid: int) -> list[int]:
+    kids = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            kids.extend(int(p) for p in Path(f"/proc/{pid}/task/{task}/children").read_text().split())
+    except OSError:
+        pass
+    return kids
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of a process and its children (gunicorn's workers)."""
+    total = 0.0
+    for one in (pid, *children(pid)):
+        try:
+            total += cpu_seconds(one)
+        except OSError:
+            pass
+    return total
+
+
+def machine_busy() -> float:
+    """CPU seconds the whole machine has spent busy (all processes, /proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_until(predicate, timeout: float, what: str):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -101,7 +129,8 @@ def run(stack: Stack, client: redis.Redis, prefix: str, base: str, key: str, wor
                for i in range(workers)]
     wait_until(lambda: len(client.zrange(f"{prefix}workers", 0, -1)) >= workers, START_TIMEOUT, "the workers")
     cpu_before = {p.pid: cpu_seconds(p.pid) for p in started}
-    other_cpu = {name: cpu_seconds(pid) for name, pid in args.others.items()}
+    other_cpu = {name: tree_cpu(pid) for name, pid in args.others.items()}
+    busy_before = machine_busy()
     http = requests.Session()
     http.headers["Authorization"] = f"Bearer {key}"
     items = [{"task": f"Item {i}: summarise the quarterly report in one line.", "model": MODEL, "max_tokens": 64}
@@ -117,6 +146,7 @@ def run(stack: Stack, client: redis.Redis, prefix: str, base: str, key: str, wor
         if status["counts"]["queued"] == 0 and status["counts"]["running"] == 0:
             break
         time.sleep(0.5)
+    busy = machine_busy() - busy_before
     timing, counts = status["timing"], status["counts"]
     wall = timing["finished_at"] - timing["created_at"]
     result = {
@@ -133,9 +163,15 @@ def run(stack: Stack, client: redis.Redis, prefix: str, base: str, key: str, wor
         "failed": counts["failed"],
         "worker_peak_rss_mb": [round(peak_rss_mb(p.pid), 1) for p in started],
         "worker_cpu_s": round(sum(cpu_seconds(p.pid) - cpu_before[p.pid] for p in started), 1),
-        "other_cpu_s": {name: round(cpu_seconds(pid) - other_cpu[name], 1) for name, pid in args.others.items()},
+        "other_cpu_s": {name: round(tree_cpu(pid) - other_cpu[name], 1) for name, pid in args.others.items()},
+        "machine_busy_cpu_s": round(busy, 1),
         "load_avg_1m_at_start": round(load, 2),
+        "load_avg_1m_at_end": round(os.getloadavg()[0], 2),
     }
+    ours = result["worker_cpu_s"] + sum(result["other_cpu_s"].values())
+    result["cpu_ms_per_item"] = {"workers": round(result["worker_cpu_s"] / args.items * 1000, 1),
+                                 "sandbox": round(result["other_cpu_s"]["sandbox"] / args.items * 1000, 1)}
+    result["others_cpu_s"] = round(max(0.0, busy - ours), 1)  # other processes (Redis included)
     result["share_of_bound"] = round(result["items_per_s"] / result["bound_items_per_s"], 3)
     if counts["failed"]:
         failed = [r for r in http.get(f"{base}/batch/{batch_id}/status", params={"limit": 1000}, timeout=30)
@@ -188,11 +224,12 @@ def main() -> None:
         for key in client.scan_iter(match=f"{prefix}*", count=5000):
             client.delete(key)
     print(f"\n{'workers':>7} {'bound/s':>8} {'items/s':>8} {'share':>6} {'wall s':>7} {'submit s':>8} "
-          f"{'worker RSS MB':>14} {'worker CPU s':>12} failed")
+          f"{'worker RSS MB':>14} {'worker ms/item':>14} {'sandbox ms/item':>15} {'others CPU s':>12} failed")
     for r in results:
         print(f"{r['workers']:>7} {r['bound_items_per_s']:>8.0f} {r['items_per_s']:>8.1f} {r['share_of_bound']:>6.0%} "
               f"{r['wall_s']:>7.1f} {r['submit_s']:>8.2f} {max(r['worker_peak_rss_mb']):>14.0f} "
-              f"{r['worker_cpu_s']:>12.1f} {r['failed']}")
+              f"{r['cpu_ms_per_item']['workers']:>14.1f} {r['cpu_ms_per_item']['sandbox']:>15.1f} "
+              f"{r['others_cpu_s']:>12.1f} {r['failed']}")
 
 
 if __name__ == "__main__":

@@ -165,25 +165,26 @@ class Process:
         self._log.close()
 
 
+def web_default(option: str) -> int:
+    """The default of an option of `orchestrator web`, so that the bench measures what it runs."""
+    from orchestrator.cli import web
+
+    return next(p.default for p in web.params if p.name == option)
+
+
 @dataclass
 class WebOptions:
     """How `orchestrator web` serves the API: gunicorn's worker class and counts."""
 
     worker_class: str = "gthread"
-    workers: int = 2
-    threads: int = 32  # gthread
+    workers: int = field(default_factory=lambda: web_default("workers"))
+    threads: int = field(default_factory=lambda: web_default("threads"))  # gthread
     connections: int = 1000  # gevent: connections per worker process
 
     def describe(self) -> str:
         if self.worker_class == "gevent":
             return f"gevent {self.workers}x{self.connections} connections"
         return f"{self.worker_class} {self.workers}x{self.threads} threads"
-
-
-def web_command_supports_worker_class() -> bool:
-    from orchestrator.cli import web
-
-    return any(p.name == "worker_class" for p in web.params)
 
 
 @dataclass
@@ -227,17 +228,13 @@ class Stack:
     def web_args(self) -> list[str]:
         w = self.web
         bind = f"127.0.0.1:{self.web_port}"
-        if web_command_supports_worker_class():
-            args = ["-m", "orchestrator.cli", "web", "--bind", bind, "--workers", str(w.workers),
-                    "--worker-class", w.worker_class]
-            args += ["--worker-connections", str(w.connections)] if w.worker_class == "gevent" else [
-                "--threads", str(w.threads)]
-            return [sys.executable, *args]
-        # The gunicorn command `orchestrator web` runs, with the worker class as asked.
-        args = ["--bind", bind, "--worker-class", w.worker_class, "--workers", str(w.workers)]
-        args += ["--worker-connections", str(w.connections)] if w.worker_class == "gevent" else [
-            "--threads", str(w.threads)]
-        return [sys.executable, "-m", "gunicorn", *args, "--no-control-socket", "api.wsgi:app"]
+        if w.worker_class == "gthread":  # what `orchestrator web` runs
+            return [sys.executable, "-m", "orchestrator.cli", "web", "--bind", bind, "--workers", str(w.workers),
+                    "--threads", str(w.threads)]
+        # Another worker class: the same gunicorn command with that class (gevent must be installed).
+        return [sys.executable, "-m", "gunicorn", "--bind", bind, "--worker-class", w.worker_class,
+                "--workers", str(w.workers), "--worker-connections", str(w.connections), "--no-control-socket",
+                "api.wsgi:app"]
 
     def start(self) -> "Stack":
         env = self.env()
@@ -625,8 +622,8 @@ def _ratio_text(ratio: dict | None) -> str:
 
 def add_web_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--worker-class", default="gthread", choices=("gthread", "gevent"))
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=32, help="threads per process (gthread)")
+    parser.add_argument("--workers", type=int, default=web_default("workers"), help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=web_default("threads"), help="threads per process (gthread)")
     parser.add_argument("--worker-connections", type=int, default=1000, help="connections per process (gevent)")
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
 

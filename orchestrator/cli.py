@@ -46,7 +46,10 @@ def main() -> None:
 @main.command()
 @click.option("--bind", default="127.0.0.1:8000", show_default=True, help="host:port to listen on")
 @click.option("--workers", default=2, show_default=True, help="gunicorn worker processes")
-@click.option("--threads", default=32, show_default=True, help="threads per worker process")
+# An open stream or a waiting /chat/execute holds a thread until its answer ends: 2 x 500 holds
+# 1,000 at once (bench/RESULTS.md, "Streaming": measured against 2 x 32 and gevent).
+@click.option("--threads", default=500, show_default=True,
+              help="threads per worker process: each open stream or waiting request holds one")
 def web(bind: str, workers: int, threads: int) -> None:
     """Serve the HTTP API with gunicorn."""
     _checked_settings()

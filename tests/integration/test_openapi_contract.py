@@ -23,5 +23,9 @@ schema = schemathesis.openapi.from_wsgi("/api/v1/orchestrator/openapi.json", cre
 @schema.parametrize()
 @hypothesis.settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_honours_its_spec(case, worker, api_key, settings):
+    if any(value is None or value == [] for value in (case.query or {}).values()):
+        # werkzeug's test client drops a query parameter whose value is null or an empty
+        # list: the server would never see what makes such a case invalid.
+        return
     admin = case.path.startswith("/api/v1/orchestrator/admin/")
     case.call_and_validate(headers={"Authorization": f"Bearer {settings.admin_api_key if admin else api_key}"})
