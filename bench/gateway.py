@@ -1,7 +1,14 @@
 """Gateway overhead: what the whole stack (API, queue, worker, provider SDK) adds to a call.
 
     .venv/bin/python -m bench.gateway [--rates 10,50,100,200] [--duration 20] [--repeats 1]
-        [--worker-class gthread] [--openai] [--py-spy /tmp/orchbench/pyspy/bin/py-spy --profile-rate 50]
+        [--worker-class gthread|gevent] [--workers 2] [--threads 500] [--openai]
+        [--py-spy PATH --profile-rate 50 --profile-dir /tmp/orchbench/profiles]
+
+The web runs as `orchestrator web` runs it (its defaults unless told otherwise); gevent,
+not a project dependency, must be importable to try it. `--py-spy` takes a py-spy binary
+installed outside the project (`pip install --target /tmp/... py-spy`) and, after the runs,
+records the API's and the worker's processes (only threads holding the GIL: CPU, not waits)
+during one more run at `--profile-rate`, as raw collapsed stacks.
 
 Starts its own sandbox (SANDBOX_LATENCY_SCALE=0: it answers at once), worker and web
 processes on free ports, under a Redis database and key prefix of their own (BENCH_REDIS_URL,

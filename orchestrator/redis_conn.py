@@ -7,6 +7,11 @@ import redis
 from orchestrator.config import Settings
 
 
+# Every thread waiting on a request holds a connection in a blocking XREAD: an API process
+# has up to 500 such threads (`orchestrator web`), and redis-py's default pool stops at 100.
+MAX_CONNECTIONS = 1024
+
+
 def connect(settings: Settings) -> redis.Redis:
     return redis.Redis.from_url(
         settings.redis_url,
@@ -15,4 +20,5 @@ def connect(settings: Settings) -> redis.Redis:
         socket_timeout=None,  # blocking reads (XREAD BLOCK) set their own bound
         health_check_interval=30,
         decode_responses=True,
+        max_connections=MAX_CONNECTIONS,
     )
