@@ -14,6 +14,11 @@ broker_transport_options = {
     "sep": "\x06\x16",  # never occurs in a queue name; ':' would
     "queue_order_strategy": "priority",
     "visibility_timeout": _settings.visibility_timeout,
+    # kombu 5.7 sweeps for unacked messages past the visibility timeout every interval ×
+    # throttle seconds (100 s by default): sweep every few seconds instead, so a killed
+    # worker's task comes back soon after the timeout (one ZRANGE per worker per sweep).
+    "unacked_restore_interval": max(1, min(10, _settings.visibility_timeout // 2)),
+    "unacked_restore_throttle": 1,
     # Every broker key (queues, bindings, unacked messages) under REDIS_PREFIX: deployments
     # (or test runs) that share a Redis never take each other's tasks.
     "global_keyprefix": _settings.redis_prefix,

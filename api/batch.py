@@ -232,8 +232,9 @@ def _send_lost_items(batch: dict) -> None:
     """Send again the tasks of items the broker lost. An item not started yet whose task is
     neither on the batch queue nor held by a worker was lost: kombu's Redis transport loses
     a message whose worker dies between taking it (BRPOP) and recording it as unacked. The
-    look is cheap unless the batch queue is empty, runs at most every LOST_CHECK_EVERY
-    seconds per batch, and is harmless if wrong (an item runs once, however often sent)."""
+    look is cheap unless the batch queue is empty and runs at most every LOST_CHECK_EVERY
+    seconds per batch; an item is sent again when two looks in a row found it lost. Sent
+    twice, an item would call its provider twice, but it ends and is billed once."""
     svc, batch_id, prefix = services(), batch["batch_id"], services().settings.redis_prefix
     if batch["status"] not in ("queued", "running") or not batch["counts"]["queued"] or not batch["sent"]:
         return
@@ -241,8 +242,9 @@ def _send_lost_items(batch: dict) -> None:
             batch_id, LOST_CHECK_EVERY):
         return  # its items may still be waiting on the queue, or another look is recent
     held = broker.reserved_task_ids(svc.redis, prefix)
-    lost = [(index, payload) for index, payload in svc.batches.queued_payloads(batch_id, batch["total"])
-            if item_id(batch_id, index) not in held]
+    seen = {index: payload for index, payload in svc.batches.queued_payloads(batch_id, batch["total"])
+            if item_id(batch_id, index) not in held}
+    lost = [(index, seen[index]) for index in sorted(svc.batches.confirm_lost(batch_id, set(seen)))]
     if lost:
         log.warning("batch %s: %d items lost by the broker, sent again", batch_id, len(lost))
         _send(batch_id, lost, batch["priority"])

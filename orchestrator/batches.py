@@ -9,8 +9,9 @@ writes the batch when it is submitted and when it is cancelled, and reads it bac
 
 Keys: {prefix}batch:{id} (hash: owner, priority, total, created_at, sent_at, started_at,
 finished_at, cancelled_at, running, completed, failed, cancelled, cost_micro), expiring
-RESULT_TTL after the batch's last item ended, and {prefix}batch:{id}:lost-check (a few
-seconds' lock on looking for lost items); the items' records are {prefix}req:{item id}
+RESULT_TTL after the batch's last item ended, {prefix}batch:{id}:lost-check (a few
+seconds' lock on looking for lost items) and {prefix}batch:{id}:lost-seen (set of the item
+indexes the last look found lost); the items' records are {prefix}req:{item id}
 (with the item's payload, index and metadata).
 """
 
@@ -150,6 +151,22 @@ class BatchStore:
     def may_look_for_lost(self, batch_id: str, every: float) -> bool:
         """At most one look for lost items per batch every `every` seconds, across API processes."""
         return bool(self.redis.set(f"{self.key(batch_id)}:lost-check", 1, nx=True, px=int(every * 1000)))
+
+    def confirm_lost(self, batch_id: str, seen: set[int]) -> set[int]:
+        """Of the items seen lost at this look, those seen lost at the previous look too; the
+        others are remembered for the next. A message is out of both the queue and the unacked
+        hash for an instant while a worker takes it (between its BRPOP and its unacked write),
+        so only an item seen lost twice, one look interval apart, is really lost. Looks never
+        overlap (may_look_for_lost), so reading then writing is safe."""
+        key = f"{self.key(batch_id)}:lost-seen"
+        confirmed = seen & {int(index) for index in self.redis.smembers(key)}
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(key)
+        if seen - confirmed:
+            pipe.sadd(key, *(seen - confirmed))
+            pipe.expire(key, self.ttl)
+        pipe.execute()
+        return confirmed
 
     def queued_payloads(self, batch_id: str, total: int) -> list[tuple[int, dict]]:
         """(index, payload) of the items not started yet."""

@@ -109,7 +109,7 @@ class OpenAICompatibleProvider(SdkProvider):
                 continue
             data = line[5:].strip()
             if data == "[DONE]":
-                break
+                continue  # read to the end, so the connection goes back to the pool
             try:
                 chunk = json.loads(data)
             except ValueError:

@@ -117,3 +117,17 @@ def webhook():
     yield received
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def services(app):
+    """The in-process API's Services (its Redis stores, catalog, router)."""
+    return app.extensions["orchestrator"]
+
+
+@pytest.fixture
+def fresh_sandbox(sandbox):
+    """The sandbox without faults or logged attempts, before and after the test."""
+    requests.post(f"{sandbox}/_sandbox/reset", timeout=5).raise_for_status()
+    yield sandbox
+    requests.post(f"{sandbox}/_sandbox/reset", timeout=5).raise_for_status()

@@ -17,16 +17,7 @@ EXECUTE = f"{API}/chat/execute"
 SIMPLE = "What is the weather like?"
 
 
-@pytest.fixture
-def services(app):
-    return app.extensions["orchestrator"]
-
-
-@pytest.fixture(autouse=True)
-def fresh_sandbox(sandbox):
-    requests.post(f"{sandbox}/_sandbox/reset", timeout=5).raise_for_status()
-    yield
-    requests.post(f"{sandbox}/_sandbox/reset", timeout=5).raise_for_status()
+pytestmark = pytest.mark.usefixtures("fresh_sandbox")
 
 
 def new_client(app, services, budget: float | None = None, name: str = "analytics test"):

@@ -48,11 +48,6 @@ def sent_text(attempt: dict) -> str:
     return attempt["messages"][-1]["content"]
 
 
-@pytest.fixture
-def fresh_sandbox(sandbox):
-    requests.post(f"{sandbox}/_sandbox/reset", timeout=5).raise_for_status()
-    yield sandbox
-    requests.post(f"{sandbox}/_sandbox/reset", timeout=5).raise_for_status()
 
 
 def test_submit_poll_results_by_page_and_as_jsonl(client, app, fresh_sandbox, api_key):
@@ -192,10 +187,12 @@ def test_results_survive_a_restart_of_the_api(client, settings, api_key):
     assert status(restarted, batch_id)["status"] == "completed"
 
 
-def test_items_the_broker_lost_are_sent_again(client, app, api_key, fresh_sandbox):
+def test_items_the_broker_lost_are_sent_again(client, app, api_key, fresh_sandbox, monkeypatch):
     """kombu's Redis transport loses a message taken by a worker that dies between its BRPOP
-    and its unacked write. Here one item's task is never sent: once the queue is empty, a look
-    at the batch's status finds the item neither queued nor held by a worker, and sends it."""
+    and its unacked write. Here one item's task is never sent: once the queue is empty, two
+    looks in a row at the batch's status find the item neither queued nor held by a worker,
+    and send it; the items a worker was just taking are not sent twice."""
+    monkeypatch.setattr("api.batch.LOST_CHECK_EVERY", 0.3)
     services = app.extensions["orchestrator"]
     owner = services.users.authenticate(api_key).user.id
     batch_id = new_batch_id()
@@ -208,3 +205,13 @@ def test_items_the_broker_lost_are_sent_again(client, app, api_key, fresh_sandbo
     calls = sorted(sent_text(a) for a in requests.get(f"{fresh_sandbox}/_sandbox/attempts", timeout=5)
                    .json()["attempts"])
     assert calls == ["lost 0", "lost 1", "lost 2"]  # each once
+
+
+def test_an_item_is_lost_only_when_two_looks_in_a_row_find_it_so(app):
+    batches = app.extensions["orchestrator"].batches
+    batch_id = new_batch_id()
+    assert batches.confirm_lost(batch_id, {1, 2}) == set()  # maybe being taken by a worker
+    assert batches.confirm_lost(batch_id, {1, 3}) == {1}
+    assert batches.confirm_lost(batch_id, {1, 3}) == {3}  # 1 was sent again: a fresh start
+    assert batches.confirm_lost(batch_id, set()) == set()
+    assert batches.confirm_lost(batch_id, {1}) == set()

@@ -15,11 +15,6 @@ EXECUTE = "/api/v1/orchestrator/chat/execute"
 MODEL = "gpt-4o-mini"
 
 
-@pytest.fixture
-def services(app):
-    return app.extensions["orchestrator"]
-
-
 def user_client(app, services, budget: float):
     user, issued = services.users.create("budget test", monthly_budget=budget)
     client = app.test_client()

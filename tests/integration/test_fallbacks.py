@@ -10,11 +10,7 @@ EXECUTE = "/api/v1/orchestrator/chat/execute"
 PRIMARY = "gpt-4o-mini"  # pinned; its fallbacks are other providers' models
 
 
-@pytest.fixture(autouse=True)
-def fresh_sandbox(sandbox):
-    requests.post(f"{sandbox}/_sandbox/reset", timeout=5).raise_for_status()
-    yield
-    requests.post(f"{sandbox}/_sandbox/reset", timeout=5).raise_for_status()
+pytestmark = pytest.mark.usefixtures("fresh_sandbox")
 
 
 def fault(sandbox: str, kind: str, model: str = PRIMARY, **params) -> None:

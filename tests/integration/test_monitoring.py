@@ -21,16 +21,7 @@ EXECUTE = f"{API}/chat/execute"
 MODEL = "gpt-4o-mini"
 
 
-@pytest.fixture
-def services(app):
-    return app.extensions["orchestrator"]
-
-
-@pytest.fixture(autouse=True)
-def fresh_sandbox(sandbox):
-    requests.post(f"{sandbox}/_sandbox/reset", timeout=5).raise_for_status()
-    yield
-    requests.post(f"{sandbox}/_sandbox/reset", timeout=5).raise_for_status()
+pytestmark = pytest.mark.usefixtures("fresh_sandbox")
 
 
 def ask(client, **extra):

@@ -24,9 +24,7 @@ def web(worker, logs):
     process.stop()
 
 
-@pytest.fixture(autouse=True)
-def fresh_sandbox(sandbox):
-    requests.post(f"{sandbox}/_sandbox/reset", timeout=5).raise_for_status()
+pytestmark = pytest.mark.usefixtures("fresh_sandbox")
 
 
 def fault(sandbox: str, kind: str, model: str = PRIMARY, **params) -> None:
