@@ -9,11 +9,41 @@ OpenAI's chunks in api/openai_compat.py).
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Iterator
+
+import redis
 
 from orchestrator.request_store import TERMINAL_EVENTS, RequestStore
 
 Event = tuple[str, str, dict]  # (stream entry id, event type, data)
+
+
+class OpenStreams:
+    """The streams followed right now, across the API's processes (for /health).
+
+    Key: {prefix}streams-open (sorted set: reader id -> when the reader last read). A reader
+    refreshes its entry at least every `idle` seconds while it follows and removes it when
+    it stops; an entry older than STALE seconds was left by a process that died, and is
+    neither counted nor kept."""
+
+    STALE = 30.0
+
+    def __init__(self, client: redis.Redis, prefix: str):
+        self.redis = client
+        self.key = f"{prefix}streams-open"
+
+    def touch(self, reader: str) -> None:
+        self.redis.zadd(self.key, {reader: time.time()})
+
+    def close(self, reader: str) -> None:
+        self.redis.zrem(self.key, reader)
+
+    def count(self) -> int:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zremrangebyscore(self.key, 0, time.time() - self.STALE)
+        pipe.zcard(self.key)
+        return pipe.execute()[1]
 
 
 def follow(
@@ -24,11 +54,18 @@ def follow(
     how a server notices that its caller left). It ends without a terminal event once
     `deadline` (time.time()) has passed.
 
-    A reader that stops before the end (the generator is closed: its caller went away)
-    cancels the request, `grace` seconds ahead so that a reconnect can still resume it."""
+    While it follows, the reader is counted among the OpenStreams. A reader that stops
+    before the end (the generator is closed: its caller went away) cancels the request,
+    `grace` seconds ahead so that a reconnect can still resume it."""
     finished = False
+    streams, reader = OpenStreams(store.redis, store.prefix), f"{request_id}:{uuid.uuid4().hex[:8]}"
+    touched = time.monotonic()
+    streams.touch(reader)
     try:
         while time.time() < deadline:
+            if time.monotonic() - touched > idle:
+                touched = time.monotonic()
+                streams.touch(reader)
             events = store.read(request_id, after, min(idle, max(0.05, deadline - time.time())))
             if not events:
                 yield None
@@ -41,5 +78,6 @@ def follow(
                 yield after, event, data
         finished = True
     finally:
+        streams.close(reader)
         if not finished:
             store.cancel(request_id, grace)

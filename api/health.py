@@ -1,9 +1,10 @@
 """Health: is the gateway able to serve (Redis answers, at least one worker alive), and what
-an operator wants to see beside it: each provider (sandbox or real, its circuit and its
-models' circuits, the last error), the queues' depths.
+an operator wants to see beside it: each worker's answer to a Celery ping and its tasks in
+hand (Celery inspect), each provider (sandbox or real, its circuit and its models'
+circuits, the last error), the queues' depths, the streams open and the batches unfinished.
 
 - GET /health: the details; 200 when serving, 503 with `reasons` when not. Open circuits
-  are `warnings`: the gateway still serves (around them).
+  and workers that do not answer a ping are `warnings`: the gateway still serves.
 - GET /health/live: 200 while the process answers (a liveness probe: restart me if not).
 - GET /health/ready: 200 when Redis answers and a worker is alive, else 503 (a readiness
   probe: send me traffic or not).
@@ -13,18 +14,24 @@ from __future__ import annotations
 
 import time
 
+import kombu.exceptions
 import marshmallow as ma
 import redis
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields
 
+import celeryconfig
 from api import services
+from api.event_stream import OpenStreams
 from api.schemas import HealthSchema
 from orchestrator.metrics import queue_depths
+from workers.app import app as celery_app
 from workers.queues import BATCH_QUEUE, CHAT_QUEUE
 
 blp = Blueprint("health", __name__, description="Orchestrator health")
+
+PING_TIMEOUT = 1.0  # seconds /health waits for the workers' answers
 
 
 class HealthDetailsSchema(HealthSchema):
@@ -33,6 +40,8 @@ class HealthDetailsSchema(HealthSchema):
                                                      "its models' circuits and last errors"})
     queues = fields.Dict(required=True, metadata={"description": "Tasks waiting per queue and kombu priority "
                                                   "level (0 is served first)"})
+    streams = fields.Dict(required=True, metadata={"description": "Streaming answers being followed now ('open')"})
+    batches = fields.Dict(required=True, metadata={"description": "Batches not ended: how many 'queued', 'running'"})
 
 
 class ProbeSchema(ma.Schema):
@@ -47,6 +56,19 @@ def _redis_check(client: redis.Redis) -> tuple[dict, str | None]:
     except redis.RedisError as exc:
         return {"ok": False, "error": type(exc).__name__}, f"Redis unreachable: {exc}"
     return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 3)}, None
+
+
+def _answering(alive: list[str]) -> tuple[dict, list[str]]:
+    """Each worker's answer to a Celery ping and the tasks it holds (inspect), waiting at
+    most PING_TIMEOUT for the workers the heartbeats say are alive (and others that answer)."""
+    control = celery_app.control
+    pongs = {name for reply in control.ping(timeout=PING_TIMEOUT, limit=len(alive)) for name in reply}
+    active = (control.inspect(timeout=PING_TIMEOUT, limit=len(pongs)).active() or {}) if pongs else {}
+    workers = {name: {"ping": name in pongs, "active_tasks": len(active[name]) if name in active else None}
+               for name in sorted(set(alive) | pongs)}
+    silent = [f"worker {name} did not answer a ping within {PING_TIMEOUT:g}s (stuck or overloaded?)"
+              for name, answer in workers.items() if not answer["ping"]]
+    return workers, silent
 
 
 def _serving() -> tuple[list[str], dict, dict]:
@@ -103,15 +125,18 @@ class Health(MethodView):
     def get(self):
         """Check orchestrator health: Redis, the worker fleet, providers and queues."""
         reasons, redis_status, workers = _serving()
-        providers, warnings, queues = {}, [], {}
+        providers, warnings, queues, streams, batches = {}, [], {}, {}, {}
         if redis_status["ok"]:
+            svc = services()
             try:
-                import celeryconfig
-
                 providers, warnings = _providers()
-                queues = queue_depths(services().redis, services().settings.redis_prefix, [CHAT_QUEUE, BATCH_QUEUE],
+                queues = queue_depths(svc.redis, svc.settings.redis_prefix, [CHAT_QUEUE, BATCH_QUEUE],
                                       celeryconfig.broker_transport_options["sep"])
-            except redis.RedisError as exc:
+                streams = {"open": OpenStreams(svc.redis, svc.settings.redis_prefix).count()}
+                batches = svc.batches.unfinished()
+                workers["answering"], silent = _answering(workers["alive"])
+                warnings += silent
+            except (redis.RedisError, kombu.exceptions.OperationalError) as exc:
                 reasons.append(f"Redis unreachable: {exc}")
         body = {
             "status": "unhealthy" if reasons else "healthy",
@@ -121,6 +146,8 @@ class Health(MethodView):
             "workers": workers,
             "providers": providers,
             "queues": queues,
+            "streams": streams,
+            "batches": batches,
             "timestamp": time.time(),
         }
         return body, 503 if reasons else 200

@@ -11,7 +11,8 @@ Keys: {prefix}batch:{id} (hash: owner, priority, total, created_at, sent_at, sta
 finished_at, cancelled_at, running, completed, failed, cancelled, cost_micro), expiring
 RESULT_TTL after the batch's last item ended, {prefix}batch:{id}:lost-check (a few
 seconds' lock on looking for lost items) and {prefix}batch:{id}:lost-seen (set of the item
-indexes the last look found lost); the items' records are {prefix}req:{item id}
+indexes the last look found lost), and {prefix}batches-open (sorted set: the batches not
+known to have ended -> their creation time, for /health); the items' records are {prefix}req:{item id}
 (with the item's payload, index and metadata).
 """
 
@@ -124,6 +125,10 @@ class BatchStore:
     def key(self, batch_id: str) -> str:
         return batch_key(self.prefix, batch_id)
 
+    @property
+    def open_key(self) -> str:
+        return f"{self.prefix}batches-open"
+
     def create(self, batch_id: str, owner: str, priority: int, payloads: list[dict], metadata: list,
                end_user: str | None = None) -> None:
         """Record the batch and every item as queued, a few thousand per round trip; the
@@ -134,6 +139,7 @@ class BatchStore:
         pipe.hset(key, mapping={"owner": owner, "priority": priority, "total": len(payloads), "created_at": now,
                                 "running": 0, "completed": 0, "failed": 0, "cancelled": 0, "cost_micro": 0})
         pipe.expire(key, self.ttl)
+        pipe.zadd(self.open_key, {batch_id: now})
         for index, (payload, meta) in enumerate(zip(payloads, metadata)):
             # The payload stays with the item: its task can be sent again if the broker lost it.
             extra = {"batch": batch_id, "index": index, "payload": json.dumps(payload)}
@@ -178,7 +184,24 @@ class BatchStore:
 
     def get(self, batch_id: str, now: float | None = None) -> dict | None:
         """The batch's summary: status, counts per state, progress, cost and timing."""
-        raw = self.redis.hgetall(self.key(batch_id))
+        return self._summary(batch_id, self.redis.hgetall(self.key(batch_id)), now)
+
+    def unfinished(self) -> dict[str, int]:
+        """How many batches are queued and how many running, across all users; the ones
+        found ended (or expired) leave the index."""
+        ids = self.redis.zrange(self.open_key, 0, -1)
+        pipe = self.redis.pipeline(transaction=False)
+        for batch_id in ids:
+            pipe.hgetall(self.key(batch_id))
+        summaries = {batch_id: self._summary(batch_id, raw) for batch_id, raw in zip(ids, pipe.execute())}
+        statuses = {batch_id: summary and summary["status"] for batch_id, summary in summaries.items()}
+        ended = [batch_id for batch_id, status in statuses.items() if status not in ("queued", "running")]
+        if ended:
+            self.redis.zrem(self.open_key, *ended)
+        return {state: sum(1 for status in statuses.values() if status == state) for state in ("queued", "running")}
+
+    @staticmethod
+    def _summary(batch_id: str, raw: dict, now: float | None = None) -> dict | None:
         if not raw or "total" not in raw:
             return None
         now = now or time.time()

@@ -65,6 +65,14 @@ class Settings:
     run_dir: str = ".run"
     # Alerts (orchestrator/alerts.py): POSTed as JSON here when set.
     alert_webhook_url: str | None = None
+    # Performance degradation (orchestrator/monitor.py): a model's recent p95 latency over
+    # this many times its own baseline, or over the absolute ceiling when one is set.
+    degradation_factor: float = 2.0
+    degradation_p95_seconds: float | None = None
+    # Cost anomaly (orchestrator/usage.py): a user's spend this hour over this many times
+    # their average hourly spend, and at least the minimum.
+    cost_anomaly_factor: float = 5.0
+    cost_anomaly_min_spend: float = 1.0
     log_format: str = "json"
 
     @property
@@ -150,6 +158,11 @@ def load_settings(read_dotenv: bool = True) -> Settings:
         alert_webhook_url=(_check_url("ALERT_WEBHOOK_URL", env.str("ALERT_WEBHOOK_URL", ""), ("http", "https"))
                            if env.str("ALERT_WEBHOOK_URL", "") else None),
         log_format=_read(env, "str", "LOG_FORMAT", "json", validate=OneOf(["json", "text"])),
+        degradation_factor=_read(env, "float", "DEGRADATION_FACTOR", 2.0, validate=Range(min=1, min_inclusive=False)),
+        degradation_p95_seconds=(_read(env, "float", "DEGRADATION_P95_SECONDS", None, validate=Range(min=0.001))
+                                 if env.str("DEGRADATION_P95_SECONDS", "") else None),
+        cost_anomaly_factor=_read(env, "float", "COST_ANOMALY_FACTOR", 5.0, validate=Range(min=1, min_inclusive=False)),
+        cost_anomaly_min_spend=_read(env, "float", "COST_ANOMALY_MIN_SPEND", 1.0, validate=Range(min=0)),
     )
 
 

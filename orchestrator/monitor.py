@@ -5,11 +5,12 @@ a TTL of INTERVAL seconds lets one worker of the fleet run the checks per interv
 work does not grow with the number of workers, and nothing runs on a request's path.
 
 - **Performance degradation.** Per model, the p95 latency of its recent answers (the
-  current and the previous hour's histogram) against its own baseline (the 24 hours before
-  them). With at least MIN_RECENT recent and MIN_BASELINE baseline answers, a recent p95
-  over FACTOR times the baseline's opens an episode and fires one alert; the episode ends
-  (and a later degradation alerts again) when the recent p95 is back under RECOVERED times
-  the baseline.
+  current and the previous hour's histogram) against a trigger: `factor` times its own
+  baseline (the p95 of the 24 hours before them, with at least MIN_BASELINE answers), or
+  the absolute `ceiling` when one is set and lower (DEGRADATION_FACTOR and
+  DEGRADATION_P95_SECONDS). With at least MIN_RECENT recent answers, a p95 over the trigger
+  opens an episode and fires one alert; the episode ends (and a later degradation alerts
+  again) when the p95 is back under RECOVERY_SHARE of the trigger.
 - **Worker lost.** A worker whose heartbeat stopped without a shutdown (its entry in the
   fleet's set older than HEARTBEAT_TTL) is removed from the set and alerted once.
 
@@ -35,8 +36,7 @@ from orchestrator.stats import Stats
 log = logging.getLogger(__name__)
 
 INTERVAL = 5.0
-FACTOR = 2.0
-RECOVERED = 1.5
+RECOVERY_SHARE = 0.75  # of the trigger: with a factor of 2, back under 1.5 times the baseline
 MIN_RECENT = 20
 MIN_BASELINE = 50
 BASELINE_HOURS = 24
@@ -44,13 +44,16 @@ EPISODE_TTL = 6 * 3600  # a degradation still going on after this alerts again
 
 
 class Monitor:
-    def __init__(self, client: redis.Redis, prefix: str, stats: Stats, catalog: Catalog, alerts: Alerts, fleet: Fleet):
+    def __init__(self, client: redis.Redis, prefix: str, stats: Stats, catalog: Catalog, alerts: Alerts, fleet: Fleet,
+                 factor: float = 2.0, ceiling: float | None = None):
         self.redis = client
         self.prefix = prefix
         self.stats = stats
         self.catalog = catalog
         self.alerts = alerts
         self.fleet = fleet
+        self.factor = factor
+        self.ceiling = ceiling
 
     @property
     def lock_key(self) -> str:
@@ -79,28 +82,39 @@ class Monitor:
         names = [m.model_name for m in self.catalog]
         hours = self.stats.hours(names, hour - 1 - BASELINE_HOURS, hour)
         fired = []
-        for model in self.catalog:
-            buckets = hours[model.model_name]
-            baseline = histogram_of(summed(buckets[:BASELINE_HOURS]), "lat")
-            recent = histogram_of(summed(buckets[BASELINE_HOURS:]), "lat")
-            if sum(baseline.values()) < MIN_BASELINE or sum(recent.values()) < MIN_RECENT:
+        for name in names:
+            baseline = histogram_of(summed(hours[name][:BASELINE_HOURS]), "lat")
+            recent = histogram_of(summed(hours[name][BASELINE_HOURS:]), "lat")
+            base_p95 = quantile(baseline, 0.95) if sum(baseline.values()) >= MIN_BASELINE else None
+            trigger = self.trigger(base_p95)
+            if trigger is None or sum(recent.values()) < MIN_RECENT:
                 continue
-            base_p95, recent_p95 = quantile(baseline, 0.95), quantile(recent, 0.95)
-            episode = self.degraded_episode(model.model_name)
-            if recent_p95 > FACTOR * base_p95:
-                alert = Alert(
-                    kind="performance_degradation", severity="warning", subject=f"model:{model.model_name}",
-                    message=(f"{model.model_name}'s p95 latency is {recent_p95:.2f}s over the last hour or two, "
-                             f"{recent_p95 / base_p95:.1f} times its baseline of {base_p95:.2f}s"),
-                    details={"model": model.model_name, "p95": round(recent_p95, 4), "baseline_p95": round(base_p95, 4),
-                             "recent_answers": sum(recent.values()), "baseline_answers": sum(baseline.values()),
-                             "factor": FACTOR},
-                )
-                if self.alerts.fire(alert, episode, EPISODE_TTL):
+            recent_p95 = quantile(recent, 0.95)
+            if recent_p95 > trigger:
+                alert = self._degraded(name, recent_p95, base_p95, trigger, recent, baseline)
+                if self.alerts.fire(alert, self.degraded_episode(name), EPISODE_TTL):
                     fired.append(alert)
-            elif recent_p95 < RECOVERED * base_p95:
-                self.alerts.end_episode(episode)
+            elif recent_p95 < RECOVERY_SHARE * trigger:
+                self.alerts.end_episode(self.degraded_episode(name))
         return fired
+
+    def trigger(self, base_p95: float | None) -> float | None:
+        """The p95 latency over which a model is degraded; None when nothing to compare with."""
+        return min((t for t in (base_p95 and self.factor * base_p95, self.ceiling) if t), default=None)
+
+    def _degraded(self, model: str, p95: float, base_p95: float | None, trigger: float, recent: dict,
+                  baseline: dict) -> Alert:
+        if base_p95 and trigger == self.factor * base_p95:
+            against = f"{p95 / base_p95:.1f} times its baseline of {base_p95:.2f}s"
+        else:
+            against = f"over the ceiling of {trigger:.2f}s (DEGRADATION_P95_SECONDS)"
+        return Alert(
+            kind="performance_degradation", severity="warning", subject=f"model:{model}",
+            message=f"{model}'s p95 latency is {p95:.2f}s over the last hour or two, {against}",
+            details={"model": model, "p95": round(p95, 4), "baseline_p95": base_p95 and round(base_p95, 4),
+                     "trigger": round(trigger, 4), "recent_answers": sum(recent.values()),
+                     "baseline_answers": sum(baseline.values()), "factor": self.factor, "ceiling": self.ceiling},
+        )
 
     def lost_workers(self) -> list[Alert]:
         fired = []

@@ -24,6 +24,7 @@ from orchestrator.stats import Stats
 from orchestrator.users import Users
 from orchestrator.alerts import Alerts
 from orchestrator.learning import Learning
+from orchestrator.monitor import Monitor
 from orchestrator.usage import Usage
 
 
@@ -95,7 +96,13 @@ class Services:
     @cached_property
     def usage(self) -> Usage:
         return Usage(self.redis, self.settings.redis_prefix, self.budgets, self.learning, self.alerts,
-                     self.settings.monthly_cost_limit)
+                     self.settings.monthly_cost_limit, self.settings.cost_anomaly_factor,
+                     self.settings.cost_anomaly_min_spend)
+
+    @cached_property
+    def monitor(self) -> Monitor:
+        return Monitor(self.redis, self.settings.redis_prefix, self.stats, self.catalog, self.alerts, self.fleet,
+                       self.settings.degradation_factor, self.settings.degradation_p95_seconds)
 
     @cached_property
     def batches(self) -> BatchStore:

@@ -44,8 +44,6 @@ KEY_TTL = 40 * 86400
 HOURLY_TTL = 8 * 86400
 ANOMALY_WINDOW_HOURS = 7 * 24  # the average is over this many hours before the current one
 ANOMALY_MIN_HISTORY_HOURS = 24  # a user seen for less has no average worth comparing to
-ANOMALY_FACTOR = 5.0  # this hour's spend over this many times the average hourly spend
-ANOMALY_MIN_SPEND = 1.0  # USD in the hour: below this nothing is an anomaly
 ANOMALY_EPISODE_TTL = 2 * 3600  # an anomaly episode ends two hours after its last anomalous settlement
 FIELDS = ("requests", "input_tokens", "output_tokens", "cost_micro")
 
@@ -139,13 +137,15 @@ class UsageRow:
 
 class Usage:
     def __init__(self, client: redis.Redis, prefix: str, budgets: Budgets, learning: Learning, alerts: Alerts,
-                 default_limit: float):
+                 default_limit: float, anomaly_factor: float = 5.0, anomaly_min_spend: float = 1.0):
         self.redis = client
         self.prefix = prefix
         self.budgets = budgets
         self.learning = learning
         self.alerts = alerts
         self.default_limit = default_limit
+        self.anomaly_factor = anomaly_factor  # this hour's spend over this many times the average hourly spend
+        self.anomaly_min_spend = anomaly_min_spend  # USD in the hour: below this nothing is an anomaly
         self._settled = client.register_script(_SETTLED)
 
     def month_key(self, user_id: str, month: str) -> str:
@@ -183,8 +183,8 @@ class Usage:
         ]
         args = [
             complexity, model, round(cost * MICRO), input_tokens, output_tokens, int(now // 3600),
-            round(self.default_limit * MICRO), KEY_TTL, int(first_try), now, HALF_LIFE, ANOMALY_FACTOR,
-            round(ANOMALY_MIN_SPEND * MICRO), ANOMALY_MIN_HISTORY_HOURS, ANOMALY_WINDOW_HOURS, user_id, HOURLY_TTL,
+            round(self.default_limit * MICRO), KEY_TTL, int(first_try), now, HALF_LIFE, self.anomaly_factor,
+            round(self.anomaly_min_spend * MICRO), ANOMALY_MIN_HISTORY_HOURS, ANOMALY_WINDOW_HOURS, user_id, HOURLY_TTL,
             LEARNED_TTL, ANOMALY_EPISODE_TTL,
         ]
         spent, limit, hour_spend, average, anomaly, crossed, name = self._settled(keys=keys, args=args)
@@ -207,7 +207,7 @@ class Usage:
                 message=(f"{who} spent ${settled.hour_spend:.2f} this hour, {settled.hour_spend / max(settled.hour_average, 1e-9):.0f}"
                          f" times their average of ${settled.hour_average:.2f} an hour"),
                 details={"hour_spend": round(settled.hour_spend, 6), "hourly_average": round(settled.hour_average, 6),
-                         "factor": ANOMALY_FACTOR},
+                         "factor": self.anomaly_factor},
             )
             if self.alerts.fire(alert, self.anomaly_episode(user_id), ANOMALY_EPISODE_TTL):
                 fired.append(alert)

@@ -15,6 +15,7 @@ import random
 import time
 from dataclasses import dataclass
 
+from orchestrator import logs
 from orchestrator.batches import CANCELLED
 from orchestrator.budgets import Charge
 from orchestrator.catalog import ModelCapabilities
@@ -300,10 +301,11 @@ def _skip_reason(services: Services, chain: Chain, model: ModelCapabilities) -> 
 
 
 def _attempt_request(request: ChatRequest, model: ModelCapabilities, chain: Chain) -> ChatRequest:
-    """The request for this attempt: the model's name, and the text already streamed as an
-    assistant prefill, so the model continues the answer instead of starting another."""
+    """The request for this attempt: the model's name, the text already streamed as an
+    assistant prefill (so the model continues the answer instead of starting another), and
+    the request id the task carries, for the provider's logs."""
     messages = request.messages + ((Message("assistant", chain.partial),) if chain.partial else ())
-    return dataclasses.replace(request, model=model.model_name, messages=messages)
+    return dataclasses.replace(request, model=model.model_name, messages=messages, request_id=logs.REQUEST_ID.get())
 
 
 def _cannot_finish(chain: Chain) -> dict:

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from functools import lru_cache
 
 from celery.signals import before_task_publish, heartbeat_sent, setup_logging, task_postrun, task_prerun
 
 from orchestrator import logs
 from orchestrator.config import get_settings
-from orchestrator.monitor import Monitor
 
 log = logging.getLogger(__name__)
 
@@ -52,20 +50,14 @@ def _leave(**kwargs) -> None:
     logs.TASK_ID.set(None)
 
 
-@lru_cache(maxsize=1)
-def monitor() -> Monitor:
-    from workers.tasks import services
-
-    svc = services()
-    return Monitor(svc.redis, svc.settings.redis_prefix, svc.stats, svc.catalog, svc.alerts, svc.fleet)
-
-
 _running = threading.Lock()
 
 
 def _check() -> None:
+    from workers.tasks import services
+
     try:
-        monitor().tick()
+        services().monitor.tick()
     finally:
         _running.release()
 

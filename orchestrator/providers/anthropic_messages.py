@@ -16,9 +16,17 @@ from orchestrator.providers.base import (
     StreamEvent,
     Usage,
     alternating_turns,
+    request_headers,
     system_text,
 )
-from orchestrator.providers.errors import STREAM_BREAKS, ErrorKind, ProviderError, classify, interrupted, parse_retry_after
+from orchestrator.providers.errors import (
+    STREAM_BREAKS,
+    ErrorKind,
+    ProviderError,
+    classify,
+    interrupted,
+    parse_retry_after,
+)
 
 _FINISH_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "refusal": "content_filter"}
 
@@ -29,6 +37,7 @@ def _call_arguments(request: ChatRequest) -> dict:
         "model": request.model,
         "max_tokens": request.max_tokens,
         "messages": [{"role": m.role, "content": m.content} for m in alternating_turns(request.messages)],
+        "extra_headers": request_headers(request),
     }
     system = system_text(request)
     if system:

@@ -27,6 +27,7 @@ class ChatRequest:
     max_tokens: int = 1024
     stop: tuple[str, ...] = ()
     options: dict = field(default_factory=dict)
+    request_id: str | None = None  # the gateway's X-Request-ID, sent on to the provider in the same header
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,12 @@ class SdkProvider:
         """A stream that stopped without its provider's terminating event: never a short answer."""
         return ProviderError(ErrorKind.SERVER_ERROR, "the stream ended before the answer was complete",
                              provider=self.name, model=model)
+
+
+def request_headers(request: ChatRequest) -> dict[str, str]:
+    """The headers every provider call carries: the request id, so that a provider's logs
+    (and the sandbox's attempt log) name the gateway request a call belongs to."""
+    return {"X-Request-ID": request.request_id} if request.request_id else {}
 
 
 def system_text(request: ChatRequest) -> str | None:

@@ -17,6 +17,7 @@ from orchestrator.providers.base import (
     StreamEvent,
     Usage,
     alternating_turns,
+    request_headers,
     system_text,
 )
 from orchestrator.providers.errors import (
@@ -46,7 +47,7 @@ def _config(request: ChatRequest, timeout: float) -> types.GenerateContentConfig
         top_p=request.top_p,
         max_output_tokens=request.max_tokens,
         stop_sequences=list(request.stop) or None,
-        http_options=types.HttpOptions(timeout=int(timeout * 1000)),
+        http_options=types.HttpOptions(timeout=int(timeout * 1000), headers=request_headers(request) or None),
     )
 
 

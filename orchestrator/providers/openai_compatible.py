@@ -17,6 +17,7 @@ from orchestrator.providers.base import (
     StreamEnd,
     StreamEvent,
     Usage,
+    request_headers,
 )
 from orchestrator.providers.errors import (
     STREAM_BREAKS,
@@ -37,7 +38,7 @@ def to_openai_messages(request: ChatRequest) -> list[dict]:
 
 
 def _call_arguments(request: ChatRequest, model: ModelCapabilities) -> dict:
-    args = {"model": request.model, "messages": to_openai_messages(request)}
+    args = {"model": request.model, "messages": to_openai_messages(request), "extra_headers": request_headers(request)}
     if model.reasoning_model:
         # Reasoning models reject temperature and count hidden reasoning in this budget.
         args["max_completion_tokens"] = request.max_tokens

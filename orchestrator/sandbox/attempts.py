@@ -22,6 +22,7 @@ class Attempt:
     status: int | None = None  # None: no response was sent (reset, no_response)
     conversation: Conversation | None = None  # None when the request could not be read
     ended: str | None = None  # for streams: "completed", or "client_closed" when the client hung up first
+    client_request_id: str | None = None  # the caller's X-Request-ID header
 
     def as_dict(self) -> dict:
         conversation = self.conversation.as_log() if self.conversation else {"system": None, "messages": []}
@@ -34,6 +35,7 @@ class Attempt:
             "fault_params": dict(self.fault.params) if self.fault else {},
             "status": self.status,
             "request_id": self.request_id,
+            "client_request_id": self.client_request_id,
             "ended": self.ended,
             **conversation,
         }
@@ -43,8 +45,8 @@ class AttemptLog:
     def __init__(self, size: int = LOG_SIZE):
         self._attempts: deque[Attempt] = deque(maxlen=size)
 
-    def start(self, api: str, arrived: float, request_id: str) -> Attempt:
-        attempt = Attempt(arrived, api, request_id)
+    def start(self, api: str, arrived: float, request_id: str, client_request_id: str | None = None) -> Attempt:
+        attempt = Attempt(arrived, api, request_id, client_request_id=client_request_id)
         self._attempts.append(attempt)
         return attempt
 

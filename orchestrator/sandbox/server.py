@@ -156,7 +156,7 @@ async def _answer(request: web.Request, wire: WireFormat, call: Call, attempt: A
 async def serve(request: web.Request, wire: WireFormat) -> web.StreamResponse:
     state = request.app[STATE_KEY]
     request_id = f"req_{uuid.uuid4().hex}"
-    attempt = state.attempts.start(wire.api, time.time(), request_id)
+    attempt = state.attempts.start(wire.api, time.time(), request_id, request.headers.get("X-Request-ID"))
     attempt.model = request.match_info.get("model")
     try:
         call = await _read_call(request, wire)

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from orchestrator.alerts import Alert, Webhook
-from orchestrator.usage import ANOMALY_MIN_SPEND
+from orchestrator.usage import Usage
 from tests.processes import free_port, wait_until
 
 API = "/api/v1/orchestrator"
@@ -80,12 +80,26 @@ def test_a_cost_anomaly_fires_once_per_episode(services, redis_client):
     hour = int(time.time() // 3600)
     services.usage.seed_hourly(user.id, {h: 0.01 for h in range(hour - 48, hour)})  # two days at $0.01 an hour
     key = services.users.user_key(user.id)
-    first = services.usage.settled(user.id, "gpt-4", "simple", ANOMALY_MIN_SPEND * 2, 10, 10, True, key)
+    least = services.settings.cost_anomaly_min_spend
+    first = services.usage.settled(user.id, "gpt-4", "simple", least * 2, 10, 10, True, key)
     assert first.anomaly and first.hour_average == pytest.approx(0.01)
     assert [a.kind for a in services.usage.alert(user.id, first)] == ["cost_anomaly"]
-    again = services.usage.settled(user.id, "gpt-4", "simple", ANOMALY_MIN_SPEND, 10, 10, True, key)
+    again = services.usage.settled(user.id, "gpt-4", "simple", least, 10, 10, True, key)
     assert not again.anomaly and services.usage.alert(user.id, again) == []
     assert len(services.alerts.recent(user.id, kind="cost_anomaly")) == 1
+
+
+def test_the_cost_anomaly_thresholds_are_the_operators(services, redis_client):
+    user, _ = services.users.create("steady spender")
+    hour = int(time.time() // 3600)
+    services.usage.seed_hourly(user.id, {h: 0.01 for h in range(hour - 48, hour)})
+    key = services.users.user_key(user.id)
+    tolerant = Usage(services.redis, services.settings.redis_prefix, services.budgets, services.learning,
+                     services.alerts, services.settings.monthly_cost_limit, anomaly_factor=1000, anomaly_min_spend=0.5)
+    assert not tolerant.settled(user.id, "gpt-4", "simple", 2.0, 10, 10, True, key).anomaly  # 200 times, under 1,000
+    strict = Usage(services.redis, services.settings.redis_prefix, services.budgets, services.learning,
+                   services.alerts, services.settings.monthly_cost_limit, anomaly_factor=10, anomaly_min_spend=0.5)
+    assert strict.settled(user.id, "gpt-4", "simple", 0.01, 10, 10, True, key).anomaly
 
 
 # --- a circuit opening, and model analytics

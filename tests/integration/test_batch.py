@@ -16,6 +16,7 @@ from orchestrator.services import Services
 from tests.processes import wait_until
 
 BATCH = "/api/v1/orchestrator/batch"
+HEALTH = "/api/v1/orchestrator/health"
 ENDED = ("completed", "partially_completed", "failed", "cancelled")
 MICRO = 1_000_000
 
@@ -159,6 +160,7 @@ def test_cancel_ends_pending_items_without_calling_a_provider(client, app, api_k
                   json={"model": model, "fault": "slow_first_token", "seconds": 1.0}).raise_for_status()
     batch_id = submit(client, [{"task": f"cancel me {i}", "model": model} for i in range(20)], priority=0)["batch_id"]
     wait_until(lambda: status(client, batch_id, limit=0)["counts"]["running"] > 0, 15, "items to start", interval=0.1)
+    assert client.get(HEALTH).get_json()["batches"] == {"queued": 0, "running": 1}
     reply = client.post(f"{BATCH}/{batch_id}/cancel")
     assert reply.status_code == 200 and reply.get_json()["status"] == "cancelled"
     assert reply.get_json()["counts"]["queued"] == 0
@@ -175,6 +177,7 @@ def test_cancel_ends_pending_items_without_calling_a_provider(client, app, api_k
     spent, reserved = usage(app, api_key)
     assert round(spent * MICRO) == sum(round(r["cost"] * MICRO) for r in results) and reserved == 0
     assert client.post(f"{BATCH}/{batch_id}/cancel").get_json()["counts"] == counts  # cancelling again: no change
+    assert client.get(HEALTH).get_json()["batches"] == {"queued": 0, "running": 0}
 
 
 def test_results_survive_a_restart_of_the_api(client, settings, api_key):

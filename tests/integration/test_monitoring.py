@@ -12,7 +12,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from orchestrator.monitor import MIN_BASELINE, Monitor
+from orchestrator.monitor import MIN_BASELINE, MIN_RECENT, Monitor
 from orchestrator.stats import latency_bucket
 from tests.processes import wait_until
 
@@ -76,6 +76,16 @@ def test_health_details_and_probes(app, services, worker):
     public = app.test_client()
     health = public.get(f"{API}/health").get_json()
     assert health["status"] == "healthy" and health["workers"]["count"] >= 1
+    answering = health["workers"]["answering"]
+    assert set(answering) == set(health["workers"]["alive"])  # Celery's ping reached every live worker
+    assert all(w["ping"] and w["active_tasks"] == 0 for w in answering.values())
+    assert health["streams"] == {"open": 0} and health["batches"] == {"queued": 0, "running": 0}
+
+    services.fleet.heartbeat("ghost@nowhere")  # a heartbeat, but no worker behind it to answer
+    health = public.get(f"{API}/health").get_json()
+    assert health["status"] == "healthy" and health["workers"]["answering"]["ghost@nowhere"] == {
+        "ping": False, "active_tasks": None}
+    assert any(w.startswith("worker ghost@nowhere did not answer a ping") for w in health["warnings"])
     openai = health["providers"]["openai"]
     assert openai["sandbox"] is True and openai["models"][MODEL]["circuit"] == "open"
     assert f"model {MODEL}: circuit open" in health["warnings"]
@@ -97,24 +107,35 @@ def test_a_latency_degradation_alerts_once(app, services, worker, sandbox, clien
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda _: ask(client), range(24)))
     assert all(status == 200 and body["model_used"] == MODEL for status, body in answers)
-    monitor = Monitor(services.redis, services.settings.redis_prefix, services.stats, services.catalog,
-                      services.alerts, services.fleet)
-    monitor.run()  # the worker's own periodic pass may have fired it already
-    monitor.run()
+    services.monitor.run()  # the worker's own periodic pass may have fired it already
+    services.monitor.run()
     alerts = services.alerts.recent(kind="performance_degradation")
     assert len(alerts) == 1 and alerts[0]["subject"] == f"model:{MODEL}"
     assert alerts[0]["details"]["p95"] > 2 * alerts[0]["details"]["baseline_p95"]
 
 
+def test_a_p95_over_the_operators_ceiling_alerts_without_a_baseline(services, redis_client):
+    hour = int(time.time() // 3600)
+    redis_client.hset(services.stats.hour_key(MODEL, hour), mapping={
+        "requests": MIN_RECENT, "ok": MIN_RECENT, latency_bucket(0.05): MIN_RECENT - 2, latency_bucket(2.0): 2})
+    lenient = Monitor(services.redis, services.settings.redis_prefix, services.stats, services.catalog,
+                      services.alerts, services.fleet, ceiling=5.0)
+    assert lenient.degradations(time.time()) == []
+    strict = Monitor(services.redis, services.settings.redis_prefix, services.stats, services.catalog,
+                     services.alerts, services.fleet, ceiling=1.0)
+    fired = strict.degradations(time.time()) + strict.degradations(time.time())
+    assert [(a.subject, a.details["trigger"], a.details["baseline_p95"]) for a in fired] == [
+        (f"model:{MODEL}", 1.0, None)]
+
+
 def test_a_lost_worker_alerts_once(services):
     services.redis.zadd(services.fleet.key, {"worker-ghost@host": time.time() - 60})
-    monitor = Monitor(services.redis, services.settings.redis_prefix, services.stats, services.catalog,
-                      services.alerts, services.fleet)
+    monitor = services.monitor
     fired = monitor.lost_workers() + monitor.lost_workers()
     assert [a.subject for a in fired] == ["worker:worker-ghost@host"]
 
 
-def test_the_request_id_follows_the_request_to_the_worker(client, worker):
+def test_the_request_id_follows_the_request_to_the_worker_and_the_provider(client, worker, sandbox):
     trace = f"trace-{secrets.token_hex(6)}"
     reply = client.post(EXECUTE, json={"message": "hello", "model": MODEL}, headers={"X-Request-ID": trace})
     assert reply.status_code == 200 and reply.headers["X-Request-ID"] == trace
@@ -122,6 +143,21 @@ def test_the_request_id_follows_the_request_to_the_worker(client, worker):
                       "the worker's log line with the request id")
     entry = json.loads(line)
     assert entry["request_id"] == trace and entry["task_id"] == reply.get_json()["request_id"]
+    attempts = requests.get(f"{sandbox}/_sandbox/attempts", params={"model": MODEL}, timeout=5).json()["attempts"]
+    assert [a["client_request_id"] for a in attempts] == [trace]  # and on to the provider
     generated = client.get(f"{API}/preferences").headers["X-Request-ID"]
     assert generated and generated != trace
     assert client.get(f"{API}/preferences", headers={"X-Request-ID": "bad id!"}).headers["X-Request-ID"] != "bad id!"
+
+
+@pytest.mark.parametrize("primary", ["claude-3-5-haiku-20241022", "gemini-2.5-flash"])
+def test_every_attempt_carries_the_request_id_to_its_provider(client, sandbox, primary):
+    """Through each SDK, on the failed attempt and on the fallback that answers."""
+    requests.post(f"{sandbox}/_sandbox/faults", json={"model": primary, "fault": "server_error", "count": 2},
+                  timeout=5).raise_for_status()
+    trace = f"trace-{secrets.token_hex(6)}"
+    reply = client.post(EXECUTE, json={"message": "hello", "model": primary}, headers={"X-Request-ID": trace})
+    assert reply.status_code == 200 and reply.get_json()["model_used"] != primary
+    attempts = requests.get(f"{sandbox}/_sandbox/attempts", timeout=5).json()["attempts"]
+    assert len(attempts) >= 3 and {a["model"] for a in attempts} >= {primary, reply.get_json()["model_used"]}
+    assert {a["client_request_id"] for a in attempts} == {trace}

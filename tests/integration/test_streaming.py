@@ -55,6 +55,10 @@ def stream(web: str, api_key: str, **body) -> requests.Response:
                          headers={"Authorization": f"Bearer {api_key}"})
 
 
+def open_streams(web: str) -> int:
+    return requests.get(f"{web}/health", timeout=10).json()["streams"]["open"]
+
+
 def text_of(received: list[dict]) -> str:
     return "".join(e["data"]["text"] for e in received if e["event"] == "chunk")
 
@@ -140,6 +144,7 @@ def test_a_client_that_disconnects_stops_the_provider_call(web, api_key, sandbox
     with stream(web, api_key, max_tokens=1000) as response:
         request_id = response.headers["X-Request-ID"]
         events(response, limit=2)
+        assert open_streams(web) == 1
 
     def provider_call_ended():
         (attempt,) = requests.get(f"{sandbox}/_sandbox/attempts", params={"model": PRIMARY},
@@ -147,6 +152,7 @@ def test_a_client_that_disconnects_stops_the_provider_call(web, api_key, sandbox
         return attempt["ended"] == "client_closed"
 
     wait_until(provider_call_ended, 25, "the worker to close the upstream stream", interval=0.2)
+    assert open_streams(web) == 0
     status = requests.get(f"{web}/chat/stream/{request_id}", stream=True, timeout=30,
                           headers={"Authorization": f"Bearer {api_key}"})
     error = events(status)[-1]
