@@ -168,7 +168,7 @@ class FeedbackResultSchema(ma.Schema):
 
 @blp.route("/alerts")
 class Alerts(MethodView):
-    @blp.arguments(AlertsQuerySchema, location="query", unknown=ma.RAISE)
+    @blp.arguments(AlertsQuerySchema(), location="query", unknown=ma.RAISE)
     @blp.response(200, AlertsSchema)
     def get(self, query: dict):
         """Alerts, newest first: yours (budget thresholds, spend anomalies); the admin sees every alert."""
@@ -179,7 +179,7 @@ class Alerts(MethodView):
 
 @blp.route("/analytics/user")
 class UserAnalytics(MethodView):
-    @blp.arguments(UserQuerySchema, location="query", unknown=ma.RAISE)
+    @blp.arguments(UserQuerySchema(), location="query", unknown=ma.RAISE)
     @blp.response(200, UserAnalyticsSchema)
     @blp.alt_response(404, schema=ErrorResponseSchema, description="No such user (admin key with user_id)")
     def get(self, query: dict):
@@ -204,7 +204,7 @@ class UserAnalytics(MethodView):
 
 @blp.route("/analytics/models")
 class ModelAnalytics(MethodView):
-    @blp.arguments(WindowQuerySchema, location="query", unknown=ma.RAISE)
+    @blp.arguments(WindowQuerySchema(), location="query", unknown=ma.RAISE)
     @blp.response(200, ModelsAnalyticsSchema)
     def get(self, query: dict):
         """Per model over the window (hour, day, 30d): requests, success rate, failures by class,
@@ -216,7 +216,7 @@ class ModelAnalytics(MethodView):
 
 @admin_blp.route("/analytics")
 class AdminAnalytics(MethodView):
-    @admin_blp.arguments(DaysQuerySchema, location="query", unknown=ma.RAISE)
+    @admin_blp.arguments(DaysQuerySchema(), location="query", unknown=ma.RAISE)
     @admin_blp.response(200, AdminAnalyticsSchema)
     @admin_blp.alt_response(403, schema=ErrorResponseSchema, description="Not the admin key")
     def get(self, query: dict):
@@ -228,7 +228,7 @@ class AdminAnalytics(MethodView):
 
 @blp.route("/feedback")
 class Feedback(MethodView):
-    @blp.arguments(FeedbackSchema)
+    @blp.arguments(FeedbackSchema())
     @blp.response(200, FeedbackResultSchema)
     @blp.alt_response(404, schema=ErrorResponseSchema, description="No such request of yours")
     @blp.alt_response(409, schema=ErrorResponseSchema, description="Not answered yet, or already rated")

@@ -26,7 +26,7 @@ from orchestrator.batches import item_id, item_payload, new_batch_id
 from orchestrator.config import get_settings
 from workers import broker
 from workers.app import app as celery_app
-from workers.queues import BATCH_QUEUE, DEFAULT_PRIORITY, batch_kombu_priority
+from workers.queues import BATCH_QUEUE, DEFAULT_PRIORITY, batch_kombu_priority, task_reprs
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +197,7 @@ def _send(batch_id: str, items: Iterable[tuple[int, dict]], priority: int) -> No
             request_id = item_id(batch_id, index)
             message = amqp.create_task_message(
                 request_id, TASK, [request_id, payload], {}, create_sent_event=False,
-                argsrepr=repr([request_id]), kwargsrepr="{}",
+                **task_reprs(request_id),
             )
             amqp.send_task_message(producer, TASK, message, queue=BATCH_QUEUE, priority=level)
 
@@ -263,7 +263,7 @@ def _not_found(view):
 
 @blp.route("/submit")
 class BatchSubmit(MethodView):
-    @blp.arguments(BatchSubmitSchema)
+    @blp.arguments(BatchSubmitSchema())
     @blp.response(202, BatchSubmittedSchema)
     @blp.alt_response(413, schema=ErrorResponseSchema, description="Body larger than BATCH_MAX_BODY_BYTES")
     @blp.alt_response(422, schema=ErrorResponseSchema,
@@ -276,7 +276,7 @@ class BatchSubmit(MethodView):
 
 @blp.route("/<string:batch_id>/status")
 class BatchStatus(MethodView):
-    @blp.arguments(PageSchema, location="query")
+    @blp.arguments(PageSchema(), location="query")
     @blp.response(200, BatchStatusSchema)
     @_not_found
     def get(self, page: dict, batch_id: str):

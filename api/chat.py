@@ -15,7 +15,7 @@ from api.schemas import ChatRequestSchema, ChatResultSchema, RoutingDecisionSche
 from orchestrator.payloads import chat_request, payload_from_body
 from orchestrator.router import NoSuitableModel
 from workers.app import app as celery_app
-from workers.queues import CHAT_QUEUE, DEFAULT_PRIORITY, kombu_priority
+from workers.queues import CHAT_QUEUE, DEFAULT_PRIORITY, kombu_priority, task_reprs
 
 blp = Blueprint("chat", __name__, description="Route and execute chat requests")
 
@@ -41,6 +41,7 @@ def enqueue_chat(body: dict, stream: bool = False) -> tuple[str, dict]:
         task_id=request_id,
         queue=CHAT_QUEUE,
         priority=kombu_priority(DEFAULT_PRIORITY),
+        **task_reprs(request_id),
     )
     return request_id, payload
 
@@ -77,7 +78,7 @@ def _refusals(view):
 
 @blp.route("/execute")
 class ChatExecute(MethodView):
-    @blp.arguments(ChatRequestSchema)
+    @blp.arguments(ChatRequestSchema())
     @blp.response(200, ChatResultSchema)
     @_refusals
     @blp.alt_response(502, schema=ErrorResponseSchema, description="Every provider attempt failed")
@@ -90,7 +91,7 @@ class ChatExecute(MethodView):
 
 @blp.route("/route")
 class ChatRoute(MethodView):
-    @blp.arguments(ChatRequestSchema)
+    @blp.arguments(ChatRequestSchema())
     @blp.response(200, RoutingDecisionSchema)
     @_refusals
     def post(self, body: dict):

@@ -32,7 +32,7 @@ class Preferences(MethodView):
 
 @blp.route("/preferences/update")
 class PreferencesUpdate(MethodView):
-    @blp.arguments(PreferencesUpdateSchema, required=False)
+    @blp.arguments(PreferencesUpdateSchema(), required=False)
     @blp.response(200, PreferencesSchema)
     @blp.alt_response(404, schema=ErrorResponseSchema, description="The admin key has no stored preferences")
     def post(self, changes: dict):

@@ -78,7 +78,7 @@ def sse_response(events: Iterator[str], request_id: str) -> Response:
 
 @blp.route("/stream")
 class ChatStream(MethodView):
-    @blp.arguments(ChatRequestSchema)
+    @blp.arguments(ChatRequestSchema())
     @blp.doc(responses=SSE_DOC)
     @blp.alt_response(422, schema=ErrorResponseSchema, description="Invalid request: the message names each field")
     def post(self, body: dict):

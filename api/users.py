@@ -38,7 +38,7 @@ def _found(call, *args):
 
 @blp.route("/users")
 class AdminUsers(MethodView):
-    @blp.arguments(UserCreateSchema)
+    @blp.arguments(UserCreateSchema())
     @blp.response(201, UserCreatedSchema)
     @_admin_only
     def post(self, body: dict):

@@ -80,7 +80,7 @@ def worker(concurrency: int | None, queues: str) -> None:
 def flower(port: int, address: str) -> None:
     """Run Flower, the Celery monitoring UI."""
     _checked_settings()
-    _exec_python_module("celery", "-A", "workers.app", "flower", f"--port={port}", f"--address={address}")
+    _exec_python_module("celery", "-A", "workers.flower_app", "flower", f"--port={port}", f"--address={address}")
 
 
 @main.command()

@@ -6,6 +6,13 @@ DEFAULT_PRIORITY = 5
 MOST_URGENT = 9
 
 
+def task_reprs(request_id: str) -> dict[str, str]:
+    """What a task's message shows of its arguments (Flower, task events, logs): the request
+    id, never the payload. It keeps the users' prompts out of the monitoring, and spares
+    Celery a `saferepr` of the whole conversation on every send."""
+    return {"argsrepr": repr([request_id]), "kwargsrepr": "{}"}
+
+
 def kombu_priority(api_priority: int) -> int:
     """API priority 9 is the most urgent; kombu's Redis transport serves 0 first."""
     return 9 - api_priority

@@ -12,7 +12,7 @@ from orchestrator.config import get_settings
 from orchestrator.services import Services
 from workers import execution
 from workers.app import app
-from workers.queues import DEFAULT_PRIORITY, MOST_URGENT, batch_kombu_priority, kombu_priority
+from workers.queues import DEFAULT_PRIORITY, MOST_URGENT, batch_kombu_priority, kombu_priority, task_reprs
 
 
 @lru_cache(maxsize=1)
@@ -31,7 +31,7 @@ def execute_chat(self, request_id: str, payload: dict, chain: dict | None = None
         if retry.slot is not None:
             kwargs["slot"] = retry.slot  # a rate-limit slot booked for the next run
         raise self.retry(args=[request_id, payload], kwargs=kwargs, countdown=retry.delay,
-                         priority=_retry_priority(payload))
+                         priority=_retry_priority(payload), **task_reprs(request_id))
 
 
 def _retry_priority(payload: dict) -> int:

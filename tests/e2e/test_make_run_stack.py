@@ -68,6 +68,9 @@ def test_chat_needs_the_key_and_is_answered_and_flower_lists_worker_and_task(sta
         30, "Flower to list the task",
     )
     assert task["name"] == "orchestrator.execute_chat"
+    assert task["args"] == repr([body["request_id"]])  # the request id, never the user's prompt
+    queues = requests.get(f"{stack['flower']}/api/queues/length", timeout=10).json()["active_queues"]
+    assert {q["name"] for q in queues} == {"chat", "batch"}  # Flower reads the broker's queues
 
 
 def test_the_brief_demo_runs_against_the_stack(stack):
