@@ -1,7 +1,8 @@
 """Routing speed: task analysis plus routing decision for a 500-token prompt, in-process.
 
-Times 10,000 decisions of our Router (after a warm-up) and, in the same run, LiteLLM's
-Router choosing among the same models: its cost-based routing's choice alone
+Times 10,000 decisions of our Router after a warm-up, and as many task analyses alone (the
+part that reads the prompt); in the same run, LiteLLM's Router choosing among the same
+models: its cost-based routing's choice alone
 (`async_get_available_deployment`, its only form), and `completion(..., mock_response=...)`
 with its default strategy (the choice plus LiteLLM's request path, no network).
 LiteLLM runs in its own virtualenv (never a project dependency), pinned to an exact
@@ -19,9 +20,11 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
+from orchestrator.analysis import analyze
 from orchestrator.catalog import Catalog
 from orchestrator.providers.base import ChatRequest, Message
 from orchestrator.router import Router
@@ -84,17 +87,24 @@ def percentiles(samples_ns: list[int]) -> dict:
             "n": len(samples)}
 
 
-def time_ours(decisions: int) -> dict:
-    router = Router(Catalog.load(), default_model="gpt-4")
-    request = ChatRequest(model="", messages=(Message("user", PROMPT),), max_tokens=1000)
+def timed(call: Callable[[], object], count: int) -> dict:
     for _ in range(1000):
-        router.route(request)
+        call()
     samples = []
-    for _ in range(decisions):
+    for _ in range(count):
         started = time.perf_counter_ns()
-        router.route(request)
+        call()
         samples.append(time.perf_counter_ns() - started)
     return percentiles(samples)
+
+
+def time_ours(decisions: int) -> tuple[dict, dict]:
+    """The whole decision, and the task analysis alone (the part that reads the prompt)."""
+    router = Router(Catalog.load(), default_model="gpt-4")
+    request = ChatRequest(model="", messages=(Message("user", PROMPT),), max_tokens=1000)
+    decision = timed(lambda: router.route(request), decisions)
+    analysis = timed(lambda: analyze(request.messages, request.system_prompt, request.max_tokens), decisions)
+    return decision, analysis
 
 
 def litellm_python(venv: Path) -> Path:
@@ -129,9 +139,10 @@ def main() -> None:
     parser.add_argument("--skip-litellm", action="store_true")
     args = parser.parse_args()
 
-    ours = time_ours(args.decisions)
+    ours, analysis = time_ours(args.decisions)
     report = {"date": date.today().isoformat(), "machine": f"{platform.node()}, {os.cpu_count()} CPUs",
-              "python": platform.python_version(), "prompt_chars": len(PROMPT), "ours": ours}
+              "python": platform.python_version(), "prompt_chars": len(PROMPT), "ours": ours,
+              "ours_analysis": analysis}
     if not args.skip_litellm:
         theirs = time_litellm(args.litellm_venv, Catalog.load(), args.decisions)
         report["litellm"] = theirs
@@ -139,7 +150,8 @@ def main() -> None:
         report["ratio_mock_completion_p50"] = round(theirs["mock_completion"]["p50_us"] / ours["p50_us"], 1)
     print(json.dumps(report))
     print(f"ours (analysis + decision): p50 {ours['p50_us']:.1f} µs, p99 {ours['p99_us']:.1f} µs "
-          f"over {ours['n']} decisions (goal: p50 < 50, p99 < 200)")
+          f"over {ours['n']} decisions (goal: p50 < 50, p99 < 200); "
+          f"of which task analysis: p50 {analysis['p50_us']:.1f} µs, p99 {analysis['p99_us']:.1f} µs")
     if "litellm" in report:
         for name in ("choice", "mock_completion"):
             figures = report["litellm"][name]

@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from orchestrator.analysis import TaskAnalysis, analyze
-from orchestrator.catalog import Catalog, ModelCapabilities
+from orchestrator.catalog import Catalog
 from orchestrator.learning import RatedQuality
 from orchestrator.providers.base import ChatRequest
 from orchestrator.stats import Observation
@@ -24,6 +24,7 @@ from orchestrator.strategies import (
     Candidate,
     Context,
     Preferences,
+    Ranked,
     RoutingStrategy,
     get_strategy,
     required_quality,
@@ -77,13 +78,6 @@ class RoutingDecision:
         return [self.chosen_model, *(name for _, name in self.fallback_models)]
 
 
-def _capable(model: ModelCapabilities, analysis: TaskAnalysis) -> bool:
-    needs = analysis.needs
-    if needs and (("vision" in needs and not model.supports_vision) or ("code" in needs and not model.supports_code)):
-        return False
-    return model.context_window >= analysis.input_tokens + min(analysis.expected_output_tokens, model.max_tokens)
-
-
 def _blend(ttft: float, quality: float, observed: Observation, now: float) -> tuple[float, float]:
     """Priors moved toward what was observed: the observed time to first token, and the
     quality discounted by the observed failure rate."""
@@ -117,7 +111,7 @@ class Router:
         strategy = strategy.value if isinstance(strategy, RoutingStrategy) else strategy
         rank = get_strategy(strategy)
         analysis = analyze(request.messages, request.system_prompt, request.max_tokens)
-        candidates = self._candidates(analysis, request.max_tokens, observations or {}, feedback_quality or {})
+        candidates = self._candidates(analysis, request.max_tokens, observations or {}, feedback_quality)
         allowance = min(budget_limit or INFINITY, INFINITY if budget_remaining is None else budget_remaining)
         fitting = [c for c in candidates if c.worst_cost <= allowance]
         if not fitting:
@@ -130,14 +124,14 @@ class Router:
         ranked = rank(available, context)
         chosen = ranked[0][1]
         if pinned:
-            chosen = self._pinned(pinned, fitting, analysis, allowance)
+            chosen = self._pinned(pinned, candidates, fitting, analysis, allowance)
         return RoutingDecision(
             chosen_provider=chosen.model.provider,
             chosen_model=chosen.model.model_name,
             reasoning=f"{strategy} strategy: cost: ${chosen.cost:.4f}, speed: {chosen.seconds:.1f}s, quality: {chosen.quality:.2f}",
             estimated_cost=round(chosen.cost, 6),
             estimated_time=round(chosen.seconds, 3),
-            fallback_models=self._fallbacks(chosen, [c for _, c in ranked]),
+            fallback_models=self._fallbacks(chosen, ranked),
             confidence=self._confidence(ranked),
             strategy=strategy,
             analysis=analysis,
@@ -147,21 +141,29 @@ class Router:
         self, analysis: TaskAnalysis, max_tokens: int, observations: dict[str, Observation],
         feedback_quality: dict[str, dict[str, RatedQuality]] | None = None,
     ) -> list[Candidate]:
-        candidates = []
+        """The models with the capabilities the request needs and a context that holds it."""
         input_tokens, expected = analysis.input_tokens, analysis.expected_output_tokens
+        needs_vision, needs_code = "vision" in analysis.needs, "code" in analysis.needs
+        task_type = str(analysis.task_type)  # an enum member as a dict key is looked up three times slower
+        ratings = feedback_quality or {}
         now = time.time()
+        candidates = []
         for model in self.catalog:
-            if not _capable(model, analysis):
-                continue
             output = min(expected, model.max_tokens)
-            ttft, quality = model.ttft, model.quality_for(analysis.task_type)
-            observed = observations.get(model.model_name)
+            if (
+                (needs_vision and not model.supports_vision)
+                or (needs_code and not model.supports_code)
+                or model.context_window < input_tokens + output
+            ):
+                continue
+            name, ttft, quality = model.model_name, model.ttft, model.quality_for(task_type)
+            observed = observations.get(name)
             if observed is not None:
                 ttft, quality = _blend(ttft, quality, observed, now)
-            rated = feedback_quality.get(model.model_name) if feedback_quality else None
-            if rated and analysis.task_type in rated:
-                trust = rated[analysis.task_type].trust
-                quality = (1 - trust) * quality + trust * rated[analysis.task_type].mean
+            rated = ratings.get(name)
+            if rated and task_type in rated:
+                trust = rated[task_type].trust
+                quality = (1 - trust) * quality + trust * rated[task_type].mean
             candidates.append(
                 Candidate(
                     model,
@@ -173,14 +175,17 @@ class Router:
             )
         return candidates
 
-    def _pinned(self, name: str, fitting: list[Candidate], analysis: TaskAnalysis, allowance: float) -> Candidate:
+    def _pinned(
+        self, name: str, candidates: list[Candidate], fitting: list[Candidate], analysis: TaskAnalysis,
+        allowance: float,
+    ) -> Candidate:
         for candidate in fitting:
             if candidate.model.model_name == name:
                 return candidate
         if name not in self.catalog:
             raise NoSuitableModel(f"model {name!r} is not in the catalog", "unknown_model")
         model = self.catalog.get(name)
-        if not _capable(model, analysis):
+        if all(candidate.model is not model for candidate in candidates):
             raise NoSuitableModel(
                 f"model {name!r} cannot take this request: it needs {analysis.input_tokens} input tokens"
                 f"{' and ' + ', '.join(sorted(analysis.needs)) if analysis.needs else ''}; "
@@ -189,12 +194,11 @@ class Router:
             )
         raise NoSuitableModel(f"model {name!r} could cost more than the budget left (${allowance:.6f})", "budget")
 
-    def _fallbacks(self, chosen: Candidate, ranked: list[Candidate]) -> list[tuple[str, str]]:
+    def _fallbacks(self, chosen: Candidate, ranked: Ranked) -> list[tuple[str, str]]:
         """The next best models, those of another provider first: an outage is usually a provider's."""
-        rest = [c for c in ranked if c is not chosen]
-        ordered = [c for c in rest if c.model.provider != chosen.model.provider] + [
-            c for c in rest if c.model.provider == chosen.model.provider
-        ]
+        provider = chosen.model.provider
+        rest = [c for _, c in ranked if c is not chosen]
+        ordered = [c for c in rest if c.model.provider != provider] + [c for c in rest if c.model.provider == provider]
         fallbacks = ordered[:MAX_FALLBACKS]
         default = next((c for c in rest if c.model.model_name == self.default_model), None)
         if default is not None and all(c is not default for c in fallbacks):
@@ -202,7 +206,7 @@ class Router:
         return [(c.model.provider, c.model.model_name) for c in fallbacks]
 
     @staticmethod
-    def _confidence(ranked: list[tuple[float, Candidate]]) -> float:
+    def _confidence(ranked: Ranked) -> float:
         """High when the winner stands clear of the runner-up, 0.5 when they tie."""
         if len(ranked) < 2:
             return 0.95

@@ -98,6 +98,7 @@ def quality_optimal(candidates: list[Candidate], context: Context) -> Ranked:
 
 
 SHORTFALL_PENALTY = 8.0
+MIN_COST, MIN_SECONDS = 1e-12, 1e-6  # keep the logarithms finite
 
 
 def _spread(values: list[float]) -> tuple[float, float]:
@@ -117,22 +118,24 @@ def balanced(candidates: list[Candidate], context: Context) -> Ranked:
     prefs = context.preferences
     weights = (prefs.quality_preference * (1 + context.complexity_score), prefs.cost_sensitivity, prefs.speed_preference)
     total = sum(weights) or 1.0
-    w_quality, w_cost, w_speed = (w / total for w in weights)
-    log_costs = [math.log(max(c.cost, 1e-12)) for c in candidates]
-    log_seconds = [math.log(max(c.seconds, 1e-6)) for c in candidates]
-    q_low, q_span = _spread([c.quality for c in candidates])
+    w_quality, w_cost, w_speed = weights[0] / total, weights[1] / total, weights[2] / total
+    qualities = [c.quality for c in candidates]
+    # The floors as conditionals, not max(): the call would cost more than the logarithm.
+    log_costs = [math.log(MIN_COST if c.cost < MIN_COST else c.cost) for c in candidates]
+    log_seconds = [math.log(MIN_SECONDS if c.seconds < MIN_SECONDS else c.seconds) for c in candidates]
+    q_low, q_span = _spread(qualities)
     c_low, c_span = _spread(log_costs)
     s_low, s_span = _spread(log_seconds)
     floor = context.required_quality - QUALITY_TOLERANCE
     scored = []
-    for c, log_cost, log_time in zip(candidates, log_costs, log_seconds):
+    for c, quality, log_cost, log_time in zip(candidates, qualities, log_costs, log_seconds):
         score = (
-            w_quality * (c.quality - q_low) / q_span
+            w_quality * (quality - q_low) / q_span
             + w_cost * (1 - (log_cost - c_low) / c_span)
             + w_speed * (1 - (log_time - s_low) / s_span)
         )
-        if c.quality < floor:
-            score -= SHORTFALL_PENALTY * (floor - c.quality)
+        if quality < floor:
+            score -= SHORTFALL_PENALTY * (floor - quality)
         scored.append((score, c))
     return _ranked(scored)
 

@@ -140,6 +140,16 @@ def test_pinned_model_is_chosen_and_others_follow(router):
     assert caught.value.http_status == 404
 
 
+def test_a_pinned_model_that_cannot_take_the_request_says_why(router):
+    with pytest.raises(NoSuitableModel) as caught:
+        router.route(ask("What is in this picture? ![photo](data:image/png;base64,iVBORw0KGgo=)"), pinned="cheap")
+    assert caught.value.http_status == 413
+    assert "cannot take this request" in str(caught.value) and "vision" in str(caught.value)
+    with pytest.raises(NoSuitableModel) as caught:
+        router.route(ask(EXPERT, max_tokens=4000), pinned="strong", budget_limit=0.02)
+    assert caught.value.http_status == 402 and "could cost more than the budget left" in str(caught.value)
+
+
 def test_unavailable_models_are_routed_around_unless_nothing_else_is_left(router):
     assert router.route(ask(EXPERT), "quality_optimal", unavailable={"strong"}).chosen_model == "reasoner"
     vision = router.route(ask("Describe ![x](data:image/png;base64,AAAA)"), unavailable={"strong"})
