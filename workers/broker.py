@@ -15,14 +15,14 @@ import json
 import redis
 
 from celeryconfig import broker_transport_options
+from orchestrator import metrics
 
 SEP = broker_transport_options["sep"]
-LEVELS = broker_transport_options["priority_steps"]
 PREFIX = broker_transport_options["global_keyprefix"]
 
 
 def queue_keys(queue: str, prefix: str = PREFIX) -> list[str]:
-    return [f"{prefix}{queue}" if level == 0 else f"{prefix}{queue}{SEP}{level}" for level in LEVELS]
+    return list(metrics.queue_keys(prefix, queue, SEP).values())
 
 
 def queue_length(client: redis.Redis, queue: str, prefix: str = PREFIX) -> int:
