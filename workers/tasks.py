@@ -56,6 +56,7 @@ def _heartbeat(sender, **kwargs) -> None:
 
 @worker_ready.connect
 def _ready(sender, **kwargs) -> None:
+    services().providers.warm()
     _beat(sender.hostname)
 
 

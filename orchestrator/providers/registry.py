@@ -2,24 +2,23 @@
 
 A built-in provider whose API key is not set is served by the sandbox upstream through
 the same SDK code path; a custom provider always goes to its declared base URL.
+
+A provider's SDK is imported when its client is first built, not with this module: the
+API's processes never call a provider, and the three SDKs would cost each of them about
+100 MB and 1.5 s of start-up. Workers build every client when they start (`warm`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
-
-import anthropic
-import openai
-from google import genai
-from google.genai import types
 
 from orchestrator.catalog import Catalog, ModelCapabilities, ProviderConfig
 from orchestrator.config import Settings
 from orchestrator.providers.base import Provider
-from orchestrator.providers.anthropic_messages import AnthropicProvider
-from orchestrator.providers.google_gemini import GeminiProvider
-from orchestrator.providers.openai_compatible import OpenAICompatibleProvider
+
+log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 5.0
 
@@ -51,6 +50,15 @@ class ProviderRegistry:
                 self._providers[model.provider] = self._build(self.catalog.providers[model.provider])
             return self._providers[model.provider]
 
+    def warm(self) -> None:
+        """Build every provider's client now, so that no request waits for an SDK's import;
+        a client that cannot be built is left for its first call, whose chain handles the error."""
+        for model in {m.provider: m for m in self.catalog}.values():
+            try:
+                self.for_model(model)
+            except Exception:
+                log.exception("could not build the client of provider %s", model.provider)
+
     def base_url(self, provider: ProviderConfig) -> str | None:
         """Where the provider's SDK sends requests: None means the SDK's own default."""
         if provider.base_url:
@@ -66,15 +74,28 @@ class ProviderRegistry:
     # SDK retries are off in every client: the fallback chain owns every retry.
 
     def _openai(self, provider: ProviderConfig, key: str, base_url: str | None) -> Provider:
+        import openai
+
+        from orchestrator.providers.openai_compatible import OpenAICompatibleProvider
+
         models = {m.model_name: m for m in self.catalog if m.provider == provider.name}
         client = openai.OpenAI(api_key=key, base_url=base_url, max_retries=0, timeout=self._timeout(openai.Timeout))
         return OpenAICompatibleProvider(provider.name, client, models, self.uses_sandbox(provider))
 
     def _anthropic(self, provider: ProviderConfig, key: str, base_url: str | None) -> Provider:
+        import anthropic
+
+        from orchestrator.providers.anthropic_messages import AnthropicProvider
+
         client = anthropic.Anthropic(api_key=key, base_url=base_url, max_retries=0, timeout=self._timeout(anthropic.Timeout))
         return AnthropicProvider(provider.name, client, self.uses_sandbox(provider))
 
     def _gemini(self, provider: ProviderConfig, key: str, base_url: str | None) -> Provider:
+        from google import genai
+        from google.genai import types
+
+        from orchestrator.providers.google_gemini import GeminiProvider
+
         options = types.HttpOptions(base_url=base_url, timeout=int(self.settings.request_timeout * 1000), retry_options=None)
         return GeminiProvider(provider.name, genai.Client(api_key=key, http_options=options), self.uses_sandbox(provider))
 
