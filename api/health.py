@@ -12,6 +12,7 @@ circuits, the last error), the queues' depths, the streams open and the batches 
 
 from __future__ import annotations
 
+import threading
 import time
 
 import kombu.exceptions
@@ -21,17 +22,14 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields
 
-import celeryconfig
 from api import services
 from api.event_stream import OpenStreams
 from api.schemas import HealthSchema
-from orchestrator.metrics import queue_depths
+from workers import broker
 from workers.app import app as celery_app
 from workers.queues import BATCH_QUEUE, CHAT_QUEUE
 
 blp = Blueprint("health", __name__, description="Orchestrator health")
-
-PING_TIMEOUT = 1.0  # seconds /health waits for the workers' answers
 
 
 class HealthDetailsSchema(HealthSchema):
@@ -58,17 +56,46 @@ def _redis_check(client: redis.Redis) -> tuple[dict, str | None]:
     return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 3)}, None
 
 
-def _answering(alive: list[str]) -> tuple[dict, list[str]]:
-    """Each worker's answer to a Celery ping and the tasks it holds (inspect), waiting at
-    most PING_TIMEOUT for the workers the heartbeats say are alive (and others that answer)."""
-    control = celery_app.control
-    pongs = {name for reply in control.ping(timeout=PING_TIMEOUT, limit=len(alive)) for name in reply}
-    active = (control.inspect(timeout=PING_TIMEOUT, limit=len(pongs)).active() or {}) if pongs else {}
-    workers = {name: {"ping": name in pongs, "active_tasks": len(active[name]) if name in active else None}
-               for name in sorted(set(alive) | pongs)}
-    silent = [f"worker {name} did not answer a ping within {PING_TIMEOUT:g}s (stuck or overloaded?)"
-              for name, answer in workers.items() if not answer["ping"]]
-    return workers, silent
+class _FleetAnswers:
+    """The live workers' answers to a Celery ping and an inspect of their tasks in hand.
+
+    Each broadcast holds one of the process's broker connections (shared with enqueueing)
+    until the answers are in, so a process asks at most once every ANSWERS_TTL seconds,
+    one caller at a time; the other /health calls reuse the last answers."""
+
+    ANSWER_TIMEOUT = 0.5  # seconds each of the two broadcasts waits for answers
+    ANSWERS_TTL = 5.0
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._last: tuple[float, tuple[str, ...], dict, list[str]] | None = None
+
+    def get(self, alive: list[str]) -> tuple[dict, list[str]]:
+        if not alive:
+            return {}, []
+        with self._lock:
+            last = self._last
+            if last is None or last[1] != tuple(alive) or time.monotonic() - last[0] > self.ANSWERS_TTL:
+                last = self._last = (time.monotonic(), tuple(alive), *self._ask(alive))
+            return last[2], last[3]
+
+    def _ask(self, alive: list[str]) -> tuple[dict, list[str]]:
+        control, timeout = celery_app.control, self.ANSWER_TIMEOUT
+        pongs = {name for reply in control.ping(destination=alive, timeout=timeout, limit=len(alive))
+                 for name in reply}
+        active = (control.inspect(destination=sorted(pongs), timeout=timeout, limit=len(pongs)).active() or {}
+                  if pongs else {})
+        workers = {name: {"ping": name in pongs, "active_tasks": len(active[name]) if name in active else None}
+                   for name in alive}
+        warnings = [
+            f"worker {name} did not answer a ping within {timeout:g}s (stuck or overloaded?)" if not answer["ping"]
+            else f"worker {name} did not answer an inspect within {timeout:g}s (overloaded?)"
+            for name, answer in workers.items() if answer["active_tasks"] is None
+        ]
+        return workers, warnings
+
+
+_fleet_answers = _FleetAnswers()
 
 
 def _serving() -> tuple[list[str], dict, dict]:
@@ -130,11 +157,10 @@ class Health(MethodView):
             svc = services()
             try:
                 providers, warnings = _providers()
-                queues = queue_depths(svc.redis, svc.settings.redis_prefix, [CHAT_QUEUE, BATCH_QUEUE],
-                                      celeryconfig.broker_transport_options["sep"])
+                queues = broker.queue_depths(svc.redis, [CHAT_QUEUE, BATCH_QUEUE], svc.settings.redis_prefix)
                 streams = {"open": OpenStreams(svc.redis, svc.settings.redis_prefix).count()}
                 batches = svc.batches.unfinished()
-                workers["answering"], silent = _answering(workers["alive"])
+                workers["answering"], silent = _fleet_answers.get(workers["alive"])
                 warnings += silent
             except (redis.RedisError, kombu.exceptions.OperationalError) as exc:
                 reasons.append(f"Redis unreachable: {exc}")

@@ -8,18 +8,17 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from orchestrator.metrics import RedisCollector, registry
 from orchestrator.services import Services
+from workers import broker
 from workers.queues import BATCH_QUEUE, CHAT_QUEUE
 
 blp = Blueprint("metrics", __name__)
 
 
 def _registry(services: Services):
-    import celeryconfig
-
-    sep = celeryconfig.broker_transport_options["sep"]
+    prefix = services.settings.redis_prefix
     return registry(RedisCollector(
-        services.redis, services.settings.redis_prefix, services.catalog, services.stats, services.circuits,
-        services.fleet, services.users, services.budgets, [CHAT_QUEUE, BATCH_QUEUE], sep,
+        services.redis, prefix, services.catalog, services.stats, services.circuits, services.fleet, services.users,
+        services.budgets, lambda: broker.queue_depths(services.redis, [CHAT_QUEUE, BATCH_QUEUE], prefix),
     ))
 
 

@@ -34,9 +34,10 @@ YAML
 export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" MODELS_FILE="$RUN/models.yaml" GWBENCH_UPSTREAM_KEY=sk-fake-upstream
 export ADMIN_API_KEY="${PEER_orch_KEY:-sk-orch-gwbench-admin}" LOG_LEVEL=WARNING
 
+trap 'kill $(jobs -p) 2>/dev/null; wait; rm -rf "$RUN"' EXIT
+trap 'exit 143' TERM INT
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$RUN" >"$RUN/redis.log" &
 until redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; do sleep 0.1; done
 "$ROOT/.venv/bin/orchestrator" worker >"$RUN/worker.log" 2>&1 &
 "$ROOT/.venv/bin/orchestrator" web --bind "127.0.0.1:$PORT" >"$RUN/web.log" 2>&1 &
-trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT TERM INT
 wait

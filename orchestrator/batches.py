@@ -12,7 +12,8 @@ finished_at, cancelled_at, running, completed, failed, cancelled, cost_micro), e
 RESULT_TTL after the batch's last item ended, {prefix}batch:{id}:lost-check (a few
 seconds' lock on looking for lost items) and {prefix}batch:{id}:lost-seen (set of the item
 indexes the last look found lost), and {prefix}batches-open (sorted set: the batches not
-known to have ended -> their creation time, for /health); the items' records are {prefix}req:{item id}
+known to have ended -> their creation time, for /health; a batch leaves it when a look finds
+it ended, or RESULT_TTL after its creation); the items' records are {prefix}req:{item id}
 (with the item's payload, index and metadata).
 """
 
@@ -109,7 +110,7 @@ def _item_view(index: int, request_id: str, fields: list) -> dict:
                         usage=response["usage"], finish_reason=response["finish_reason"], attempts=data["attempts"])
         else:
             view.update(error={k: data.get(k) for k in ("status", "code", "message")},
-                        attempts=(data.get("details") or {}).get("attempts", []))
+                        attempts=(data.get("details") or {}).get("attempts") or [])
     if cost_micro:
         view["cost"] = int(cost_micro) / MICRO
     return view
@@ -140,6 +141,7 @@ class BatchStore:
                                 "running": 0, "completed": 0, "failed": 0, "cancelled": 0, "cost_micro": 0})
         pipe.expire(key, self.ttl)
         pipe.zadd(self.open_key, {batch_id: now})
+        pipe.zremrangebyscore(self.open_key, 0, now - self.ttl)  # older than any result kept: forgotten
         for index, (payload, meta) in enumerate(zip(payloads, metadata)):
             # The payload stays with the item: its task can be sent again if the broker lost it.
             extra = {"batch": batch_id, "index": index, "payload": json.dumps(payload)}
@@ -183,8 +185,12 @@ class BatchStore:
                 if status == "queued" and payload]
 
     def get(self, batch_id: str, now: float | None = None) -> dict | None:
-        """The batch's summary: status, counts per state, progress, cost and timing."""
-        return self._summary(batch_id, self.redis.hgetall(self.key(batch_id)), now)
+        """The batch's summary: status, counts per state, progress, cost and timing. A batch
+        found ended leaves the index of unfinished ones."""
+        batch = self._summary(batch_id, self.redis.hgetall(self.key(batch_id)), now)
+        if batch is not None and batch["status"] not in ("queued", "running"):
+            self.redis.zrem(self.open_key, batch_id)
+        return batch
 
     def unfinished(self) -> dict[str, int]:
         """How many batches are queued and how many running, across all users; the ones

@@ -102,7 +102,8 @@ def _read(env: Env, kind: str, name: str, default, **kwargs):
     except EnvError as exc:
         raw = env.str(name, "")
         form = _FORMS.get(kind, "a valid value")
-        reason = str(exc).split("invalid:", 1)[-1].strip()
+        messages = getattr(exc, "error_messages", None)
+        reason = " ".join(messages) if isinstance(messages, list) else str(exc).split("invalid:", 1)[-1].strip()
         raise ConfigError(f"{name}={raw!r} is invalid ({reason}); expected {form}") from None
 
 
@@ -159,10 +160,13 @@ def load_settings(read_dotenv: bool = True) -> Settings:
                            if env.str("ALERT_WEBHOOK_URL", "") else None),
         log_format=_read(env, "str", "LOG_FORMAT", "json", validate=OneOf(["json", "text"])),
         degradation_factor=_read(env, "float", "DEGRADATION_FACTOR", 2.0, validate=Range(min=1, min_inclusive=False)),
-        degradation_p95_seconds=(_read(env, "float", "DEGRADATION_P95_SECONDS", None, validate=Range(min=0.001))
+        # Latencies are counted in buckets up to 60 s (orchestrator/stats.py): a p95 never reads higher.
+        degradation_p95_seconds=(_read(env, "float", "DEGRADATION_P95_SECONDS", None,
+                                       validate=Range(min=0.001, max=60, max_inclusive=False))
                                  if env.str("DEGRADATION_P95_SECONDS", "") else None),
         cost_anomaly_factor=_read(env, "float", "COST_ANOMALY_FACTOR", 5.0, validate=Range(min=1, min_inclusive=False)),
-        cost_anomaly_min_spend=_read(env, "float", "COST_ANOMALY_MIN_SPEND", 1.0, validate=Range(min=0)),
+        cost_anomaly_min_spend=_read(env, "float", "COST_ANOMALY_MIN_SPEND", 1.0,
+                                     validate=Range(min=0, min_inclusive=False)),
     )
 
 

@@ -10,6 +10,7 @@ this month. A scrape costs a few round trips whatever the number of API processe
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import redis
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -23,24 +24,6 @@ from orchestrator.stats import LATENCY_BOUNDS_MS, Stats
 from orchestrator.users import Users
 
 CIRCUIT_VALUES = {"closed": 0, "probe": 1, "half_open": 1, "open": 2}
-
-
-def queue_keys(prefix: str, queue: str, sep: str) -> dict[int, str]:
-    """kombu's Redis transport keeps one list per priority step: the queue's name for step 0,
-    then name + sep + step; under the broker's global key prefix."""
-    return {step: f"{prefix}{queue}" if step == 0 else f"{prefix}{queue}{sep}{step}" for step in range(10)}
-
-
-def queue_depths(client: redis.Redis, prefix: str, queues: list[str], sep: str) -> dict[str, dict[int, int]]:
-    """Messages waiting per queue and kombu priority level (0 served first), in one round trip."""
-    pipe = client.pipeline(transaction=False)
-    layout = [(queue, step) for queue in queues for step in range(10)]
-    for queue, step in layout:
-        pipe.llen(queue_keys(prefix, queue, sep)[step])
-    depths: dict[str, dict[int, int]] = {queue: {} for queue in queues}
-    for (queue, step), length in zip(layout, pipe.execute()):
-        depths[queue][step] = int(length)
-    return depths
 
 
 def _histogram(name: str, doc: str, totals: dict[str, dict], prefix: str, count_field: str, sum_field: str):
@@ -57,10 +40,10 @@ def _histogram(name: str, doc: str, totals: dict[str, dict], prefix: str, count_
 
 class RedisCollector(Collector):
     def __init__(self, client: redis.Redis, prefix: str, catalog: Catalog, stats: Stats, circuits: Circuits,
-                 fleet: Fleet, users: Users, budgets: Budgets, queues: list[str], sep: str):
+                 fleet: Fleet, users: Users, budgets: Budgets, queue_depths: Callable[[], dict[str, dict[int, int]]]):
         self.redis, self.prefix, self.catalog, self.stats = client, prefix, catalog, stats
         self.circuits, self.fleet, self.users, self.budgets = circuits, fleet, users, budgets
-        self.queues, self.sep = queues, sep
+        self.queue_depths = queue_depths  # the broker's layout is kombu's (workers/broker.py)
 
     def collect(self):
         pairs = [(m.model_name, m.provider) for m in self.catalog]
@@ -79,7 +62,7 @@ class RedisCollector(Collector):
         depth = GaugeMetricFamily("orchestrator_queue_depth",
                                   "Tasks waiting per queue and kombu priority level (0 is served first)",
                                   labels=["queue", "level"])
-        for queue, by_level in queue_depths(self.redis, self.prefix, self.queues, self.sep).items():
+        for queue, by_level in self.queue_depths().items():
             for level, length in sorted(by_level.items()):
                 depth.add_metric([queue, str(level)], length)
         yield depth

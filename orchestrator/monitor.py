@@ -10,7 +10,8 @@ work does not grow with the number of workers, and nothing runs on a request's p
   the absolute `ceiling` when one is set and lower (DEGRADATION_FACTOR and
   DEGRADATION_P95_SECONDS). With at least MIN_RECENT recent answers, a p95 over the trigger
   opens an episode and fires one alert; the episode ends (and a later degradation alerts
-  again) when the p95 is back under RECOVERY_SHARE of the trigger.
+  again) when the p95 is back under `recovered()`: halfway from the baseline to the
+  trigger, or CEILING_RECOVERY of the ceiling when there is no baseline.
 - **Worker lost.** A worker whose heartbeat stopped without a shutdown (its entry in the
   fleet's set older than HEARTBEAT_TTL) is removed from the set and alerted once.
 
@@ -36,7 +37,7 @@ from orchestrator.stats import Stats
 log = logging.getLogger(__name__)
 
 INTERVAL = 5.0
-RECOVERY_SHARE = 0.75  # of the trigger: with a factor of 2, back under 1.5 times the baseline
+CEILING_RECOVERY = 0.75  # of the ceiling, for a model without a baseline
 MIN_RECENT = 20
 MIN_BASELINE = 50
 BASELINE_HOURS = 24
@@ -45,7 +46,7 @@ EPISODE_TTL = 6 * 3600  # a degradation still going on after this alerts again
 
 class Monitor:
     def __init__(self, client: redis.Redis, prefix: str, stats: Stats, catalog: Catalog, alerts: Alerts, fleet: Fleet,
-                 factor: float = 2.0, ceiling: float | None = None):
+                 factor: float, ceiling: float | None):
         self.redis = client
         self.prefix = prefix
         self.stats = stats
@@ -94,13 +95,18 @@ class Monitor:
                 alert = self._degraded(name, recent_p95, base_p95, trigger, recent, baseline)
                 if self.alerts.fire(alert, self.degraded_episode(name), EPISODE_TTL):
                     fired.append(alert)
-            elif recent_p95 < RECOVERY_SHARE * trigger:
+            elif recent_p95 < self.recovered(base_p95, trigger):
                 self.alerts.end_episode(self.degraded_episode(name))
         return fired
 
     def trigger(self, base_p95: float | None) -> float | None:
         """The p95 latency over which a model is degraded; None when nothing to compare with."""
         return min((t for t in (base_p95 and self.factor * base_p95, self.ceiling) if t), default=None)
+
+    @staticmethod
+    def recovered(base_p95: float | None, trigger: float) -> float:
+        """The p95 under which a degradation is over (with a factor of 2: 1.5 times the baseline)."""
+        return (base_p95 + trigger) / 2 if base_p95 else CEILING_RECOVERY * trigger
 
     def _degraded(self, model: str, p95: float, base_p95: float | None, trigger: float, recent: dict,
                   baseline: dict) -> Alert:

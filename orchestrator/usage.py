@@ -137,7 +137,7 @@ class UsageRow:
 
 class Usage:
     def __init__(self, client: redis.Redis, prefix: str, budgets: Budgets, learning: Learning, alerts: Alerts,
-                 default_limit: float, anomaly_factor: float = 5.0, anomaly_min_spend: float = 1.0):
+                 default_limit: float, anomaly_factor: float, anomaly_min_spend: float):
         self.redis = client
         self.prefix = prefix
         self.budgets = budgets

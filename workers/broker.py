@@ -15,14 +15,25 @@ import json
 import redis
 
 from celeryconfig import broker_transport_options
-from orchestrator import metrics
 
 SEP = broker_transport_options["sep"]
+LEVELS = broker_transport_options["priority_steps"]
 PREFIX = broker_transport_options["global_keyprefix"]
 
 
 def queue_keys(queue: str, prefix: str = PREFIX) -> list[str]:
-    return list(metrics.queue_keys(prefix, queue, SEP).values())
+    """The queue's list for each priority level, in level order (0 is served first)."""
+    return [f"{prefix}{queue}" if level == 0 else f"{prefix}{queue}{SEP}{level}" for level in LEVELS]
+
+
+def queue_depths(client: redis.Redis, queues: list[str], prefix: str = PREFIX) -> dict[str, dict[int, int]]:
+    """Messages waiting per queue and priority level, in one round trip."""
+    pipe = client.pipeline(transaction=False)
+    for queue in queues:
+        for key in queue_keys(queue, prefix):
+            pipe.llen(key)
+    lengths = iter(pipe.execute())
+    return {queue: {level: int(next(lengths)) for level in LEVELS} for queue in queues}
 
 
 def queue_length(client: redis.Redis, queue: str, prefix: str = PREFIX) -> int:

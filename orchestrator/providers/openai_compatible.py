@@ -104,13 +104,16 @@ class OpenAICompatibleProvider(SdkProvider):
     def _events(self, response, model: str) -> Iterator[StreamEvent]:
         """The SSE lines read directly: a plain JSON parse a chunk (the SDK's typed chunks
         cost ten times more), and a malformed chunk skipped rather than fatal."""
-        finish_reason, usage = None, None
+        finish_reason, usage, done = None, None, False
         for line in response.iter_lines():
-            if not line.startswith("data:"):
+            if done or not line.startswith("data:"):
                 continue
             data = line[5:].strip()
             if data == "[DONE]":
-                continue  # read to the end, so the connection goes back to the pool
+                # Nothing after it counts, but the body is read to its end, as the openai SDK
+                # does: only then does the connection go back to the pool.
+                done = True
+                continue
             try:
                 chunk = json.loads(data)
             except ValueError:

@@ -90,16 +90,20 @@ def test_a_cost_anomaly_fires_once_per_episode(services, redis_client):
 
 
 def test_the_cost_anomaly_thresholds_are_the_operators(services, redis_client):
-    user, _ = services.users.create("steady spender")
-    hour = int(time.time() // 3600)
-    services.usage.seed_hourly(user.id, {h: 0.01 for h in range(hour - 48, hour)})
-    key = services.users.user_key(user.id)
-    tolerant = Usage(services.redis, services.settings.redis_prefix, services.budgets, services.learning,
-                     services.alerts, services.settings.monthly_cost_limit, anomaly_factor=1000, anomaly_min_spend=0.5)
-    assert not tolerant.settled(user.id, "gpt-4", "simple", 2.0, 10, 10, True, key).anomaly  # 200 times, under 1,000
-    strict = Usage(services.redis, services.settings.redis_prefix, services.budgets, services.learning,
-                   services.alerts, services.settings.monthly_cost_limit, anomaly_factor=10, anomaly_min_spend=0.5)
-    assert strict.settled(user.id, "gpt-4", "simple", 0.01, 10, 10, True, key).anomaly
+    def usage(factor: float, least: float) -> Usage:
+        return Usage(services.redis, services.settings.redis_prefix, services.budgets, services.learning,
+                     services.alerts, services.settings.monthly_cost_limit, anomaly_factor=factor, anomaly_min_spend=least)
+
+    def spends(amount: float, usage: Usage) -> bool:
+        user, _ = services.users.create("steady spender")
+        hour = int(time.time() // 3600)
+        services.usage.seed_hourly(user.id, {h: 0.01 for h in range(hour - 48, hour)})  # $0.01 an hour
+        return usage.settled(user.id, "gpt-4", "simple", amount, 10, 10, True, services.users.user_key(user.id)).anomaly
+
+    assert services.settings.cost_anomaly_min_spend > 0.6 and services.settings.cost_anomaly_factor < 200
+    assert not spends(2.0, usage(factor=1000, least=0.5))  # 200 times the average, under the factor
+    assert spends(0.6, usage(factor=10, least=0.5))  # 60 times, and over a minimum under the default
+    assert not spends(0.6, services.usage)  # under the default minimum
 
 
 # --- a circuit opening, and model analytics

@@ -82,7 +82,10 @@ def test_health_details_and_probes(app, services, worker):
     assert health["streams"] == {"open": 0} and health["batches"] == {"queued": 0, "running": 0}
 
     services.fleet.heartbeat("ghost@nowhere")  # a heartbeat, but no worker behind it to answer
-    health = public.get(f"{API}/health").get_json()
+    try:
+        health = public.get(f"{API}/health").get_json()
+    finally:
+        services.fleet.leave("ghost@nowhere")
     assert health["status"] == "healthy" and health["workers"]["answering"]["ghost@nowhere"] == {
         "ping": False, "active_tasks": None}
     assert any(w.startswith("worker ghost@nowhere did not answer a ping") for w in health["warnings"])
@@ -119,10 +122,10 @@ def test_a_p95_over_the_operators_ceiling_alerts_without_a_baseline(services, re
     redis_client.hset(services.stats.hour_key(MODEL, hour), mapping={
         "requests": MIN_RECENT, "ok": MIN_RECENT, latency_bucket(0.05): MIN_RECENT - 2, latency_bucket(2.0): 2})
     lenient = Monitor(services.redis, services.settings.redis_prefix, services.stats, services.catalog,
-                      services.alerts, services.fleet, ceiling=5.0)
+                      services.alerts, services.fleet, factor=2.0, ceiling=5.0)
     assert lenient.degradations(time.time()) == []
     strict = Monitor(services.redis, services.settings.redis_prefix, services.stats, services.catalog,
-                     services.alerts, services.fleet, ceiling=1.0)
+                     services.alerts, services.fleet, factor=2.0, ceiling=1.0)
     fired = strict.degradations(time.time()) + strict.degradations(time.time())
     assert [(a.subject, a.details["trigger"], a.details["baseline_p95"]) for a in fired] == [
         (f"model:{MODEL}", 1.0, None)]

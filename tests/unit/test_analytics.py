@@ -84,7 +84,8 @@ def test_an_episode_fires_once(redis_client):
 
 def test_budget_thresholds_are_reported_once_each(redis_client):
     budgets, alerts = Budgets(redis_client, "t:"), Alerts(redis_client, "t:")
-    usage = Usage(redis_client, "t:", budgets, Learning(redis_client, "t:"), alerts, default_limit=10.0)
+    usage = Usage(redis_client, "t:", budgets, Learning(redis_client, "t:"), alerts, default_limit=10.0,
+                  anomaly_factor=5.0, anomaly_min_spend=1.0)
     redis_client.hset("t:user:u", mapping={"name": "ann", "monthly_budget": 1.0})
 
     def settle(cost):
