@@ -56,8 +56,8 @@ def _heartbeat(sender, **kwargs) -> None:
 
 @worker_ready.connect
 def _ready(sender, **kwargs) -> None:
-    services().providers.warm()
     _beat(sender.hostname)
+    services().providers.warm()
 
 
 @worker_shutdown.connect
