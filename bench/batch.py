@@ -23,7 +23,6 @@ import datetime
 import json
 import os
 import platform
-import signal
 import subprocess
 import sys
 import tempfile
@@ -33,7 +32,7 @@ from pathlib import Path
 import redis
 import requests
 
-from bench.sandbox import cpu_seconds, free_port, peak_rss_mb
+from bench.sandbox import cpu_seconds, free_port, peak_rss_mb, stop_group
 from orchestrator.users import Users
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,13 +69,7 @@ class Stack:
         return process
 
     def stop(self, process: subprocess.Popen) -> None:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_group(process)
         self.processes.remove(process)
 
     def stop_all(self) -> None:

@@ -26,13 +26,12 @@ import json
 import os
 import platform
 import secrets
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from bench.sandbox import free_port
+from bench.sandbox import free_port, stop_group
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "gpt-4o"
@@ -62,15 +61,6 @@ def start(*args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "orchestrator.cli", *args], cwd=ROOT, env=dict(os.environ),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def wait_for(predicate, timeout: float, what: str) -> None:
@@ -172,7 +162,7 @@ def main() -> None:
             print(json.dumps(result), flush=True)
     finally:
         for process in processes:
-            stop(process)
+            stop_group(process)
         client = redis.Redis.from_url(env["REDIS_URL"])
         for key in client.scan_iter(match=f"{env['REDIS_PREFIX']}*", count=1000):
             client.delete(key)

@@ -39,7 +39,6 @@ import math
 import os
 import platform
 import secrets
-import signal
 import subprocess
 import sys
 import tempfile
@@ -51,7 +50,7 @@ from pathlib import Path
 import aiohttp
 import redis
 
-from bench.sandbox import free_port
+from bench.sandbox import free_port, stop_group
 from orchestrator.sandbox.server import raise_open_files_limit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -162,13 +161,7 @@ class Process:
         return self.log_path.read_text(errors="replace")[-3000:]
 
     def stop(self, timeout: float = 20) -> None:
-        if self.popen.poll() is None:
-            os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait()
+        stop_group(self.popen, timeout)
         self._log.close()
 
 
@@ -370,11 +363,12 @@ class Shot:
     wall_done: float = 0.0
 
 
-async def open_loop(rate: float, duration: float, send) -> list[Shot]:
-    """Call `send(shot)` for request i at t0 + i/rate, whatever the earlier ones are doing."""
+async def open_loop(rate: float, duration: float, send, new=Shot) -> list:
+    """Call `send(shot)` for request i at t0 + i/rate, whatever the earlier ones are doing;
+    each shot is `new(scheduled time)`."""
     n = max(1, int(round(rate * duration)))
     t0 = time.perf_counter() + 0.05
-    shots = [Shot(t0 + i / rate) for i in range(n)]
+    shots = [new(t0 + i / rate) for i in range(n)]
     tasks = []
     for shot in shots:
         delay = shot.scheduled - time.perf_counter()

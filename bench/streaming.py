@@ -44,6 +44,7 @@ from bench.gateway import (
     WebOptions,
     add_web_options,
     machine,
+    open_loop,
     other_load_pct,
     percentile,
     summary_ms,
@@ -147,20 +148,6 @@ def _errors(streams: list[Stream]) -> dict[str, int]:
 
 # --- 1. added time to first token --------------------------------------------------------
 
-async def _open_loop_streams(rate: float, duration: float, one) -> list[Stream]:
-    n = max(1, int(round(rate * duration)))
-    t0 = time.perf_counter() + 0.05
-    streams = [Stream(t0 + i / rate) for i in range(n)]
-    tasks = []
-    for s in streams:
-        delay = s.scheduled - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.ensure_future(one(s)))
-    await asyncio.gather(*tasks)
-    return streams
-
-
 def ttft_runs(stack: Stack, args) -> list[dict]:
     async def run(kind: str) -> list[Stream]:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
@@ -173,8 +160,8 @@ def ttft_runs(stack: Stack, args) -> list[dict]:
                     return orchestrator_stream(session, stack.api, stack.user_key, s, TTFT_MODEL, TTFT_TOKENS,
                                                MESSAGE)
             if args.warmup > 0:
-                await _open_loop_streams(args.rate, args.warmup, one)
-            return await _open_loop_streams(args.rate, args.duration, one)
+                await open_loop(args.rate, args.warmup, one, Stream)
+            return await open_loop(args.rate, args.duration, one, Stream)
 
     runs = []
     for repeat in range(args.repeats):
