@@ -39,7 +39,11 @@ accept_content = ["json"]
 task_acks_late = True
 task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
-worker_send_task_events = True  # Flower lists tasks from these events
+# Task events (which Flower lists tasks from) are off until a monitor asks for them: Flower
+# turns them on every few seconds, and `orchestrator worker --task-events` (the Procfile's)
+# sends them from the start. They are PUBLISHed by the worker's event loop, the one that
+# also hands out tasks: about 2 ms more to the first token at 10 streams a second
+# (bench/RESULTS.md, "Streaming").
 # No `task-sent` event from the API: Flower lists a task from its worker's `task-received`,
 # and the event would cost the API a PUBLISH (and about a millisecond of CPU) per request.
 task_send_sent_event = False

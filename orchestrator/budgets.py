@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import redis
 
+from orchestrator.redis_conn import RoundTrip, one_trip
 MICRO = 1_000_000
 KEY_TTL = 40 * 86400
 
@@ -88,13 +90,13 @@ class Budgets:
 
     def usage(self, user_id: str) -> tuple[float, float]:
         """This month's (spent, reserved) USD."""
-        now = time.time()
-        spent, reserved = self._remaining(keys=self.keys(user_id, month_of(now)), args=[now])
-        return spent / MICRO, reserved / MICRO
+        return one_trip(self.redis, lambda trip: self.usage_in(trip, user_id))
 
-    def remaining(self, user_id: str, limit: float) -> float:
-        spent, reserved = self.usage(user_id)
-        return max(0.0, limit - spent - reserved)
+    def usage_in(self, trip: RoundTrip, user_id: str) -> Callable[[], tuple[float, float]]:
+        """`usage`, read in the caller's round trip."""
+        now = time.time()
+        return trip.script(self._remaining, list(self.keys(user_id, month_of(now))), [now],
+                           lambda reply: (reply[0] / MICRO, reply[1] / MICRO))
 
     def charge(self, user_id: str, request_id: str, cost: float) -> Charge:
         """The settlement of the request: its reservation released, `cost` USD spent."""

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import redis
 
+from orchestrator.redis_conn import RoundTrip, one_trip
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 
 
@@ -141,10 +143,18 @@ class Circuits:
     def states(self, models: list[tuple[str, str]]) -> dict[str, str]:
         """For (model, provider) pairs, each model's effective state: the worse of its own
         circuit and its provider's (open, then half_open, then probe, then closed)."""
+        return one_trip(self.redis, lambda trip: self.states_in(trip, models))
+
+    def states_in(self, trip: RoundTrip, models: list[tuple[str, str]]) -> Callable[[], dict[str, str]]:
+        """`states`, read in the caller's round trip."""
         if not models:
-            return {}
-        raw = self._states(keys=[k for pair in models for k in self._keys(*pair)], args=[time.time()])
-        return {model: max(raw[2 * i], raw[2 * i + 1], key=_SEVERITY.__getitem__) for i, (model, _) in enumerate(models)}
+            return dict
+
+        def effective(raw: list) -> dict[str, str]:
+            return {model: max(raw[2 * i], raw[2 * i + 1], key=_SEVERITY.__getitem__)
+                    for i, (model, _) in enumerate(models)}
+
+        return trip.script(self._states, [k for pair in models for k in self._keys(*pair)], [time.time()], effective)
 
     def snapshot(self, models: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
         """Every circuit's own state, keyed by (scope, name): each model's and each provider's."""

@@ -62,11 +62,13 @@ def web(bind: str, workers: int, threads: int) -> None:
 @main.command()
 @click.option("--concurrency", type=int, default=None, help="calls in flight per process [WORKER_CONCURRENCY]")
 @click.option("--queues", default="chat,batch", show_default=True, help="queues to consume, most urgent first")
-def worker(concurrency: int | None, queues: str) -> None:
+@click.option("--task-events", is_flag=True,
+              help="send task events from the start (Flower turns them on within seconds anyway)")
+def worker(concurrency: int | None, queues: str, task_events: bool) -> None:
     """Run a Celery worker that executes chat and batch requests."""
     settings = _checked_settings()
     _exec_python_module(
-        "celery", "-A", "workers.app", "worker", "--pool", "threads",
+        "celery", "-A", "workers.app", "worker", "--pool", "threads", *(["--task-events"] if task_events else []),
         "--concurrency", str(concurrency or settings.worker_concurrency),
         "--queues", queues, "--loglevel", settings.log_level, "--hostname", f"worker-{os.getpid()}@%h",
         # Workers coordinate through Redis, not through gossip; skipping both saves start-up time and CPU.

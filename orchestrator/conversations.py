@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Callable
 
 import redis
 
 from orchestrator.providers.base import Message
+from orchestrator.redis_conn import RoundTrip
 
 
 @dataclass(frozen=True)
@@ -31,9 +33,11 @@ class Conversations:
     def key(self, owner: str, conversation_id: str) -> str:
         return f"{self.prefix}conv:{owner}:{conversation_id}"
 
-    def history(self, owner: str, conversation_id: str) -> tuple[Message, ...]:
-        items = self.redis.lrange(self.key(owner, conversation_id), 0, -1)
-        return tuple(Message(**json.loads(item)) for item in items)
+    def history_in(self, trip: RoundTrip, owner: str, conversation_id: str) -> Callable[[], tuple[Message, ...]]:
+        """The conversation's messages so far, read in the caller's round trip."""
+        key = self.key(owner, conversation_id)
+        return trip.command(lambda pipe: pipe.lrange(key, 0, -1),
+                            lambda replies: tuple(Message(**json.loads(item)) for item in replies[0]))
 
     def turn(self, owner: str, conversation_id: str, new: tuple[Message, ...], answer: str) -> ConversationTurn:
         """What to append once `answer` is published: the request's new messages and the answer."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Callable
 
 import redis
 
@@ -31,6 +32,7 @@ from orchestrator.batches import batch_key, batch_of
 from orchestrator.budgets import KEY_TTL as BUDGET_TTL
 from orchestrator.budgets import Charge
 from orchestrator.conversations import ConversationTurn
+from orchestrator.redis_conn import RoundTrip
 
 TERMINAL_EVENTS = ("final", "error")
 STREAM_MAXLEN = 10_000
@@ -114,6 +116,16 @@ if cancelled and ARGV[3] == '1' then return 'cancel' end
 return 'run'
 """
 
+# KEYS: a chat request's record. ARGV: now. Marks it running unless it has ended (a task
+# delivered again) or its record is gone; returns its status before.
+_START = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status and status ~= 'completed' and status ~= 'failed' and status ~= 'cancelled' then
+  redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[1])
+end
+return status
+"""
+
 # KEYS: a batch, then records of its items. ARGV: now, the cancelled items' result. Ends
 # every item still queued as cancelled; returns how many.
 _CANCEL_QUEUED = _BATCH_SETTLE + """
@@ -139,6 +151,7 @@ class RequestStore:
         self.ttl = ttl
         self._finish = client.register_script(_FINISH)
         self._begin = client.register_script(_BEGIN)
+        self._start = client.register_script(_START)
         self._cancel_queued = client.register_script(_CANCEL_QUEUED)
 
     def record_key(self, request_id: str) -> str:
@@ -173,11 +186,14 @@ class RequestStore:
                 record[field] = json.loads(record[field])
         return record
 
-    def status(self, request_id: str) -> str | None:
-        return self.redis.hget(self.record_key(request_id), "status")
+    def status_in(self, trip: RoundTrip, request_id: str) -> Callable[[], str | None]:
+        key = self.record_key(request_id)
+        return trip.command(lambda pipe: pipe.hget(key, "status"), lambda replies: replies[0])
 
-    def mark_running(self, request_id: str) -> None:
-        self.redis.hset(self.record_key(request_id), mapping={"status": "running", "started_at": time.time()})
+    def start_in(self, trip: RoundTrip, request_id: str) -> Callable[[], str | None]:
+        """In the caller's round trip, mark a chat request running unless it has ended; its
+        status before (a terminal one for a task delivered again, None for a lost record)."""
+        return trip.script(self._start, [self.record_key(request_id)], [time.time()], lambda status: status)
 
     def save_chain(self, request_id: str, chain: dict) -> None:
         """Keep the fallback chain's state (attempts, errors, timings) with the request."""

@@ -22,9 +22,11 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import redis
 
+from orchestrator.redis_conn import RoundTrip, one_trip
 ALPHA = 0.2  # weight of the newest sample in the moving averages
 TRUSTED_SAMPLES = 20
 HALF_LIFE = 600.0
@@ -155,13 +157,19 @@ class Stats:
 
     def observations(self, models: list[str]) -> dict[str, Observation]:
         """The moving averages of the models that have any, in one round trip."""
-        pipe = self.redis.pipeline(transaction=False)
-        for model in models:
-            pipe.hmget(self._averages_key(model), "samples", "success", "ttft", "latency", "updated_at")
-        observed = {}
-        for model, (samples, success, ttft, latency, updated_at) in zip(models, pipe.execute()):
-            if samples:
-                observed[model] = Observation(
-                    int(samples), float(success), float(ttft or math.nan), float(latency or math.nan), float(updated_at)
-                )
-        return observed
+        return one_trip(self.redis, lambda trip: self.observations_in(trip, models))
+
+    def observations_in(self, trip: RoundTrip, models: list[str]) -> Callable[[], dict[str, Observation]]:
+        """`observations`, read in the caller's round trip."""
+        def queue(pipe) -> None:
+            for model in models:
+                pipe.hmget(self._averages_key(model), "samples", "success", "ttft", "latency", "updated_at")
+
+        def observed(replies: list) -> dict[str, Observation]:
+            return {
+                model: Observation(int(samples), float(success), float(ttft or math.nan),
+                                   float(latency or math.nan), float(updated_at))
+                for model, (samples, success, ttft, latency, updated_at) in zip(models, replies) if samples
+            }
+
+        return trip.command(queue, observed)

@@ -28,11 +28,12 @@ import json
 import secrets
 import time
 from dataclasses import dataclass, field, replace
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import redis
 
 from orchestrator.config import Settings
+from orchestrator.redis_conn import RoundTrip, one_trip
 from orchestrator.strategies import Preferences
 
 KEY_PREFIX = "orch-"
@@ -188,8 +189,13 @@ class Users:
         return user, issued
 
     def get(self, user_id: str) -> User | None:
-        record = self.redis.hgetall(self.user_key(user_id))
-        return _user(user_id, record) if record else None
+        return one_trip(self.redis, lambda trip: self.get_in(trip, user_id))
+
+    def get_in(self, trip: RoundTrip, user_id: str) -> Callable[[], User | None]:
+        """`get`, read in the caller's round trip."""
+        key = self.user_key(user_id)
+        return trip.command(lambda pipe: pipe.hgetall(key),
+                            lambda replies: _user(user_id, replies[0]) if replies[0] else None)
 
     def list_all(self) -> list[User]:
         """Every user, oldest first."""

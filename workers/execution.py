@@ -24,11 +24,12 @@ from orchestrator.payloads import chat_request, new_messages
 from orchestrator.provider_limits import BATCH, CHAT, MARGIN
 from orchestrator.providers.base import ChatRequest, ChatResponse, Message, StreamDelta, Usage
 from orchestrator.providers.errors import ErrorKind, ProviderError
+from orchestrator.redis_conn import RoundTrip
 from orchestrator.retry_policy import Chain, fall_over, next_step
 from orchestrator.router import NoSuitableModel
 from orchestrator.services import Services
 from orchestrator.stats import Outcome
-from orchestrator.users import ADMIN_ID
+from orchestrator.users import ADMIN_ID, User
 from orchestrator.strategies import RoutingStrategy
 from workers import accounting
 
@@ -50,35 +51,69 @@ def _error(status: int, code: str, message: str, details: dict | None = None) ->
     return {"status": status, "code": code, "message": message, "details": details or {}}
 
 
+@dataclass(frozen=True)
+class _Inputs:
+    """What a run reads before it calls anyone: the request's status (before this run marked
+    it running; None for a batch item, which _begin_item marked), its conversation so far
+    and, on the request's first run, what routing takes from Redis."""
+
+    status: str | None = None
+    history: tuple[Message, ...] = ()
+    user: User | None = None
+    states: dict[str, str] = dataclasses.field(default_factory=dict)
+    usage: tuple[float, float] = (0.0, 0.0)  # this month's (spent, reserved), with cost tracking on
+    observations: dict = dataclasses.field(default_factory=dict)
+
+
 def execute(
     services: Services, request_id: str, payload: dict, chain_state: dict | None = None, slot: dict | None = None
 ) -> Retry | None:
     store = services.requests
-    if payload.get("batch"):
-        if not _begin_item(services, request_id, payload, chain_state):
-            return None
-    elif store.status(request_id) in TERMINAL:
+    if payload.get("batch") and not _begin_item(services, request_id, payload, chain_state):
+        return None
+    inputs = _read_inputs(services, request_id, payload, first_run=chain_state is None)
+    if inputs.status in TERMINAL:
         log.info("request %s already finished; redelivery ignored", request_id)
         return None
-    conversation_id = payload.get("conversation_id")
-    owner = payload.get("owner") or ADMIN_ID
-    earlier = services.conversations.history(owner, conversation_id) if conversation_id else ()
-    request = chat_request(payload, services.settings, earlier)
+    request = chat_request(payload, services.settings, inputs.history)
     try:
         if chain_state is None:
-            if not payload.get("batch"):  # a batch item was marked running by _begin_item
-                store.mark_running(request_id)
-            chain = _start(services, request_id, payload, request)
+            chain = _start(services, request_id, payload, request, inputs)
             if chain is None:
                 return None
         else:
             chain = Chain.from_dict(chain_state)
-        return _run(services, request_id, payload, request, chain, slot)
+        return _run(services, request_id, payload, request, chain, slot, inputs.states)
     except Exception:
         log.exception("request %s failed inside the worker", request_id)
         store.fail(request_id, _error(500, "internal_error", "The worker failed while handling this request."),
                    _settlement(services, payload, request_id))
         return None
+
+
+def _read_inputs(services: Services, request_id: str, payload: dict, first_run: bool) -> _Inputs:
+    """One round trip: each Redis read is a wait for the first token."""
+    trip = RoundTrip(services.redis)
+    owner = payload.get("owner") or ADMIN_ID
+    reads = {}
+    if payload.get("conversation_id"):
+        reads["history"] = services.conversations.history_in(trip, owner, payload["conversation_id"])
+    if not payload.get("batch"):
+        requests = services.requests
+        reads["status"] = (requests.start_in if first_run else requests.status_in)(trip, request_id)
+    if first_run:
+        pairs = [(m.model_name, m.provider) for m in services.catalog]
+        if owner != ADMIN_ID:
+            reads["user"] = services.users.get_in(trip, owner)
+        reads["states"] = services.circuits.states_in(trip, pairs)
+        if services.settings.cost_tracking_enabled:
+            reads["usage"] = services.budgets.usage_in(trip, owner)
+        reads["observations"] = services.stats.observations_in(trip, [m for m, _ in pairs])
+    trip.run()
+    values = {name: read() for name, read in reads.items()}
+    if first_run and owner == ADMIN_ID:
+        values["user"] = services.users.admin
+    return _Inputs(**values)
 
 
 def _begin_item(services: Services, request_id: str, payload: dict, chain_state: dict | None) -> bool:
@@ -95,18 +130,16 @@ def _begin_item(services: Services, request_id: str, payload: dict, chain_state:
     return state == "run"
 
 
-def _start(services: Services, request_id: str, payload: dict, request: ChatRequest) -> Chain | None:
+def _start(services: Services, request_id: str, payload: dict, request: ChatRequest, inputs: _Inputs) -> Chain | None:
     """Route the request, reserve its worst case and build its chain; None when no model
     can take it (the error is then published)."""
     catalog, settings = services.catalog, services.settings
     owner = payload.get("owner") or ADMIN_ID
-    user = services.users.admin if owner == ADMIN_ID else services.users.get(owner)
+    user = inputs.user
     limit = user.monthly_budget if user else settings.monthly_cost_limit
     tracking = settings.cost_tracking_enabled
-    pairs = [(m.model_name, m.provider) for m in catalog]
-    states = services.circuits.states(pairs)
     preferences, feedback_quality = accounting.routing_inputs(services, owner, user, payload.get("strategy"))
-    remaining = services.budgets.remaining(owner, limit) if tracking else None
+    remaining = max(0.0, limit - sum(inputs.usage)) if tracking else None
     try:
         decision = services.router.route(
             request,
@@ -115,8 +148,8 @@ def _start(services: Services, request_id: str, payload: dict, request: ChatRequ
             budget_limit=payload.get("budget_limit") if tracking else None,
             budget_remaining=remaining,
             preferences=preferences,
-            observations=services.stats.observations([m for m, _ in pairs]),
-            unavailable={m for m, state in states.items() if state == OPEN},
+            observations=inputs.observations,
+            unavailable={m for m, state in inputs.states.items() if state == OPEN},
             feedback_quality=feedback_quality,
         )
     except NoSuitableModel as exc:
@@ -155,8 +188,11 @@ def _reserve(
 
 
 def _run(
-    services: Services, request_id: str, payload: dict, request: ChatRequest, chain: Chain, slot: dict | None = None
+    services: Services, request_id: str, payload: dict, request: ChatRequest, chain: Chain, slot: dict | None = None,
+    states: dict[str, str] | None = None,
 ) -> Retry | None:
+    """Try the chain's models from its current one; at most one provider call, so `states`
+    (the circuits' as this run read them, when it did) stay fresh for the whole run."""
     store, catalog = services.requests, services.catalog
     on_delta = _Publisher(services, request_id, chain) if payload.get("stream") else None
     while True:
@@ -166,7 +202,7 @@ def _run(
                        _settlement(services, payload, request_id))
             return None
         model = catalog.get(chain.current)
-        skipped = _skip_reason(services, chain, model)
+        skipped = _skip_reason(services, chain, model, states or {})
         if skipped:
             chain.record(model.model_name, model.provider, skipped, 0.0)
             if fall_over(chain).give_up:
@@ -290,12 +326,12 @@ class _Publisher:
                 raise Cancelled
 
 
-def _skip_reason(services: Services, chain: Chain, model: ModelCapabilities) -> str | None:
+def _skip_reason(services: Services, chain: Chain, model: ModelCapabilities, states: dict[str, str]) -> str | None:
     """Why this model cannot take the attempt: an open circuit, or an answer to continue
     that it cannot be given as a prefill."""
     if chain.partial and not model.supports_assistant_prefill:
         return "cannot_continue"
-    if not _may_call(services, chain, model):
+    if not _may_call(services, chain, model, states.get(model.model_name)):
         return "circuit_open"
     return None
 
@@ -333,12 +369,13 @@ def _settle_cancelled(
                                     usage.output_tokens)
 
 
-def _may_call(services: Services, chain: Chain, model: ModelCapabilities) -> bool:
-    """Whether the model's circuit lets this attempt through. The last model of a chain is
-    always tried: when every model is open, the best one is still worth an attempt."""
+def _may_call(services: Services, chain: Chain, model: ModelCapabilities, state: str | None) -> bool:
+    """Whether the model's circuit lets this attempt through (`state` when this run has just
+    read it). The last model of a chain is always tried: when every model is open, the best
+    one is still worth an attempt."""
     if chain.is_last:
         return True
-    state = services.circuits.states([(model.model_name, model.provider)])[model.model_name]
+    state = state or services.circuits.states([(model.model_name, model.provider)])[model.model_name]
     if state == "probe":
         return services.circuits.try_probe(model.model_name, model.provider)
     return state == "closed"

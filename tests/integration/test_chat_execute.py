@@ -47,6 +47,13 @@ def test_system_prompt_and_max_tokens_reach_the_provider(client, sandbox):
     assert body["response"]["finish_reason"] == "length"
 
 
+def test_a_request_is_served_after_redis_forgot_its_scripts(client, redis_client):
+    """A restarted Redis knows no Lua script: the worker's round trip loads its scripts again."""
+    redis_client.script_flush()
+    reply = client.post("/api/v1/orchestrator/chat/execute", json={"message": "hello"})
+    assert reply.status_code == 200, reply.get_json()
+
+
 def test_a_finished_request_is_not_answered_twice(client, settings):
     from workers.tasks import services
     from workers import execution

@@ -24,4 +24,4 @@ def test_records_and_events_expire(store):
     store.fail("r2", {"status": 502, "code": "server_error"})
     assert 0 < store.redis.ttl(store.record_key("r2")) <= 60
     assert 0 < store.redis.ttl(store.events_key("r2")) <= 60
-    assert store.status("r2") == "failed"
+    assert store.get("r2")["status"] == "failed"
