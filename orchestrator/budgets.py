@@ -82,11 +82,17 @@ class Budgets:
     def reserve(self, user_id: str, limit: float, request_id: str, amount: float, expires_at: float) -> bool:
         """Hold `amount` USD for the request until it settles or `expires_at`; False when
         what is left of the month's `limit` cannot cover it."""
+        return one_trip(self.redis, lambda trip: self.reserve_in(trip, user_id, limit, request_id, amount, expires_at))
+
+    def reserve_in(
+        self, trip: RoundTrip, user_id: str, limit: float, request_id: str, amount: float, expires_at: float
+    ) -> Callable[[], bool]:
+        """`reserve`, in the caller's round trip."""
         now = time.time()
-        return bool(self._reserve(
-            keys=self.keys(user_id, month_of(now)),
-            args=[now, round(limit * MICRO), request_id, max(1, round(amount * MICRO)), expires_at, KEY_TTL],
-        ))
+        return trip.script(
+            self._reserve, list(self.keys(user_id, month_of(now))),
+            [now, round(limit * MICRO), request_id, max(1, round(amount * MICRO)), expires_at, KEY_TTL], bool,
+        )
 
     def usage(self, user_id: str) -> tuple[float, float]:
         """This month's (spent, reserved) USD."""

@@ -36,44 +36,49 @@ class RoundTrip:
     """Commands of several stores sent to Redis together, for a caller that needs them all
     before it can go on. Each store adds its commands (`command`, or `script` for its Lua)
     with how to read their replies, and gets back a function that returns what it read
-    once `run` has run. A script goes by its hash alone; when Redis does not know it (it
-    was restarted or flushed) the scripts are loaded and the whole trip is sent again, so a
-    trip holds only commands that are safe to repeat."""
+    once `run` has run. A script goes by its hash alone; one that Redis does not know (it
+    was restarted or flushed) is loaded and run again on its own, after the others."""
 
     def __init__(self, client: redis.Redis):
         self.client = client
-        self._parts: list[tuple[Callable[[Pipeline], object], Callable[[list], object]]] = []
-        self._scripts: dict[str, Script] = {}
+        self._parts: list[tuple[Callable[[Pipeline], object], Callable[[list], object], Script | None]] = []
         self._results: list | None = None
 
     def command(self, queue: Callable[[Pipeline], object], parse: Callable[[list], T]) -> Callable[[], T]:
         """`queue` adds commands to the pipeline; `parse` reads their replies, in a list."""
-        index = len(self._parts)
-        self._parts.append((queue, parse))
-        return lambda: self._results[index]
+        return self._add(queue, parse, None)
 
     def script(self, script: Script, keys: list, args: list, parse: Callable[[object], T]) -> Callable[[], T]:
-        self._scripts[script.sha] = script
-        return self.command(lambda pipe: pipe.evalsha(script.sha, len(keys), *keys, *args),
-                            lambda replies: parse(replies[0]))
+        def again() -> list:
+            return [script(keys=keys, args=args)]  # redis-py's Script loads itself when Redis lacks it
+
+        return self._add(lambda pipe: pipe.evalsha(script.sha, len(keys), *keys, *args),
+                         lambda replies: parse(replies[0]), again)
+
+    def _add(self, queue, parse, again) -> Callable:
+        index = len(self._parts)
+        self._parts.append((queue, parse, again))
+        return lambda: self._results[index]
 
     def run(self) -> None:
-        try:
-            replies, spans = self._send()
-        except NoScriptError:
-            for script in self._scripts.values():
-                self.client.script_load(script.script)
-            replies, spans = self._send()
-        self._results = [parse(replies[start:end]) for (start, end), (_, parse) in zip(spans, self._parts)]
-
-    def _send(self) -> tuple[list, list[tuple[int, int]]]:
         pipe = self.client.pipeline(transaction=False)
         spans = []
-        for queue, _ in self._parts:
+        for queue, _, _ in self._parts:
             start = len(pipe)
             queue(pipe)
             spans.append((start, len(pipe)))
-        return pipe.execute(), spans
+        replies = pipe.execute(raise_on_error=False)
+        self._results = [self._read(replies[start:end], parse, again)
+                         for (start, end), (_, parse, again) in zip(spans, self._parts)]
+
+    @staticmethod
+    def _read(replies: list, parse: Callable[[list], T], again: Callable[[], list] | None) -> T:
+        if again is not None and isinstance(replies[0], NoScriptError):
+            replies = again()
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return parse(replies)
 
 
 def one_trip(client: redis.Redis, add: Callable[[RoundTrip], Callable[[], T]]) -> T:

@@ -32,7 +32,7 @@ from orchestrator.batches import batch_key, batch_of
 from orchestrator.budgets import KEY_TTL as BUDGET_TTL
 from orchestrator.budgets import Charge
 from orchestrator.conversations import ConversationTurn
-from orchestrator.redis_conn import RoundTrip
+from orchestrator.redis_conn import RoundTrip, one_trip
 
 TERMINAL_EVENTS = ("final", "error")
 STREAM_MAXLEN = 10_000
@@ -252,11 +252,17 @@ class RequestStore:
 
     def publish(self, request_id: str, event: str, data: dict) -> str:
         """Append a non-terminal event (the routing decision, a chunk) to the request's stream."""
-        key = self.events_key(request_id)
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.xadd(key, {"type": event, "data": json.dumps(data)}, maxlen=STREAM_MAXLEN, approximate=True)
-        pipe.expire(key, self.ttl)
-        return pipe.execute()[0]
+        return one_trip(self.redis, lambda trip: self.publish_in(trip, request_id, event, data))
+
+    def publish_in(self, trip: RoundTrip, request_id: str, event: str, data: dict) -> Callable[[], str]:
+        """`publish`, in the caller's round trip; the event's entry id."""
+        key, fields = self.events_key(request_id), {"type": event, "data": json.dumps(data)}
+
+        def queue(pipe) -> None:
+            pipe.xadd(key, fields, maxlen=STREAM_MAXLEN, approximate=True)
+            pipe.expire(key, self.ttl)
+
+        return trip.command(queue, lambda replies: replies[0])
 
     def read(self, request_id: str, after: str, block: float) -> list[tuple[str, str, dict]]:
         """The events after entry id `after`, as (id, type, data); waits up to `block`

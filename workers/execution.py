@@ -162,29 +162,27 @@ def _start(services: Services, request_id: str, payload: dict, request: ChatRequ
         decision.fallback_models = [(catalog.get(m).provider, m) for m in payload["models"][1:]]
     chain = Chain(models=decision.models[: settings.max_models_per_request], deadline=deadline,
                   decision=decision.as_dict())
-    if tracking and not _reserve(services, owner, limit, request_id, request, chain, decision.analysis.input_tokens):
+    # The reservation and a stream's decision go in one round trip: when concurrent requests
+    # took what was left first, the 402 follows the decision on the stream.
+    trip, reserved = RoundTrip(services.redis), None
+    if tracking:
+        # The worst case of the chain's priciest model is held until the request settles. A task
+        # redelivered after a crash finds its reservation gone at the deadline, not before.
+        worst = max(catalog.get(m).worst_case_cost(decision.analysis.input_tokens, request.max_tokens)
+                    for m in chain.models)
+        reserved = services.budgets.reserve_in(trip, owner, limit, request_id, worst, deadline + RESERVATION_GRACE)
+    if payload.get("stream"):
+        services.requests.publish_in(trip, request_id, "decision", {"request_id": request_id, **chain.decision})
+    trip.run()
+    if reserved is not None and not reserved():
+        services.requests.fail(request_id, _error(
+            402, "budget_exceeded",
+            f"No suitable models available for this request: its worst case (${worst:.6f}) is more than what is "
+            "left of this month's budget after the requests in flight. Lower max_tokens or raise the budget.",
+        ))
         accounting.after_refusal(services, payload, limit)
         return None
-    if payload.get("stream"):
-        services.requests.publish(request_id, "decision", {"request_id": request_id, **chain.decision})
     return chain
-
-
-def _reserve(
-    services: Services, owner: str, limit: float, request_id: str, request: ChatRequest, chain: Chain, input_tokens: int
-) -> bool:
-    """Hold the worst case of the chain's priciest model until the request settles; a 402
-    when concurrent requests took what was left first."""
-    worst = max(services.catalog.get(m).worst_case_cost(input_tokens, request.max_tokens) for m in chain.models)
-    # A task redelivered after a crash finds its reservation gone at the deadline, not before.
-    if services.budgets.reserve(owner, limit, request_id, worst, chain.deadline + RESERVATION_GRACE):
-        return True
-    services.requests.fail(request_id, _error(
-        402, "budget_exceeded",
-        f"No suitable models available for this request: its worst case (${worst:.6f}) is more than what is "
-        "left of this month's budget after the requests in flight. Lower max_tokens or raise the budget.",
-    ))
-    return False
 
 
 def _run(

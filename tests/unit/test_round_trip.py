@@ -24,15 +24,17 @@ def test_each_store_reads_its_own_replies_from_one_trip():
     assert list(observed()) == ["gpt-4o"] and observed()["gpt-4o"].latency == 1.5
 
 
-def test_scripts_redis_forgot_are_loaded_and_the_trip_sent_again():
+def test_a_script_redis_forgot_is_loaded_and_run_again_alone():
     client = fakeredis.FakeRedis(decode_responses=True)
     store = RequestStore(client, "t:", ttl=60)
     store.create("r1", "alice", "chat")
     client.script_flush()
     trip = RoundTrip(client)
     status = store.start_in(trip, "r1")
+    count = trip.command(lambda pipe: pipe.incr("t:count"), lambda replies: replies[0])
     trip.run()
     assert status() == "queued" and store.get("r1")["status"] == "running"
+    assert count() == 1 and client.get("t:count") == "1"  # the other commands ran once
 
 
 def test_an_ended_request_is_not_marked_running_again():
