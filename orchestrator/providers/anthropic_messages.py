@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Iterator
 
 import anthropic
+import httpx2
 
 from orchestrator.providers.base import (
     ChatRequest,
@@ -29,6 +31,13 @@ from orchestrator.providers.errors import (
 )
 
 _FINISH_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "refusal": "content_filter"}
+# The HTTP status each error type stands for (docs.anthropic.com, "Errors"): an error event
+# in a stream that had begun comes with a 200.
+_ERROR_STATUS = {
+    "invalid_request_error": 400, "authentication_error": 401, "billing_error": 402, "permission_error": 403,
+    "not_found_error": 404, "request_too_large": 413, "rate_limit_error": 429, "api_error": 500,
+    "timeout_error": 504, "overloaded_error": 529,
+}
 
 
 def _call_arguments(request: ChatRequest) -> dict:
@@ -37,7 +46,6 @@ def _call_arguments(request: ChatRequest) -> dict:
         "model": request.model,
         "max_tokens": request.max_tokens,
         "messages": [{"role": m.role, "content": m.content} for m in alternating_turns(request.messages)],
-        "extra_headers": request_headers(request),
     }
     system = system_text(request)
     if system:
@@ -47,55 +55,82 @@ def _call_arguments(request: ChatRequest) -> dict:
     return args
 
 
-def _usage(usage) -> Usage:
-    cached = usage.cache_read_input_tokens or 0
-    written = getattr(usage, "cache_creation_input_tokens", None) or 0
-    return Usage(usage.input_tokens + cached + written, usage.output_tokens, cached)
+def _usage(usage: dict) -> Usage:
+    cached = usage.get("cache_read_input_tokens") or 0
+    written = usage.get("cache_creation_input_tokens") or 0
+    return Usage((usage.get("input_tokens") or 0) + cached + written, usage.get("output_tokens") or 0, cached)
 
 
 class AnthropicProvider(SdkProvider):
     def complete(self, request: ChatRequest, timeout: float) -> ChatResponse:
         started = time.monotonic()
         try:
-            message = self.client.messages.create(**_call_arguments(request), timeout=timeout)
+            message = self.client.messages.create(**_call_arguments(request), extra_headers=request_headers(request),
+                                                  timeout=timeout)
         except anthropic.APIError as exc:
             raise self._error(exc, request.model) from exc
         self._refuse_refusal(message.stop_reason, request.model)
         return self._response(
             request, started, "".join(block.text for block in message.content if block.type == "text"),
-            _FINISH_REASONS.get(message.stop_reason, "stop"), _usage(message.usage), message._request_id or message.id,
+            _FINISH_REASONS.get(message.stop_reason, "stop"), _usage(message.usage.model_dump()),
+            message._request_id or message.id,
         )
 
     def stream(self, request: ChatRequest, timeout: float) -> Iterator[StreamEvent]:
         try:
-            with self.client.messages.create(**_call_arguments(request), stream=True, timeout=timeout) as events:
-                yield from self._events(events, request.model)
+            # The client's plain POST and the SSE read here, as in openai_compatible.py: the
+            # typed call checks every argument first and builds a model of every event.
+            response = self.client.post("/v1/messages", cast_to=httpx2.Response, stream=True,
+                                        body={**_call_arguments(request), "stream": True},
+                                        options={"headers": request_headers(request), "timeout": timeout})
+            try:
+                yield from self._events(response, request.model)
+            finally:
+                response.close()  # closing the stream early cancels the upstream call
         except anthropic.APIError as exc:
             raise self._error(exc, request.model) from exc
         except STREAM_BREAKS as exc:
             raise interrupted(exc, self.name, request.model) from exc
 
-    def _events(self, events, model: str) -> Iterator[StreamEvent]:
-        input_usage, output_tokens, stop_reason, finished = None, 0, None, False
-        for event in events:
-            if event.type == "message_start":
-                input_usage = event.message.usage
-            elif event.type == "content_block_delta" and event.delta.type == "text_delta":
-                yield StreamDelta(event.delta.text)
-            elif event.type == "message_delta":
-                stop_reason = event.delta.stop_reason
-                output_tokens = event.usage.output_tokens
-            elif event.type == "message_stop":
+    def _events(self, response, model: str) -> Iterator[StreamEvent]:
+        """The events of the stream, from their `data` lines (each names its own type); a
+        malformed one is skipped: only message_stop tells a complete answer from a cut one."""
+        input_usage, output_tokens, stop_reason, finished = {}, 0, None, False
+        for line in response.iter_lines():
+            if not line.startswith("data:"):
+                continue
+            try:
+                event = json.loads(line[5:])
+            except ValueError:
+                continue
+            kind = event.get("type")
+            if kind == "message_start":
+                input_usage = (event.get("message") or {}).get("usage") or {}
+            elif kind == "content_block_delta":
+                delta = event.get("delta") or {}
+                if delta.get("type") == "text_delta" and delta.get("text"):
+                    yield StreamDelta(delta["text"])
+            elif kind == "message_delta":
+                stop_reason = (event.get("delta") or {}).get("stop_reason") or stop_reason
+                output_tokens = (event.get("usage") or {}).get("output_tokens") or output_tokens
+            elif kind == "message_stop":
                 finished = True
+            elif kind == "error":
+                raise self._in_band_error(event.get("error") or {}, model)
         if not finished:
             raise self._incomplete(model)
         self._refuse_refusal(stop_reason, model)
-        usage = _usage(input_usage) if input_usage is not None else Usage()
-        yield StreamEnd(
-            _FINISH_REASONS.get(stop_reason, "stop"),
-            Usage(usage.input_tokens, output_tokens, usage.cached_tokens),
-            events.response.headers.get("request-id"),
-        )
+        usage = _usage(input_usage)
+        yield StreamEnd(_FINISH_REASONS.get(stop_reason, "stop"), Usage(usage.input_tokens, output_tokens,
+                                                                       usage.cached_tokens),
+                        response.headers.get("request-id"))
+
+    def _in_band_error(self, error: dict, model: str) -> ProviderError:
+        """An error event after the stream began (an overload, mostly), as the status its type stands for."""
+        status = _ERROR_STATUS.get(error.get("type"), 500)
+        message = str(error.get("message") or "the provider reported an error mid-stream")[:500]
+        return ProviderError(classify(status, error.get("type"), message), message, provider=self.name, model=model,
+                             status=status)
 
     def _refuse_refusal(self, stop_reason: str | None, model: str) -> None:
         if stop_reason == "refusal":

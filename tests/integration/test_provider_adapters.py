@@ -133,9 +133,10 @@ def test_a_stalled_stream_times_out(registry, sandbox, model):
     assert caught.value.kind is ErrorKind.TIMEOUT
 
 
-def test_a_malformed_chunk_is_skipped_when_the_rest_of_the_stream_is_sound(registry, sandbox):
-    provider = registry.for_model(registry.catalog.get("gpt-4o-mini"))
-    whole = provider.complete(call(registry, "gpt-4o-mini"), timeout=10)
-    fault(sandbox, "gpt-4o-mini", "malformed_chunk", after_tokens=3)
-    text, end = stream_text(provider, call(registry, "gpt-4o-mini"))
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "claude-3-5-haiku-20241022"])
+def test_a_malformed_chunk_is_skipped_when_the_rest_of_the_stream_is_sound(registry, sandbox, model):
+    provider = registry.for_model(registry.catalog.get(model))
+    whole = provider.complete(call(registry, model), timeout=10)
+    fault(sandbox, model, "malformed_chunk", after_tokens=3)
+    text, end = stream_text(provider, call(registry, model))
     assert text == whole.content and end.finish_reason == "stop"
