@@ -24,6 +24,7 @@ from typing import Callable
 import redis
 
 from orchestrator.redis_conn import RoundTrip, one_trip
+
 MICRO = 1_000_000
 KEY_TTL = 40 * 86400
 

@@ -21,6 +21,7 @@ from typing import Callable
 import redis
 
 from orchestrator.redis_conn import RoundTrip, one_trip
+
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 
 
@@ -148,7 +149,7 @@ class Circuits:
     def states_in(self, trip: RoundTrip, models: list[tuple[str, str]]) -> Callable[[], dict[str, str]]:
         """`states`, read in the caller's round trip."""
         if not models:
-            return dict
+            return lambda: {}
 
         def effective(raw: list) -> dict[str, str]:
             return {model: max(raw[2 * i], raw[2 * i + 1], key=_SEVERITY.__getitem__)

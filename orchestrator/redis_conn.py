@@ -41,7 +41,8 @@ class RoundTrip:
 
     def __init__(self, client: redis.Redis):
         self.client = client
-        self._parts: list[tuple[Callable[[Pipeline], object], Callable[[list], object], Script | None]] = []
+        # (queue, parse, again): `again` re-runs a script part on its own
+        self._parts: list[tuple[Callable[[Pipeline], object], Callable[[list], object], Callable[[], list] | None]] = []
         self._results: list | None = None
 
     def command(self, queue: Callable[[Pipeline], object], parse: Callable[[list], T]) -> Callable[[], T]:

@@ -26,7 +26,8 @@ from typing import Callable
 
 import redis
 
-from orchestrator.redis_conn import RoundTrip, one_trip
+from orchestrator.redis_conn import RoundTrip
+
 ALPHA = 0.2  # weight of the newest sample in the moving averages
 TRUSTED_SAMPLES = 20
 HALF_LIFE = 600.0
@@ -155,12 +156,8 @@ class Stats:
         ]
         self._record(keys=keys, args=args, client=pipe or self.redis)
 
-    def observations(self, models: list[str]) -> dict[str, Observation]:
-        """The moving averages of the models that have any, in one round trip."""
-        return one_trip(self.redis, lambda trip: self.observations_in(trip, models))
-
     def observations_in(self, trip: RoundTrip, models: list[str]) -> Callable[[], dict[str, Observation]]:
-        """`observations`, read in the caller's round trip."""
+        """The moving averages of the models that have any, read in the caller's round trip."""
         def queue(pipe) -> None:
             for model in models:
                 pipe.hmget(self._averages_key(model), "samples", "success", "ttft", "latency", "updated_at")

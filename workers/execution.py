@@ -71,12 +71,12 @@ def execute(
     store = services.requests
     if payload.get("batch") and not _begin_item(services, request_id, payload, chain_state):
         return None
-    inputs = _read_inputs(services, request_id, payload, first_run=chain_state is None)
-    if inputs.status in TERMINAL:
-        log.info("request %s already finished; redelivery ignored", request_id)
-        return None
-    request = chat_request(payload, services.settings, inputs.history)
     try:
+        inputs = _read_inputs(services, request_id, payload, first_run=chain_state is None)
+        if inputs.status in TERMINAL:
+            log.info("request %s already finished; redelivery ignored", request_id)
+            return None
+        request = chat_request(payload, services.settings, inputs.history)
         if chain_state is None:
             chain = _start(services, request_id, payload, request, inputs)
             if chain is None:
@@ -92,10 +92,11 @@ def execute(
 
 
 def _read_inputs(services: Services, request_id: str, payload: dict, first_run: bool) -> _Inputs:
-    """One round trip: each Redis read is a wait for the first token."""
+    """One round trip: each Redis read is a wait for the first token. A chat request whose
+    record is gone (expired) still runs: its caller reads the answer from the event stream."""
     trip = RoundTrip(services.redis)
     owner = payload.get("owner") or ADMIN_ID
-    reads = {}
+    known, reads = {}, {}
     if payload.get("conversation_id"):
         reads["history"] = services.conversations.history_in(trip, owner, payload["conversation_id"])
     if not payload.get("batch"):
@@ -103,17 +104,16 @@ def _read_inputs(services: Services, request_id: str, payload: dict, first_run: 
         reads["status"] = (requests.start_in if first_run else requests.status_in)(trip, request_id)
     if first_run:
         pairs = [(m.model_name, m.provider) for m in services.catalog]
-        if owner != ADMIN_ID:
+        if owner == ADMIN_ID:
+            known["user"] = services.users.admin
+        else:
             reads["user"] = services.users.get_in(trip, owner)
         reads["states"] = services.circuits.states_in(trip, pairs)
         if services.settings.cost_tracking_enabled:
             reads["usage"] = services.budgets.usage_in(trip, owner)
         reads["observations"] = services.stats.observations_in(trip, [m for m, _ in pairs])
     trip.run()
-    values = {name: read() for name, read in reads.items()}
-    if first_run and owner == ADMIN_ID:
-        values["user"] = services.users.admin
-    return _Inputs(**values)
+    return _Inputs(**known, **{name: read() for name, read in reads.items()})
 
 
 def _begin_item(services: Services, request_id: str, payload: dict, chain_state: dict | None) -> bool:

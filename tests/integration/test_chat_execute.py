@@ -54,6 +54,14 @@ def test_a_request_is_served_after_redis_forgot_its_scripts(client, redis_client
     assert reply.status_code == 200, reply.get_json()
 
 
+def test_a_worker_that_cannot_read_its_inputs_ends_the_request_with_a_500(client, redis_client, settings, app):
+    """Not a hang until the deadline: the error reaches the caller at once."""
+    owner = app.extensions["orchestrator"].users.list_all()[-1].id
+    redis_client.set(f"{settings.redis_prefix}conv:{owner}:broken", "not a list")  # the history read fails
+    reply = client.post("/api/v1/orchestrator/chat/execute", json={"message": "hello", "conversation_id": "broken"})
+    assert reply.status_code == 500 and reply.get_json()["error"]["code"] == "internal_error", reply.get_json()
+
+
 def test_a_finished_request_is_not_answered_twice(client, settings):
     from workers.tasks import services
     from workers import execution

@@ -1,4 +1,6 @@
 import fakeredis
+import pytest
+import redis
 
 from orchestrator.circuits import Circuits
 from orchestrator.redis_conn import RoundTrip
@@ -45,3 +47,12 @@ def test_an_ended_request_is_not_marked_running_again():
     status = store.start_in(trip, "r1")
     trip.run()
     assert status() == "completed" and store.get("r1")["status"] == "completed"
+
+
+def test_an_error_reply_is_raised_not_read():
+    client = fakeredis.FakeRedis(decode_responses=True)
+    client.hset("t:hash", "field", "value")
+    trip = RoundTrip(client)
+    trip.command(lambda pipe: pipe.incr("t:hash"), lambda replies: replies[0])
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        trip.run()
