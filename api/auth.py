@@ -57,7 +57,7 @@ def _bearer_key() -> str:
 def _authenticate() -> None:
     if is_public(request.path):
         return
-    identity = services().users.authenticate(_bearer_key())
+    identity = services().users.authenticate(_bearer_key(), services().rate_limiter)
     if identity is None:
         raise ApiError(
             401, "unauthorized", "The API key is invalid or revoked; ask an administrator for a new one.",
@@ -66,7 +66,7 @@ def _authenticate() -> None:
     g.user = identity.user
     if identity.key_id is None:  # the admin key from the environment is not limited
         return
-    g.rate_limit = limit = services().rate_limiter.hit(identity.key_id)
+    g.rate_limit = limit = identity.limit
     if not limit.allowed:
         raise ApiError(
             429, "rate_limited",

@@ -20,26 +20,30 @@ from dataclasses import dataclass
 
 import redis
 
-# KEYS[1] the key's log; ARGV: limit, window in ms, a unique id for this request.
-# Returns {admitted (0/1), requests in the window, ms until the oldest of them leaves it}.
-_HIT = """
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-local limit, window = tonumber(ARGV[1]), tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local count = redis.call('ZCARD', KEYS[1])
-local admitted = 0
-if count < limit then
-  redis.call('ZADD', KEYS[1], now, now .. ':' .. ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], window)
-  count = count + 1
-  admitted = 1
+# A key's log, its limit, the window in ms and a unique id for this request. Returns
+# {admitted (0/1), requests in the window, ms until the oldest of them leaves it}. A function,
+# so that authentication (orchestrator/users.py) can count a request in its own script.
+HIT_FUNCTION = """
+local function rate_limit_hit(log, limit, window, request)
+  local time = redis.call('TIME')
+  local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+  redis.call('ZREMRANGEBYSCORE', log, '-inf', now - window)
+  local count = redis.call('ZCARD', log)
+  local admitted = 0
+  if count < limit then
+    redis.call('ZADD', log, now, now .. ':' .. request)
+    redis.call('PEXPIRE', log, window)
+    count = count + 1
+    admitted = 1
+  end
+  local oldest = redis.call('ZRANGE', log, 0, 0, 'WITHSCORES')
+  local reset = window
+  if oldest[2] then reset = tonumber(oldest[2]) + window - now end
+  return {admitted, count, reset}
 end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-local reset = window
-if oldest[2] then reset = tonumber(oldest[2]) + window - now end
-return {admitted, count, reset}
 """
+# KEYS[1] the key's log; ARGV: limit, window in ms, a unique id for this request.
+_HIT = HIT_FUNCTION + "return rate_limit_hit(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3])"
 
 
 @dataclass(frozen=True)
@@ -65,9 +69,15 @@ class RateLimiter:
 
     def hit(self, key_id: str) -> RateLimit:
         """Count one request of this key, unless it would go over the limit."""
-        admitted, count, reset_ms = self._hit(
-            keys=[self.key(key_id)], args=[self.limit, self.window * 1000, secrets.token_hex(6)]
-        )
+        return self.result(self._hit(keys=[self.key(key_id)], args=self.hit_args()))
+
+    def hit_args(self) -> list:
+        """rate_limit_hit's arguments after the log: limit, window in ms, this request's id."""
+        return [self.limit, self.window * 1000, secrets.token_hex(6)]
+
+    def result(self, reply: list) -> RateLimit:
+        """What rate_limit_hit's reply means."""
+        admitted, count, reset_ms = reply
         return RateLimit(
             allowed=bool(admitted),
             limit=self.limit,

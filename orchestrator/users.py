@@ -33,6 +33,7 @@ from typing import Callable, NamedTuple
 import redis
 
 from orchestrator.config import Settings
+from orchestrator.rate_limit import HIT_FUNCTION, RateLimit, RateLimiter
 from orchestrator.redis_conn import RoundTrip, one_trip
 from orchestrator.strategies import Preferences
 
@@ -43,14 +44,19 @@ ADMIN_ID = "admin"
 WEIGHTS = ("cost_sensitivity", "speed_preference", "quality_preference")
 _PREFERRED = "preferred:"
 
-# KEYS[1] the lookup hash; ARGV: the key's hash, now, the apikey: and user: key prefixes.
-_AUTHENTICATE = """
+# KEYS[1] the lookup hash; ARGV: the key's hash, now, the apikey: and user: key prefixes;
+# with a rate limit, also the prefix of the rate limit's logs and rate_limit_hit's limit,
+# window and request id. Returns {user id, key id, the user's hash as a flat list, and the
+# rate limit's reply when the user exists}: the request is counted in the same round trip.
+_AUTHENTICATE = HIT_FUNCTION + """
 local entry = redis.call('HGET', KEYS[1], ARGV[1])
 if not entry then return false end
 local space = string.find(entry, ' ', 1, true)
 local user_id, key_id = string.sub(entry, 1, space - 1), string.sub(entry, space + 1)
 redis.call('HSET', ARGV[3] .. key_id, 'last_used_at', ARGV[2])
-return {user_id, key_id, redis.call('HGETALL', ARGV[4] .. user_id)}
+local user = redis.call('HGETALL', ARGV[4] .. user_id)
+if #user == 0 or not ARGV[5] then return {user_id, key_id, user} end
+return {user_id, key_id, user, rate_limit_hit(ARGV[5] .. key_id, tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8])}
 """
 
 
@@ -89,6 +95,7 @@ class IssuedKey:
 class Identity(NamedTuple):
     user: User
     key_id: str | None  # None for the admin key from the environment
+    limit: RateLimit | None = None  # this request counted against the key's rate limit, when asked
 
 
 def generate_key() -> str:
@@ -276,15 +283,18 @@ class Users:
         pipe.execute()
         return replace(_api_key(key_id, record), revoked=True)
 
-    def authenticate(self, key: str) -> Identity | None:
-        """Whose key this is; None for a key that is unknown or revoked."""
+    def authenticate(self, key: str, limiter: RateLimiter | None = None) -> Identity | None:
+        """Whose key this is; None for a key that is unknown or revoked. With `limiter`, the
+        request also counts against the key's rate limit, in the same round trip (the admin
+        key from the environment is not limited)."""
         if self._admin_key and hmac.compare_digest(key.encode(), self._admin_key.encode()):
             return Identity(self.admin, None)
-        found = self._authenticate(
-            keys=[self.lookup_key],
-            args=[hash_key(key), time.time(), self.key_record_key(""), self.user_key("")],
-        )
+        args = [hash_key(key), time.time(), self.key_record_key(""), self.user_key("")]
+        if limiter is not None:
+            args += [limiter.key(""), *limiter.hit_args()]
+        found = self._authenticate(keys=[self.lookup_key], args=args)
         if not found or not found[2]:
             return None
-        user_id, key_id, flat = found
-        return Identity(_user(user_id, dict(zip(flat[::2], flat[1::2]))), key_id)
+        user_id, key_id, flat = found[:3]
+        limit = limiter.result(found[3]) if limiter is not None else None
+        return Identity(_user(user_id, dict(zip(flat[::2], flat[1::2]))), key_id, limit)
