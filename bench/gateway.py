@@ -329,7 +329,7 @@ def percentile(values: list[float], p: float) -> float | None:
 
 def summary_ms(seconds: list[float]) -> dict:
     return {f"p{p:g}": None if (v := percentile(seconds, p)) is None else round(v * 1000, 2)
-            for p in (50, 90, 99)} | {"n": len(seconds)}
+            for p in (50, 90, 99)} | {"max": round(max(seconds) * 1000, 2) if seconds else None, "n": len(seconds)}
 
 
 def machine() -> dict:

@@ -181,7 +181,7 @@ def ttft_runs(stack: Stack, args) -> list[dict]:
         d, o = row["direct"]["ttft_ms"], row["orchestrator"]["ttft_ms"]
         row["added_ttft_ms"] = {p: round(o[p] - d[p], 2) for p in ("p50", "p99") if o[p] is not None and d[p]}
         print(f"  ttft repeat {repeat + 1}: direct p50 {d['p50']} p99 {d['p99']} ms | orchestrator p50 {o['p50']} "
-              f"p99 {o['p99']} ms | added {row['added_ttft_ms']} | errors {row['orchestrator']['errors']}",
+              f"p99 {o['p99']} max {o['max']} ms | added {row['added_ttft_ms']} | errors {row['orchestrator']['errors']}",
               file=sys.stderr, flush=True)
         runs.append(row)
     return runs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from functools import lru_cache
 
 import redis
@@ -58,6 +59,7 @@ def _heartbeat(sender, **kwargs) -> None:
 def _ready(sender, **kwargs) -> None:
     _beat(sender.hostname)
     services().providers.warm()
+    gc.freeze()  # what lives as long as the worker, out of the collector's way (api/wsgi.py)
 
 
 @worker_shutdown.connect

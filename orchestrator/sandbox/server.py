@@ -9,6 +9,7 @@ model's latency (catalog ttft and speed times SANDBOX_LATENCY_SCALE), plain or s
 from __future__ import annotations
 
 import asyncio
+import gc
 import resource
 import socket
 import struct
@@ -219,4 +220,6 @@ def raise_open_files_limit() -> None:
 
 def run(host: str, port: int, catalog: Catalog, latency_scale: float) -> None:
     raise_open_files_limit()
-    web.run_app(create_app(catalog, latency_scale), host=host, port=port, backlog=BACKLOG, access_log=None)
+    app = create_app(catalog, latency_scale)
+    gc.freeze()  # no full collection's pause in a measured call (as api/wsgi.py)
+    web.run_app(app, host=host, port=port, backlog=BACKLOG, access_log=None)
