@@ -2,8 +2,9 @@
 shared by every API process through Redis.
 
 A sliding window log: each key has a sorted set of the times of its requests in the last
-window. One Lua script drops the entries older than the window, counts the rest and records
-the new request only if it fits, so however many processes count at once, no key ever gets
+window. One Lua function (run by the authentication's script, orchestrator/users.py, so that
+a request costs one round trip) drops the entries older than the window, counts the rest and
+records the new request only if it fits, so however many processes count at once, no key ever gets
 more than the limit in any window (a fixed window lets twice the limit through around a
 boundary). Times come from the Redis server's clock, so API hosts need not agree on the
 time. A key costs at most RATE_LIMIT_REQUESTS entries and expires one window after its last

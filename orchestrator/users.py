@@ -5,8 +5,11 @@ number of API keys. A key is shown once, when it is issued. Redis keeps only its
 a key is 240 random bits, so its hash cannot be reversed by guessing and needs neither salt
 nor a slow KDF. Beside the hash, a key record holds a short random key id (to list and
 revoke it) and the key's first characters (to recognise it). Authentication is one round
-trip: a Lua script maps the key's hash to its user and key ids, stamps the key's last use
-and returns the user's record. Revoking a key removes its hash from that lookup.
+trip: a Lua script maps the key's hash to its user and key ids, stamps the key's last use,
+returns the user's record and, for the API, counts the request against the key's rate limit
+(orchestrator/rate_limit.py's HIT_FUNCTION). The script names the keys it finds, as every
+script here that follows a lookup does: one Redis server, not a cluster. Revoking a key
+removes its hash from that lookup.
 
 The admin is not stored: it is whoever presents ADMIN_API_KEY (`Users.authenticate`).
 

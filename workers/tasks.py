@@ -59,6 +59,7 @@ def _heartbeat(sender, **kwargs) -> None:
 def _ready(sender, **kwargs) -> None:
     _beat(sender.hostname)
     services().providers.warm()
+    gc.collect()
     gc.freeze()  # what lives as long as the worker, out of the collector's way (api/wsgi.py)
 
 

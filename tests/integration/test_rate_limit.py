@@ -73,3 +73,11 @@ def test_requests_older_than_the_window_no_longer_count(redis_client, settings):
     # Age the one request past the window, as 60 seconds would.
     redis_client.zadd(limiter.key("k"), {member: now_ms - 61_000 for member in redis_client.zrange(limiter.key("k"), 0, -1)})
     assert limiter.hit("k").allowed
+
+
+def test_a_key_whose_user_is_gone_is_refused_and_not_counted(limited_apps, key, redis_client, settings):
+    users = limited_apps[0].extensions["orchestrator"].users
+    identity = users.authenticate(key)
+    redis_client.delete(users.user_key(identity.user.id))
+    assert get(limited_apps[0], key).status_code == 401
+    assert not redis_client.exists(f"{settings.redis_prefix}ratelimit:{identity.key_id}")
