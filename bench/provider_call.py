@@ -15,16 +15,17 @@ then each round's medians.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime
 import json
 import os
 import statistics
 import time
-import urllib.request
 
+import aiohttp
 import httpx2
 
-from bench.sandbox import free_port, start_sandbox
+from bench.sandbox import free_port, start_sandbox, wait_until_healthy
 from orchestrator.catalog import Catalog
 from orchestrator.config import get_settings
 from orchestrator.providers.base import ChatRequest, Message, StreamDelta
@@ -101,7 +102,7 @@ def main() -> None:
     os.environ["SANDBOX_URL"] = sandbox_url = f"http://127.0.0.1:{port}"
     sandbox = start_sandbox(port)
     try:
-        _wait_healthy(sandbox_url)
+        asyncio.run(_ready(sandbox_url, sandbox))
         registry = ProviderRegistry(get_settings(), Catalog.load())
         calls = {}
         for provider, model in MODELS.items():
@@ -120,16 +121,9 @@ def main() -> None:
         print(f"{name:20s} " + " · ".join(f"{r[name]:.2f}" for r in rounds) + " ms")
 
 
-def _wait_healthy(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+async def _ready(url: str, sandbox) -> None:
+    async with aiohttp.ClientSession() as session:
+        await wait_until_healthy(session, url, sandbox)
 
 
 if __name__ == "__main__":

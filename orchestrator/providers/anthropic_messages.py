@@ -7,7 +7,6 @@ import time
 from typing import Iterator
 
 import anthropic
-import httpx2
 
 from orchestrator.providers.base import (
     ChatRequest,
@@ -78,15 +77,7 @@ class AnthropicProvider(SdkProvider):
 
     def stream(self, request: ChatRequest, timeout: float) -> Iterator[StreamEvent]:
         try:
-            # The client's plain POST and the SSE read here, as in openai_compatible.py: the
-            # typed call checks every argument first and builds a model of every event.
-            response = self.client.post("/v1/messages", cast_to=httpx2.Response, stream=True,
-                                        body={**_call_arguments(request), "stream": True},
-                                        options={"headers": request_headers(request), "timeout": timeout})
-            try:
-                yield from self._events(response, request.model)
-            finally:
-                response.close()  # closing the stream early cancels the upstream call
+            yield from self._posted_stream("/v1/messages", {**_call_arguments(request), "stream": True}, request, timeout)
         except anthropic.APIError as exc:
             raise self._error(exc, request.model) from exc
         except STREAM_BREAKS as exc:

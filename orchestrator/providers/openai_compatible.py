@@ -6,7 +6,6 @@ import json
 import time
 from typing import Iterator
 
-import httpx2
 import openai
 
 from orchestrator.catalog import ModelCapabilities
@@ -95,15 +94,7 @@ class OpenAICompatibleProvider(SdkProvider):
         body = {**_call_arguments(request, self.models[request.model]), "stream": True,
                 "stream_options": {"include_usage": True}}
         try:
-            # The client's plain POST, not the typed chat.completions.create: that one walks
-            # every argument against its type hints first, a millisecond or more before the
-            # first byte leaves (bench/RESULTS.md, "Streaming"); these arguments are plain JSON.
-            response = self.client.post("/chat/completions", cast_to=httpx2.Response, body=body, stream=True,
-                                        options={"headers": request_headers(request), "timeout": timeout})
-            try:
-                yield from self._events(response, request.model)
-            finally:
-                response.close()  # closing the stream early cancels the upstream call
+            yield from self._posted_stream("/chat/completions", body, request, timeout)
         except openai.APIError as exc:
             raise self._error(exc, request.model) from exc
         except STREAM_BREAKS as exc:
