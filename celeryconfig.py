@@ -25,7 +25,7 @@ broker_transport_options = {
     "global_keyprefix": _settings.redis_prefix,
 }
 
-# The request store (orchestrator/request_store.py) is the results backend: tasks keep no
+# The request store (orchestrator/store/requests.py) is the results backend: tasks keep no
 # Celery result, so nothing is written twice and results are keyed by request id.
 task_ignore_result = True
 

@@ -6,7 +6,7 @@ from flask import Flask, current_app
 
 from api.errors import OrchestratorApi, register_error_handlers
 from orchestrator.config import get_settings
-from orchestrator.services import Services
+from orchestrator.runtime.services import Services
 
 API_PREFIX = "/api/v1/orchestrator"
 

@@ -13,8 +13,8 @@ from flask import Flask, g, request
 
 from api import API_PREFIX, services
 from api.errors import ApiError, ErrorResponseSchema
-from orchestrator.rate_limit import RateLimit
-from orchestrator.users import User
+from orchestrator.store.rate_limit import RateLimit
+from orchestrator.store.users import User
 
 PUBLIC_PATHS = (f"{API_PREFIX}/health", f"{API_PREFIX}/openapi.json", "/docs", "/metrics")
 SCHEME = "bearerAuth"

@@ -1,7 +1,7 @@
 """Batches: submit many chat requests at once, follow them, cancel them, download their results.
 
 Each item is its own `execute_chat` task on the `batch` queue, with the request id of its
-record (orchestrator/batches.py) as task id, at the batch's priority: it takes the routing,
+record (orchestrator/store/batches.py) as task id, at the batch's priority: it takes the routing,
 fallback, budget and rate-limit path of an interactive request, and its result and the
 batch's counters are written together, once, however often the task is delivered.
 """
@@ -22,7 +22,7 @@ from api import services
 from api.auth import current_user
 from api.errors import ApiError, ErrorResponseSchema, _flatten
 from api.schemas import STRATEGIES, CatalogModel, StrictFloat, StrictSchema, _not_blank
-from orchestrator.batches import item_id, item_payload, new_batch_id
+from orchestrator.store.batches import item_id, item_payload, new_batch_id
 from orchestrator.config import get_settings
 from workers import broker
 from workers.app import app as celery_app

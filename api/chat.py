@@ -12,8 +12,8 @@ from api import services
 from api.auth import current_user
 from api.errors import ApiError, ErrorResponseSchema
 from api.schemas import ChatRequestSchema, ChatResultSchema, RoutingDecisionSchema
-from orchestrator.payloads import chat_request, payload_from_body
-from orchestrator.router import NoSuitableModel
+from orchestrator.core.payloads import chat_request, payload_from_body
+from orchestrator.core.router import NoSuitableModel
 from workers.app import app as celery_app
 from workers.queues import CHAT_QUEUE, DEFAULT_PRIORITY, kombu_priority, task_reprs
 

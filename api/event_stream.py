@@ -1,6 +1,6 @@
 """Following one request's event stream: the reading loop under every streaming answer.
 
-The worker appends a request's events to its Redis stream (orchestrator/request_store.py):
+The worker appends a request's events to its Redis stream (orchestrator/store/requests.py):
 `decision`, `chunk`s, then one terminal `final` or `error`. `follow` yields them as they
 come, whatever wire format the caller is then given (the orchestrator's SSE events, or
 OpenAI's chunks in api/openai_compat.py).
@@ -14,7 +14,7 @@ from typing import Iterator
 
 import redis
 
-from orchestrator.request_store import TERMINAL_EVENTS, RequestStore
+from orchestrator.store.requests import TERMINAL_EVENTS, RequestStore
 
 Event = tuple[str, str, dict]  # (stream entry id, event type, data)
 

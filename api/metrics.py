@@ -1,4 +1,4 @@
-"""GET /metrics: Prometheus text format, from Redis (orchestrator/metrics.py); no key needed,
+"""GET /metrics: Prometheus text format, from Redis (orchestrator/runtime/metrics.py); no key needed,
 outside the OpenAPI spec (it is not JSON)."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from orchestrator.metrics import RedisCollector, registry
-from orchestrator.services import Services
+from orchestrator.runtime.metrics import RedisCollector, registry
+from orchestrator.runtime.services import Services
 from workers import broker
 from workers.queues import BATCH_QUEUE, CHAT_QUEUE
 

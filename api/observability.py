@@ -1,7 +1,7 @@
 """The request id of every HTTP request (X-Request-ID), in the logs and on the tasks it enqueues.
 
 The caller's X-Request-ID is kept when well formed (letters, digits, . _ : -, up to 128),
-otherwise a new one is made; it is set in orchestrator/logs.py's context for the request's
+otherwise a new one is made; it is set in orchestrator/runtime/logs.py's context for the request's
 log lines, added to every Celery task the request publishes (workers/observability.py's
 publish hook) and returned in the X-Request-ID response header (unless the endpoint set
 its own, as the OpenAI-compatible one does).
@@ -12,7 +12,7 @@ from __future__ import annotations
 from flask import Flask, g, request
 
 import workers.observability  # noqa: F401  (connects the hook that puts the id on published tasks)
-from orchestrator import logs
+from orchestrator.runtime import logs
 
 
 def _begin() -> None:

@@ -37,7 +37,7 @@ from api import services
 from api.chat import WAIT_GRACE, enqueue_chat, run_chat
 from api.event_stream import Event, follow
 from api.streaming import HEARTBEAT_SECONDS, RESUME_GRACE, sse_response
-from orchestrator.strategies import RoutingStrategy
+from orchestrator.core.strategies import RoutingStrategy
 
 PREFIX = "/v1"
 blp = Blueprint("openai_compat", __name__, url_prefix=PREFIX)

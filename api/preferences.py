@@ -11,7 +11,7 @@ from api import services
 from api.auth import current_user
 from api.errors import ApiError, ErrorResponseSchema
 from api.schemas import PreferencesSchema, PreferencesUpdateSchema
-from orchestrator.users import NotFound, User
+from orchestrator.store.users import NotFound, User
 
 blp = Blueprint("preferences", __name__, description="Your routing preferences and monthly budget")
 

@@ -6,8 +6,8 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from api import services
-from orchestrator.analysis import Complexity
-from orchestrator.strategies import RoutingStrategy
+from orchestrator.core.analysis import Complexity
+from orchestrator.core.strategies import RoutingStrategy
 
 STRATEGIES = [s.value for s in RoutingStrategy]
 

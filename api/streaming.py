@@ -26,7 +26,7 @@ from api.chat import WAIT_GRACE, enqueue_chat
 from api.errors import ApiError, ErrorResponseSchema
 from api.schemas import ChatRequestSchema
 from api.event_stream import follow
-from orchestrator.request_store import TERMINAL_EVENTS, RequestStore
+from orchestrator.store.requests import TERMINAL_EVENTS, RequestStore
 
 blp = Blueprint("streaming", __name__, description="Stream chat responses as Server-Sent Events")
 

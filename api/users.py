@@ -11,7 +11,7 @@ from api import services
 from api.auth import require_admin
 from api.errors import ApiError, ErrorResponseSchema
 from api.schemas import ApiKeySchema, IssuedKeySchema, UserCreatedSchema, UserCreateSchema, UserSchema
-from orchestrator.users import IssuedKey, NotFound
+from orchestrator.store.users import IssuedKey, NotFound
 
 blp = Blueprint("admin", __name__, description="Users and API keys (admin key only)")
 blp.before_request(require_admin)

@@ -3,7 +3,7 @@
 import gc
 
 from api import create_app
-from orchestrator import logs
+from orchestrator.runtime import logs
 from orchestrator.config import get_settings
 
 logs.configure(get_settings().log_level, get_settings().log_format)

@@ -33,7 +33,7 @@ import redis
 import requests
 
 from bench.sandbox import cpu_seconds, free_port, peak_rss_mb, stop_group
-from orchestrator.users import Users
+from orchestrator.store.users import Users
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
@@ -63,7 +63,7 @@ class Stack:
 
     def start(self, name: str, *args: str) -> subprocess.Popen:
         log = open(self.logs / f"{name}.log", "wb")
-        process = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", *args], cwd=ROOT, env=self.env,
+        process = subprocess.Popen([sys.executable, "-m", "orchestrator.runtime.cli", *args], cwd=ROOT, env=self.env,
                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.processes.append(process)
         return process

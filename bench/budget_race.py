@@ -58,7 +58,7 @@ def configure(latency: float, concurrency: int) -> dict:
 
 
 def start(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "orchestrator.cli", *args], cwd=ROOT, env=dict(os.environ),
+    return subprocess.Popen([sys.executable, "-m", "orchestrator.runtime.cli", *args], cwd=ROOT, env=dict(os.environ),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
@@ -138,9 +138,9 @@ def main() -> None:
     import requests
 
     from orchestrator.config import get_settings
-    from orchestrator.fleet import Fleet
-    from orchestrator.sandbox.server import raise_open_files_limit
-    from orchestrator.services import Services
+    from orchestrator.store.fleet import Fleet
+    from sandbox.server import raise_open_files_limit
+    from orchestrator.runtime.services import Services
 
     raise_open_files_limit()
     services = Services.from_settings(get_settings())

@@ -51,7 +51,7 @@ import aiohttp
 import redis
 
 from bench.sandbox import free_port, stop_group
-from orchestrator.sandbox.server import raise_open_files_limit
+from sandbox.server import raise_open_files_limit
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 60.0
@@ -167,7 +167,7 @@ class Process:
 
 def web_default(option: str) -> int:
     """The default of an option of `orchestrator web`, so that the bench measures what it runs."""
-    from orchestrator.cli import web
+    from orchestrator.runtime.cli import web
 
     return next(p.default for p in web.params if p.name == option)
 
@@ -229,7 +229,7 @@ class Stack:
         w = self.web
         bind = f"127.0.0.1:{self.web_port}"
         if w.worker_class == "gthread":  # what `orchestrator web` runs
-            return [sys.executable, "-m", "orchestrator.cli", "web", "--bind", bind, "--workers", str(w.workers),
+            return [sys.executable, "-m", "orchestrator.runtime.cli", "web", "--bind", bind, "--workers", str(w.workers),
                     "--threads", str(w.threads)]
         # Another worker class: the same gunicorn command with that class (gevent must be installed).
         return [sys.executable, "-m", "gunicorn", "--bind", bind, "--worker-class", w.worker_class,
@@ -238,7 +238,7 @@ class Stack:
 
     def start(self) -> "Stack":
         env = self.env()
-        cli = [sys.executable, "-m", "orchestrator.cli"]
+        cli = [sys.executable, "-m", "orchestrator.runtime.cli"]
         self.processes["sandbox"] = Process("sandbox", [*cli, "sandbox", "--port", str(self.sandbox_port)], env,
                                             self.log_dir)
         self.processes["worker"] = Process("worker", [*cli, "worker"], env, self.log_dir)

@@ -26,9 +26,9 @@ import aiohttp
 import httpx2
 
 from bench.sandbox import free_port, start_sandbox, wait_until_healthy
-from orchestrator.catalog import Catalog
+from orchestrator.core.catalog import Catalog
 from orchestrator.config import get_settings
-from orchestrator.providers.base import ChatRequest, Message, StreamDelta
+from orchestrator.core.types import ChatRequest, Message, StreamDelta
 from orchestrator.providers.registry import ProviderRegistry
 
 MESSAGE = "Tell me about the history of tea."

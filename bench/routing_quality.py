@@ -29,8 +29,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.analysis import Complexity, analyze
-from orchestrator.providers.base import Message
+from orchestrator.core.analysis import Complexity, analyze
+from orchestrator.core.types import Message
 
 DATA_DIR = Path(os.environ.get("ROUTING_EVAL_DIR", "/work/shared/eval/routing"))
 RANDOM_SEEDS = 10

@@ -24,10 +24,10 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-from orchestrator.analysis import analyze
-from orchestrator.catalog import Catalog
-from orchestrator.providers.base import ChatRequest, Message
-from orchestrator.router import Router
+from orchestrator.core.analysis import analyze
+from orchestrator.core.catalog import Catalog
+from orchestrator.core.types import ChatRequest, Message
+from orchestrator.core.router import Router
 
 LITELLM_VERSION = "1.108.0"
 COMPROMISED = {"1.82.7", "1.82.8", "1.107.0"}

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.sandbox [--requests 2000] [--latency 1.0] [--stream]
 
-Starts `python -m orchestrator.cli sandbox` on a free port (SANDBOX_LATENCY_SCALE=0),
+Starts `python -m orchestrator.runtime.cli sandbox` on a free port (SANDBOX_LATENCY_SCALE=0),
 sends every request at once, each asking for a fixed delay with `x-sandbox-latency`, and
 prints one JSON line, then a summary. Ideally the wall time equals that delay.
 """
@@ -25,8 +25,8 @@ from pathlib import Path
 
 import aiohttp
 
-from orchestrator.sandbox.latency import LATENCY_HEADER
-from orchestrator.sandbox.server import raise_open_files_limit
+from sandbox.latency import LATENCY_HEADER
+from sandbox.server import raise_open_files_limit
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 30.0
@@ -51,7 +51,7 @@ def stop_group(process: subprocess.Popen, timeout: float = 20) -> None:
 
 def start_sandbox(port: int) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.cli", "sandbox", "--port", str(port)],
+        [sys.executable, "-m", "orchestrator.runtime.cli", "sandbox", "--port", str(port)],
         cwd=ROOT, env={**os.environ, "SANDBOX_LATENCY_SCALE": "0"},
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )

@@ -49,7 +49,7 @@ from bench.gateway import (
     percentile,
     summary_ms,
 )
-from orchestrator.sandbox.server import raise_open_files_limit
+from sandbox.server import raise_open_files_limit
 
 TTFT_MODEL = "gpt-4o-mini"
 TTFT_TOKENS = 16

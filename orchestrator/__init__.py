@@ -1,7 +1,7 @@
 """AI Model Orchestrator: the domain core, and the brief's Python API."""
 
-from orchestrator.catalog import ModelCapabilities, ModelProvider
-from orchestrator.strategies import RoutingStrategy, register_strategy
+from orchestrator.core.catalog import ModelCapabilities, ModelProvider
+from orchestrator.core.strategies import RoutingStrategy, register_strategy
 
 _CLIENT_NAMES = ("AdvancedAIOrchestrator", "BatchOrchestratorService", "ChatOrchestratorService", "ModelResponse",
                  "OrchestratorError")
@@ -10,11 +10,11 @@ __all__ = ["ModelCapabilities", "ModelProvider", "RoutingStrategy", "register_st
 
 
 def __getattr__(name: str):
-    # The brief's client classes (orchestrator/client.py) bring aiohttp, about 20 MB: they are
+    # The brief's client classes (orchestrator_client) bring aiohttp, about 20 MB: they are
     # imported on first use, so the API's and the workers' processes, which never use them,
     # do not load it.
     if name in _CLIENT_NAMES:
-        from orchestrator import client
+        import orchestrator_client as client
 
         return getattr(client, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

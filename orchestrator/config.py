@@ -63,13 +63,13 @@ class Settings:
     batch_limit_share: float = 0.8
     log_level: str = "INFO"
     run_dir: str = ".run"
-    # Alerts (orchestrator/alerts.py): POSTed as JSON here when set.
+    # Alerts (orchestrator/store/alerts.py): POSTed as JSON here when set.
     alert_webhook_url: str | None = None
-    # Performance degradation (orchestrator/monitor.py): a model's recent p95 latency over
+    # Performance degradation (orchestrator/runtime/monitor.py): a model's recent p95 latency over
     # this many times its own baseline, or over the absolute ceiling when one is set.
     degradation_factor: float = 2.0
     degradation_p95_seconds: float | None = None
-    # Cost anomaly (orchestrator/usage.py): a user's spend this hour over this many times
+    # Cost anomaly (orchestrator/store/usage.py): a user's spend this hour over this many times
     # their average hourly spend, and at least the minimum.
     cost_anomaly_factor: float = 5.0
     cost_anomaly_min_spend: float = 1.0
@@ -160,7 +160,7 @@ def load_settings(read_dotenv: bool = True) -> Settings:
                            if env.str("ALERT_WEBHOOK_URL", "") else None),
         log_format=_read(env, "str", "LOG_FORMAT", "json", validate=OneOf(["json", "text"])),
         degradation_factor=_read(env, "float", "DEGRADATION_FACTOR", 2.0, validate=Range(min=1, min_inclusive=False)),
-        # Latencies are counted in buckets up to 60 s (orchestrator/stats.py): a p95 never reads higher.
+        # Latencies are counted in buckets up to 60 s (orchestrator/store/stats.py): a p95 never reads higher.
         degradation_p95_seconds=(_read(env, "float", "DEGRADATION_P95_SECONDS", None,
                                        validate=Range(min=0.001, max=60, max_inclusive=False))
                                  if env.str("DEGRADATION_P95_SECONDS", "") else None),

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ORCHESTRATOR = [sys.executable, "-m", "orchestrator.cli"]
+ORCHESTRATOR = [sys.executable, "-m", "orchestrator.runtime.cli"]
 
 
 def free_port() -> int:

@@ -1,11 +1,11 @@
 """The worker's logging, request ids and periodic checks (Celery signal handlers).
 
-- Logging: the root logger gets orchestrator/logs.py's handler (JSON by default) instead of
+- Logging: the root logger gets orchestrator/runtime/logs.py's handler (JSON by default) instead of
   Celery's own, so the worker's lines carry the request and task ids.
 - Request ids: a task carries its request's X-Request-ID in a message header
   (`request_id`, added by the publisher, here or in the API: api/observability.py); the
   worker sets it around each task, and keeps it on the retries a task sends itself.
-- Checks: on each heartbeat, orchestrator/monitor.py's checks (one worker of the fleet per
+- Checks: on each heartbeat, orchestrator/runtime/monitor.py's checks (one worker of the fleet per
   interval), in a thread of their own so the heartbeat is never held up.
 """
 
@@ -16,7 +16,7 @@ import threading
 
 from celery.signals import before_task_publish, heartbeat_sent, setup_logging, task_postrun, task_prerun
 
-from orchestrator import logs
+from orchestrator.runtime import logs
 from orchestrator.config import get_settings
 
 log = logging.getLogger(__name__)

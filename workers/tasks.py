@@ -10,8 +10,8 @@ import redis
 from celery.signals import heartbeat_sent, worker_ready, worker_shutdown
 
 from orchestrator.config import get_settings
-from orchestrator.services import Services
-from workers import execution
+from orchestrator.runtime.services import Services
+from orchestrator.execution import executor as execution
 from workers.app import app
 from workers.queues import DEFAULT_PRIORITY, MOST_URGENT, batch_kombu_priority, kombu_priority, task_reprs
 

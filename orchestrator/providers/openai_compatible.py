@@ -8,25 +8,11 @@ from typing import Iterator
 
 import openai
 
-from orchestrator.catalog import ModelCapabilities
-from orchestrator.providers.base import (
-    ChatRequest,
-    ChatResponse,
-    SdkProvider,
-    StreamDelta,
-    StreamEnd,
-    StreamEvent,
-    Usage,
-    request_headers,
-)
-from orchestrator.providers.errors import (
-    STREAM_BREAKS,
-    ErrorKind,
-    ProviderError,
-    classify,
-    interrupted,
-    parse_retry_after,
-)
+from orchestrator.core.catalog import ModelCapabilities
+from orchestrator.core.types import ChatRequest, ChatResponse, StreamDelta, StreamEnd, StreamEvent, Usage
+from orchestrator.providers.base import SdkProvider, request_headers
+from orchestrator.providers.errors import STREAM_BREAKS, classify, interrupted, parse_retry_after
+from orchestrator.core.errors import ErrorKind, ProviderError
 
 _FINISH_REASONS = {"stop": "stop", "length": "length", "content_filter": "content_filter", "tool_calls": "stop"}
 

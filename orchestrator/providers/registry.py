@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 
-from orchestrator.catalog import Catalog, ModelCapabilities, ProviderConfig
+from orchestrator.core.catalog import Catalog, ModelCapabilities, ProviderConfig
 from orchestrator.config import Settings
 from orchestrator.providers.base import Provider
 

@@ -8,7 +8,7 @@ import redis
 import requests
 
 from orchestrator.config import get_settings
-from orchestrator.fleet import Fleet
+from orchestrator.store.fleet import Fleet
 from tests.processes import orchestrator, wait_until
 
 

@@ -8,8 +8,8 @@ import time
 import pytest
 import requests
 
-from orchestrator.alerts import Alert, Webhook
-from orchestrator.usage import Usage
+from orchestrator.store.alerts import Alert, Webhook
+from orchestrator.store.usage import Usage
 from tests.processes import free_port, wait_until
 
 API = "/api/v1/orchestrator"

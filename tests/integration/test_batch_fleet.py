@@ -19,10 +19,10 @@ import pytest
 import redis
 import requests
 
-from orchestrator.budgets import Budgets
-from orchestrator.client import BatchOrchestratorService
-from orchestrator.fleet import Fleet
-from orchestrator.users import Users
+from orchestrator.store.budgets import Budgets
+from orchestrator_client import BatchOrchestratorService
+from orchestrator.store.fleet import Fleet
+from orchestrator.store.users import Users
 from tests.processes import ROOT, free_port, orchestrator, wait_until
 
 ENDED = ("completed", "partially_completed", "failed", "cancelled")
@@ -278,7 +278,7 @@ def test_python_client_and_cli(shared, tmp_path):
     requests_file = tmp_path / "requests.jsonl"
     requests_file.write_text('{"task": "Say one"}\n\n{"task": "Say two", "max_tokens": 20}\n')
     env = {**os.environ, "ORCHESTRATOR_URL": fleet.url, "ORCHESTRATOR_API_KEY": fleet.key}
-    cli = [sys.executable, "-m", "orchestrator.cli", "batch"]
+    cli = [sys.executable, "-m", "orchestrator.runtime.cli", "batch"]
     run = subprocess.run([*cli, "submit", str(requests_file), "--priority", "7", "--wait", "--poll", "0.2"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stdout + run.stderr

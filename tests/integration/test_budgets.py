@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from orchestrator.services import Services
-from workers import execution
+from orchestrator.runtime.services import Services
+from orchestrator.execution import executor as execution
 
 EXECUTE = "/api/v1/orchestrator/chat/execute"
 MODEL = "gpt-4o-mini"

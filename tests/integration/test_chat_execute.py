@@ -64,7 +64,7 @@ def test_a_worker_that_cannot_read_its_inputs_ends_the_request_with_a_500(client
 
 def test_a_finished_request_is_not_answered_twice(client, settings):
     from workers.tasks import services
-    from workers import execution
+    from orchestrator.execution import executor as execution
 
     reply = client.post("/api/v1/orchestrator/chat/execute", json={"message": "hello"})
     request_id = reply.get_json()["request_id"]

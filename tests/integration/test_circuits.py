@@ -7,7 +7,7 @@ import time
 
 import requests
 
-from orchestrator.circuits import CircuitPolicy, Circuits
+from orchestrator.store.circuits import CircuitPolicy, Circuits
 from tests.processes import wait_until
 
 EXECUTE = "/api/v1/orchestrator/chat/execute"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import stat
 
-from orchestrator.launcher import demo_key
+from orchestrator.runtime.launcher import demo_key
 
 
 def test_the_demo_key_is_reused_while_valid_and_replaced_once_revoked(app, redis_client, tmp_path):

@@ -121,7 +121,7 @@ def test_context_overflow_goes_to_a_larger_context_never_the_same_model(client, 
     status, body = execute(client)
     assert status == 200, body
     assert len(seen(sandbox, PRIMARY)) == 1
-    from orchestrator.catalog import Catalog
+    from orchestrator.core.catalog import Catalog
 
     catalog = Catalog.load()
     assert catalog.get(body["model_used"]).context_window > catalog.get(PRIMARY).context_window

@@ -12,8 +12,8 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from orchestrator.monitor import MIN_BASELINE, MIN_RECENT, Monitor
-from orchestrator.stats import latency_bucket
+from orchestrator.runtime.monitor import MIN_BASELINE, MIN_RECENT, Monitor
+from orchestrator.store.stats import latency_bucket
 from tests.processes import wait_until
 
 API = "/api/v1/orchestrator"

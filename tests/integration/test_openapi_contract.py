@@ -12,7 +12,7 @@ from hypothesis import HealthCheck
 
 from api import create_app
 from orchestrator.config import get_settings
-from orchestrator.services import Services
+from orchestrator.runtime.services import Services
 
 # Without a higher rate limit most examples of an operation would only meet 429
 # (test_rate_limit.py tests the limit).

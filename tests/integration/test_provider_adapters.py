@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 import requests
 
-from orchestrator.catalog import Catalog
-from orchestrator.providers.base import ChatRequest, Message, StreamDelta, StreamEnd
-from orchestrator.providers.errors import ErrorKind, ProviderError
+from orchestrator.core.catalog import Catalog
+from orchestrator.core.types import ChatRequest, Message, StreamDelta, StreamEnd
+from orchestrator.core.errors import ErrorKind, ProviderError
 from orchestrator.providers.registry import ProviderRegistry
 
 MODELS = ["gpt-4o-mini", "claude-3-5-haiku-20241022", "gemini-2.5-flash"]

@@ -9,7 +9,7 @@ import pytest
 import redis
 import requests
 
-from orchestrator.users import Users
+from orchestrator.store.users import Users
 from tests.processes import Process, free_port, orchestrator, wait_until
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server on the PATH")

@@ -7,9 +7,9 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from orchestrator.cli import main
-from orchestrator.strategies import Preferences
-from orchestrator.users import NotFound, hash_key
+from orchestrator.runtime.cli import main
+from orchestrator.core.strategies import Preferences
+from orchestrator.store.users import NotFound, hash_key
 
 KEY = re.compile(r"orch-[A-Za-z0-9_-]{40}")
 

@@ -10,7 +10,7 @@ import threading
 import redis
 import requests
 
-from orchestrator.users import Users
+from orchestrator.store.users import Users
 from tests.processes import free_port, orchestrator, wait_until
 
 MODEL = "claude-3-5-haiku-20241022"

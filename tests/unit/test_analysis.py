@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from orchestrator.analysis import Complexity, TaskAnalysis, TaskType, analyze, estimate_tokens
-from orchestrator.providers.base import Message
+from orchestrator.core.analysis import Complexity, TaskAnalysis, TaskType, analyze, estimate_tokens
+from orchestrator.core.types import Message
 
 
 def ask(text: str, system_prompt: str | None = None, max_tokens: int = 1024) -> TaskAnalysis:

@@ -6,12 +6,12 @@ import time
 import fakeredis
 import pytest
 
-from orchestrator.alerts import Alert, Alerts
-from orchestrator.analytics import admin_report, cheaper_model_advice, model_summary, quantile
-from orchestrator.budgets import Budgets
-from orchestrator.catalog import Catalog
-from orchestrator.learning import HALF_LIFE, Learning, decayed
-from orchestrator.usage import Usage, UsageRow
+from orchestrator.store.alerts import Alert, Alerts
+from orchestrator.runtime.analytics import admin_report, cheaper_model_advice, model_summary, quantile
+from orchestrator.store.budgets import Budgets
+from orchestrator.core.catalog import Catalog
+from orchestrator.store.learning import HALF_LIFE, Learning, decayed
+from orchestrator.store.usage import Usage, UsageRow
 
 
 @pytest.fixture
@@ -90,7 +90,7 @@ def test_budget_thresholds_are_reported_once_each(redis_client):
 
     def settle(cost):
         budgets.reserve("u", 1.0, f"r{cost}", cost, time.time() + 60)
-        from orchestrator.request_store import RequestStore
+        from orchestrator.store.requests import RequestStore
 
         store = RequestStore(redis_client, "t:", 60)
         store.create(f"r{cost}", "u", "chat")

@@ -6,8 +6,8 @@ import json
 import pytest
 
 from orchestrator.providers.anthropic_messages import AnthropicProvider
-from orchestrator.providers.base import StreamDelta
-from orchestrator.providers.errors import ErrorKind, ProviderError
+from orchestrator.core.types import StreamDelta
+from orchestrator.core.errors import ErrorKind, ProviderError
 
 
 class Lines:

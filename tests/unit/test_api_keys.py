@@ -7,7 +7,7 @@ import pytest
 
 from api import create_app
 from api.auth import is_public
-from orchestrator.users import generate_key, hash_key
+from orchestrator.store.users import generate_key, hash_key
 
 SPEC = "/api/v1/orchestrator/openapi.json"
 

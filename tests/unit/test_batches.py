@@ -1,13 +1,13 @@
-"""Batch records and their counters (orchestrator/batches.py, request_store.py) on fakeredis."""
+"""Batch records and their counters (orchestrator/store/batches.py, request_store.py) on fakeredis."""
 
 from __future__ import annotations
 
 import fakeredis
 import pytest
 
-from orchestrator.batches import CANCELLED, BatchStore, batch_of, item_id, new_batch_id
-from orchestrator.budgets import Budgets
-from orchestrator.request_store import RequestStore
+from orchestrator.store.batches import CANCELLED, BatchStore, batch_of, item_id, new_batch_id
+from orchestrator.store.budgets import Budgets
+from orchestrator.store.requests import RequestStore
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 import pytest
 
-from orchestrator.catalog import Catalog, CatalogError
-from orchestrator.providers.base import Usage
+from orchestrator.core.catalog import Catalog, CatalogError
+from orchestrator.core.types import Usage
 
 
 def test_brief_models_are_priced_from_genai_prices():

@@ -37,7 +37,7 @@ def test_a_bad_value_names_the_variable_and_the_form(monkeypatch, name, value, e
 
 def test_start_up_stops_with_one_line(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "orchestrator.cli", "check-config"],
+        [sys.executable, "-m", "orchestrator.runtime.cli", "check-config"],
         env={"MONTHLY_COST_LIMIT": "abc", "PATH": "/usr/bin:/bin", "COLUMNS": "60"},
         capture_output=True, text=True, cwd=tmp_path,
     )

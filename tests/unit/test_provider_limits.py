@@ -1,12 +1,12 @@
-"""The provider rate-limit schedule (orchestrator/provider_limits.py) on fakeredis."""
+"""The provider rate-limit schedule (orchestrator/store/provider_limits.py) on fakeredis."""
 
 from __future__ import annotations
 
 import fakeredis
 import pytest
 
-from orchestrator.catalog import ModelCapabilities, ModelLimits
-from orchestrator.provider_limits import BATCH, CHAT, MARGIN, ProviderLimits, allowances
+from orchestrator.core.catalog import ModelCapabilities, ModelLimits
+from orchestrator.store.provider_limits import BATCH, CHAT, MARGIN, ProviderLimits, allowances
 
 
 def model(rpm=None, tpm=None) -> ModelCapabilities:

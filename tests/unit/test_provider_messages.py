@@ -1,7 +1,8 @@
 """Conversations translate into each provider's shape without losing anything."""
 
 from orchestrator.providers.anthropic_messages import _call_arguments as anthropic_arguments
-from orchestrator.providers.base import ChatRequest, Message, alternating_turns, system_text
+from orchestrator.core.types import ChatRequest, Message
+from orchestrator.providers.base import alternating_turns, system_text
 from orchestrator.providers.google_gemini import _contents
 from orchestrator.providers.openai_compatible import to_openai_messages
 
@@ -45,7 +46,7 @@ def test_a_conversation_starting_with_the_assistant_gets_a_user_turn_first():
 
 
 def test_reasoning_models_take_max_completion_tokens_and_no_temperature():
-    from orchestrator.catalog import Catalog
+    from orchestrator.core.catalog import Catalog
     from orchestrator.providers.openai_compatible import _call_arguments
 
     catalog = Catalog.load()

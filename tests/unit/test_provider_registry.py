@@ -3,7 +3,7 @@ No request is sent; the clients' configuration is read."""
 
 import dataclasses
 
-from orchestrator.catalog import Catalog
+from orchestrator.core.catalog import Catalog
 from orchestrator.config import load_settings
 from orchestrator.providers.registry import ProviderRegistry
 

@@ -1,7 +1,7 @@
 import fakeredis
 import pytest
 
-from orchestrator.request_store import RequestStore
+from orchestrator.store.requests import RequestStore
 
 
 @pytest.fixture

@@ -2,10 +2,10 @@ import fakeredis
 import pytest
 import redis
 
-from orchestrator.circuits import Circuits
-from orchestrator.redis_conn import RoundTrip
-from orchestrator.request_store import RequestStore
-from orchestrator.stats import Stats
+from orchestrator.store.circuits import Circuits
+from orchestrator.store.connection import RoundTrip
+from orchestrator.store.requests import RequestStore
+from orchestrator.store.stats import Stats
 
 
 def test_each_store_reads_its_own_replies_from_one_trip():

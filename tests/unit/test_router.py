@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.catalog import Catalog
-from orchestrator.providers.base import ChatRequest, Message
-from orchestrator.router import NoSuitableModel, Router
-from orchestrator.strategies import Preferences, RoutingStrategy, register_strategy
+from orchestrator.core.catalog import Catalog
+from orchestrator.core.types import ChatRequest, Message
+from orchestrator.core.router import NoSuitableModel, Router
+from orchestrator.core.strategies import Preferences, RoutingStrategy, register_strategy
 
 
 def model(provider, price_in, price_out, quality, ttft, tps, context=128_000, capabilities=("code", "streaming")):
@@ -159,7 +159,7 @@ def test_unavailable_models_are_routed_around_unless_nothing_else_is_left(router
 def test_observed_failures_and_slowness_move_traffic_and_fade_with_time(router):
     import time
 
-    from orchestrator.stats import Observation
+    from orchestrator.core.evidence import Observation
 
     now = time.time()
     failing = {"reasoner": Observation(samples=50, success_rate=0.2, ttft=2.5, latency=5, updated_at=now)}
@@ -173,7 +173,7 @@ def test_observed_failures_and_slowness_move_traffic_and_fade_with_time(router):
 
 
 def test_users_ratings_move_a_models_quality_for_the_task_type(router):
-    from orchestrator.learning import RatedQuality
+    from orchestrator.core.evidence import RatedQuality
 
     decision = router.route(ask(EXPERT), "cost_optimal")
     assert decision.chosen_model == "reasoner"

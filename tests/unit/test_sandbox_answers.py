@@ -1,4 +1,4 @@
-from orchestrator.sandbox.answers import answer, count_tokens
+from sandbox.answers import answer, count_tokens
 
 
 def test_answers_are_deterministic_and_differ_by_prompt():

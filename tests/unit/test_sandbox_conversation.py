@@ -2,13 +2,13 @@
 
 import pytest
 
-from orchestrator.sandbox.answers import answer, count_tokens
-from orchestrator.sandbox.anthropic_wire import AnthropicWire
-from orchestrator.sandbox.conversation import Conversation, InvalidConversation, text_of
-from orchestrator.sandbox.gemini_wire import GeminiWire
-from orchestrator.sandbox.openai_wire import OpenAIWire
-from orchestrator.sandbox.reply import MAX_REASONING_TOKENS, reply_to
-from orchestrator.sandbox.wire import UpstreamError
+from sandbox.answers import answer, count_tokens
+from sandbox.anthropic_wire import AnthropicWire
+from sandbox.conversation import Conversation, InvalidConversation, text_of
+from sandbox.gemini_wire import GeminiWire
+from sandbox.openai_wire import OpenAIWire
+from sandbox.reply import MAX_REASONING_TOKENS, reply_to
+from sandbox.wire import UpstreamError
 
 OPENAI_BODY = {
     "model": "gpt-4o",

@@ -2,8 +2,8 @@
 
 import pytest
 
-from orchestrator.sandbox.fault_rules import FaultRules, rule_from_json
-from orchestrator.sandbox.faults import Fault, FaultSyntaxError, fault, parse_fault_header
+from sandbox.fault_rules import FaultRules, rule_from_json
+from sandbox.faults import Fault, FaultSyntaxError, fault, parse_fault_header
 
 
 def test_header_gives_the_kind_and_converted_parameters():

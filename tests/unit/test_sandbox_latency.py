@@ -2,8 +2,8 @@
 
 import pytest
 
-from orchestrator.catalog import Catalog
-from orchestrator.sandbox.latency import IMMEDIATE, JITTER, Latency, Pacing, parse_latency_header
+from orchestrator.core.catalog import Catalog
+from sandbox.latency import IMMEDIATE, JITTER, Latency, Pacing, parse_latency_header
 
 CATALOG = Catalog.load()
 

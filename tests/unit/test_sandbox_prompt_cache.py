@@ -1,7 +1,7 @@
 """The sandbox's simplified prompt caching."""
 
-from orchestrator.sandbox.conversation import Conversation
-from orchestrator.sandbox.prompt_cache import CACHEABLE_TOKENS, PromptCache
+from sandbox.conversation import Conversation
+from sandbox.prompt_cache import CACHEABLE_TOKENS, PromptCache
 
 
 def test_a_long_system_prompt_is_cached_for_the_same_model_on_its_second_use():

@@ -4,13 +4,13 @@ import json
 
 import pytest
 
-from orchestrator.sandbox.conversation import Conversation
-from orchestrator.sandbox.faults import fault
-from orchestrator.sandbox.latency import IMMEDIATE, Pacing
-from orchestrator.sandbox.openai_wire import OpenAIWire
-from orchestrator.sandbox.reply import reply_to
-from orchestrator.sandbox.streaming import plan, text_chunks
-from orchestrator.sandbox.wire import Call, Completion, Usage
+from sandbox.conversation import Conversation
+from sandbox.faults import fault
+from sandbox.latency import IMMEDIATE, Pacing
+from sandbox.openai_wire import OpenAIWire
+from sandbox.reply import reply_to
+from sandbox.streaming import plan, text_chunks
+from sandbox.wire import Call, Completion, Usage
 
 WIRE = OpenAIWire()
 

@@ -9,8 +9,8 @@ import requests
 from google import genai
 from google.genai import types
 
-from orchestrator.catalog import Catalog
-from orchestrator.sandbox.background import BackgroundSandbox
+from orchestrator.core.catalog import Catalog
+from sandbox.background import BackgroundSandbox
 
 
 @pytest.fixture(scope="module")

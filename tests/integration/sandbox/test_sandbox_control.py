@@ -9,7 +9,7 @@ import requests
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from orchestrator.sandbox.faults import FAULT_HEADER
+from sandbox.faults import FAULT_HEADER
 from tests.processes import wait_until
 
 GPT, CLAUDE, GEMINI = "gpt-4o", "claude-3-5-haiku-20241022", "gemini-2.5-flash"

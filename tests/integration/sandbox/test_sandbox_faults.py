@@ -19,12 +19,12 @@ import requests
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from orchestrator.catalog import Catalog
-from orchestrator.sandbox.background import BackgroundSandbox
-from orchestrator.sandbox.conversation import Conversation
-from orchestrator.sandbox.faults import FAULT_HEADER
-from orchestrator.sandbox.reply import reply_to
-from orchestrator.sandbox.streaming import MALFORMED_DATA
+from orchestrator.core.catalog import Catalog
+from sandbox.background import BackgroundSandbox
+from sandbox.conversation import Conversation
+from sandbox.faults import FAULT_HEADER
+from sandbox.reply import reply_to
+from sandbox.streaming import MALFORMED_DATA
 
 GPT, CLAUDE, GEMINI, TINY = "gpt-4o", "claude-3-5-haiku-20241022", "gemini-2.5-flash", "tiny-context"
 HI = [{"role": "user", "content": "Hi"}]

@@ -10,11 +10,11 @@ import requests
 from google import genai
 from google.genai import types
 
-from orchestrator.catalog import Catalog
-from orchestrator.sandbox.answers import count_tokens
-from orchestrator.sandbox.conversation import Conversation
-from orchestrator.sandbox.prompt_cache import CACHEABLE_TOKENS
-from orchestrator.sandbox.reply import MAX_REASONING_TOKENS, reply_to
+from orchestrator.core.catalog import Catalog
+from sandbox.answers import count_tokens
+from sandbox.conversation import Conversation
+from sandbox.prompt_cache import CACHEABLE_TOKENS
+from sandbox.reply import MAX_REASONING_TOKENS, reply_to
 
 SYSTEM = "You are terse"
 TURNS = [("user", "What is TCP?"), ("assistant", "A protocol."), ("user", "And UDP?")]

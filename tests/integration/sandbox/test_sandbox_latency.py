@@ -8,9 +8,9 @@ import time
 import openai
 import pytest
 
-from orchestrator.catalog import Catalog
-from orchestrator.sandbox.background import BackgroundSandbox
-from orchestrator.sandbox.latency import JITTER, LATENCY_HEADER
+from orchestrator.core.catalog import Catalog
+from sandbox.background import BackgroundSandbox
+from sandbox.latency import JITTER, LATENCY_HEADER
 
 QUICK = "quick-model"
 TTFT, TOKENS_PER_SECOND, TOKENS = 0.2, 100.0, 30

@@ -1,0 +1,1 @@
+"""The pure core: types, task analysis, routing, strategies, retry policy and catalog. No I/O."""

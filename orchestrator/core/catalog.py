@@ -1,0 +1,236 @@
+"""The model catalog: what each model can do, what it costs and how fast it is.
+
+Prices come from genai-prices (maintained, offline data) unless models.yaml overrides
+them; everything else comes from models.yaml, merged with the operator's MODELS_FILE.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import yaml
+from genai_prices import Usage as PriceUsage
+from genai_prices import calc_price
+
+from orchestrator.core.types import Usage
+
+
+class ModelProvider(str, enum.Enum):
+    OPENAI = "openai"
+    ANTHROPIC = "anthropic"
+    GOOGLE = "google"
+    CUSTOM = "custom"
+
+
+PROVIDER_KINDS = ("openai", "anthropic", "google")
+
+
+class CatalogError(Exception):
+    """models.yaml (or MODELS_FILE) is malformed; the message says where."""
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    name: str
+    kind: str  # one of PROVIDER_KINDS: the wire format and SDK used
+    api_key_env: str | None = None
+    base_url: str | None = None  # a custom OpenAI-compatible server
+
+
+@dataclass(frozen=True)
+class ModelLimits:
+    """A provider's rate limits for one model: requests and tokens per minute (None: no limit).
+    Every worker shares them through Redis (orchestrator/store/provider_limits.py)."""
+
+    rpm: int | None = None
+    tpm: int | None = None
+
+
+@dataclass(frozen=True)
+class ModelCapabilities:
+    """One model. The first fields are the brief's; prices are USD per 1K tokens."""
+
+    provider: str
+    model_name: str
+    max_tokens: int
+    cost_per_1k_input: float
+    cost_per_1k_output: float
+    supports_code: bool = False
+    supports_reasoning: bool = False
+    supports_streaming: bool = True
+    supports_vision: bool = False
+    supports_assistant_prefill: bool = False
+    reasoning_model: bool = False  # takes max_completion_tokens and no temperature
+    context_window: int = 8192
+    cost_per_1k_cached_input: float | None = None
+    ttft: float = 1.0
+    tokens_per_second: float = 50.0
+    first_token_timeout: float | None = None  # overrides FIRST_TOKEN_TIMEOUT for this model
+    quality: dict[str, float] = field(default_factory=dict)
+    price_source: str = "genai-prices"
+    price_ref: str | None = None
+    limits: ModelLimits | None = None  # the provider's rpm/tpm for this model, from `limits` in models.yaml
+
+    def cost(self, usage: Usage) -> float:
+        """What `usage` costs on this model, in USD."""
+        if self.price_source == "genai-prices":
+            priced = calc_price(
+                PriceUsage(
+                    input_tokens=usage.input_tokens,
+                    output_tokens=usage.output_tokens,
+                    cache_read_tokens=usage.cached_tokens or None,
+                ),
+                model_ref=self.price_ref or self.model_name,
+                provider_id=self.provider,
+            )
+            return float(priced.total_price)
+        cached_price = self.cost_per_1k_cached_input if self.cost_per_1k_cached_input is not None else self.cost_per_1k_input
+        uncached = usage.input_tokens - usage.cached_tokens
+        return (
+            uncached * self.cost_per_1k_input
+            + usage.cached_tokens * cached_price
+            + usage.output_tokens * self.cost_per_1k_output
+        ) / 1000
+
+    def worst_case_cost(self, input_tokens: int, max_tokens: int) -> float:
+        """The most a call can cost: the input, and every output token it may write."""
+        return (input_tokens * self.cost_per_1k_input + min(max_tokens, self.max_tokens) * self.cost_per_1k_output) / 1000
+
+    def quality_for(self, task_type: str) -> float:
+        return self.quality.get(task_type, self.quality.get("default", 0.5))
+
+
+_CAPABILITY_FLAGS = {
+    "code": "supports_code",
+    "reasoning": "supports_reasoning",
+    "streaming": "supports_streaming",
+    "vision": "supports_vision",
+    "assistant_prefill": "supports_assistant_prefill",
+    "reasoning_model": "reasoning_model",
+}
+
+
+def _genai_prices_per_1k(model_name: str, provider: str) -> tuple[float, float, float]:
+    """Base-tier prices per 1K tokens, read by pricing exactly 1K tokens of each kind."""
+    plain = calc_price(PriceUsage(input_tokens=1000, output_tokens=1000), model_ref=model_name, provider_id=provider)
+    cached = calc_price(
+        PriceUsage(input_tokens=1000, cache_read_tokens=1000), model_ref=model_name, provider_id=provider
+    )
+    return float(plain.input_price), float(plain.output_price), float(cached.input_price)
+
+
+def _limits_from_entry(name: str, entry: dict) -> ModelLimits | None:
+    """`limits: {rpm: N, tpm: N}`, either or both; None when the model has none."""
+    limits = entry.get("limits")
+    if limits is None:
+        return None
+    if not isinstance(limits, dict) or set(limits) - {"rpm", "tpm"}:
+        raise CatalogError(f"model {name!r}: limits must be a mapping with rpm and/or tpm, not {limits!r}")
+    for key, value in limits.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise CatalogError(f"model {name!r}: limits.{key} must be a whole number of at least 1, not {value!r}")
+    return ModelLimits(rpm=limits.get("rpm"), tpm=limits.get("tpm")) if limits else None
+
+
+def _model_from_entry(name: str, entry: dict, providers: dict[str, ProviderConfig]) -> ModelCapabilities:
+    provider = entry.get("provider")
+    if provider not in providers:
+        raise CatalogError(f"model {name!r}: provider {provider!r} is not declared under 'providers'")
+    unknown = set(entry.get("capabilities", [])) - set(_CAPABILITY_FLAGS)
+    if unknown:
+        raise CatalogError(f"model {name!r}: unknown capabilities {sorted(unknown)}; known: {sorted(_CAPABILITY_FLAGS)}")
+    flags = {_CAPABILITY_FLAGS[c]: True for c in entry.get("capabilities", [])}
+    latency = entry.get("latency", {})
+    prices = entry.get("prices")
+    if prices:
+        per_1k = (prices["input"] / 1000, prices["output"] / 1000, prices.get("cached_input", prices["input"]) / 1000)
+        source = "models.yaml"
+    else:
+        try:
+            per_1k = _genai_prices_per_1k(entry.get("price_ref", name), provider)
+        except LookupError as exc:
+            raise CatalogError(f"model {name!r}: genai-prices has no price for it ({exc}); set 'prices' in models.yaml") from None
+        source = "genai-prices"
+    context_window = int(entry.get("context_window", 8192))
+    return ModelCapabilities(
+        provider=provider,
+        model_name=name,
+        max_tokens=int(entry.get("max_output_tokens", min(4096, context_window))),
+        cost_per_1k_input=per_1k[0],
+        cost_per_1k_output=per_1k[1],
+        cost_per_1k_cached_input=per_1k[2],
+        context_window=context_window,
+        ttft=float(latency.get("ttft", 1.0)),
+        tokens_per_second=float(latency.get("tokens_per_second", 50.0)),
+        first_token_timeout=entry.get("timeouts", {}).get("first_token"),
+        quality=dict(entry.get("quality", {})),
+        price_source=source,
+        price_ref=entry.get("price_ref"),
+        limits=_limits_from_entry(name, entry),
+        **flags,
+    )
+
+
+class Catalog:
+    """The models the router may choose from and the providers that serve them."""
+
+    def __init__(self, models: dict[str, ModelCapabilities], providers: dict[str, ProviderConfig]):
+        self.models = models
+        self.providers = providers
+
+    def get(self, model_name: str) -> ModelCapabilities:
+        return self.models[model_name]
+
+    def __contains__(self, model_name: str) -> bool:
+        return model_name in self.models
+
+    def __iter__(self):
+        return iter(self.models.values())
+
+    def provider_of(self, model: ModelCapabilities) -> ProviderConfig:
+        return self.providers[model.provider]
+
+    @classmethod
+    def load(cls, extra_file: str | None = None) -> "Catalog":
+        """The bundled models.yaml, with `extra_file` (MODELS_FILE) merged over it."""
+        data = yaml.safe_load(resources.files("orchestrator.core").joinpath("models.yaml").read_text())
+        if extra_file:
+            try:
+                extra = yaml.safe_load(Path(extra_file).read_text()) or {}
+            except (OSError, yaml.YAMLError) as exc:
+                raise CatalogError(f"MODELS_FILE {extra_file}: {exc}") from None
+            data["providers"].update(extra.get("providers", {}))
+            data["models"].update(extra.get("models", {}))
+            # `limits: {model: {rpm, tpm}}` sets your account's rate limits on any model, bundled ones included.
+            for name, limits in (extra.get("limits") or {}).items():
+                if name not in data["models"]:
+                    raise CatalogError(f"MODELS_FILE {extra_file}: limits for unknown model {name!r}")
+                data["models"][name] = {**data["models"][name], "limits": limits}
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Catalog":
+        """A catalog from the models.yaml structure: {"providers": {...}, "models": {...}}."""
+        try:
+            providers = {name: ProviderConfig(name=name, **spec) for name, spec in data["providers"].items()}
+        except TypeError as exc:
+            raise CatalogError(f"providers: {exc}; allowed keys: kind, api_key_env, base_url") from None
+        for provider in providers.values():
+            if provider.kind not in PROVIDER_KINDS:
+                raise CatalogError(f"provider {provider.name!r}: kind {provider.kind!r} is not one of {PROVIDER_KINDS}")
+        models = {name: _model_from_entry(name, entry, providers) for name, entry in data["models"].items()}
+        return cls(models, providers)
+
+
+def check_default_model(settings, catalog: Catalog) -> None:
+    """DEFAULT_MODEL_NAME must name a catalog model of DEFAULT_MODEL_PROVIDER."""
+    name, provider = settings.default_model_name, settings.default_model_provider
+    if name not in catalog:
+        raise CatalogError(f"DEFAULT_MODEL_NAME={name!r} is not in the catalog; known: {', '.join(sorted(catalog.models))}")
+    if catalog.get(name).provider != provider:
+        raise CatalogError(
+            f"DEFAULT_MODEL_PROVIDER={provider!r} does not serve {name!r} (its provider is {catalog.get(name).provider!r})"
+        )

@@ -1,0 +1,83 @@
+"""One error taxonomy for every provider. The rest of the system reads only this.
+
+Each adapter maps its SDK's exceptions to a ProviderError whose `kind` says what went
+wrong and, through its policy, whether the same model may be tried again, another model
+may be tried, or neither.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Policy:
+    retry_same: bool  # the same model may answer if asked again
+    fallback: bool  # another model may answer
+    http_status: int  # what the caller sees when this is the last error
+
+
+class ErrorKind(str, enum.Enum):
+    RATE_LIMITED = "rate_limited"
+    OVERLOADED = "overloaded"
+    SERVER_ERROR = "server_error"
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"
+    AUTH = "auth"
+    BAD_REQUEST = "bad_request"
+    CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
+    CONTENT_FILTERED = "content_filtered"
+    NOT_FOUND = "not_found"
+
+    @property
+    def policy(self) -> Policy:
+        return _POLICIES[self]
+
+
+_POLICIES = {
+    ErrorKind.RATE_LIMITED: Policy(retry_same=True, fallback=True, http_status=503),
+    ErrorKind.OVERLOADED: Policy(retry_same=True, fallback=True, http_status=503),
+    ErrorKind.SERVER_ERROR: Policy(retry_same=True, fallback=True, http_status=502),
+    ErrorKind.TIMEOUT: Policy(retry_same=False, fallback=True, http_status=504),
+    ErrorKind.CONNECTION: Policy(retry_same=True, fallback=True, http_status=502),
+    ErrorKind.AUTH: Policy(retry_same=False, fallback=True, http_status=502),
+    ErrorKind.BAD_REQUEST: Policy(retry_same=False, fallback=False, http_status=400),
+    ErrorKind.CONTEXT_LENGTH_EXCEEDED: Policy(retry_same=False, fallback=True, http_status=400),
+    ErrorKind.CONTENT_FILTERED: Policy(retry_same=False, fallback=False, http_status=422),
+    ErrorKind.NOT_FOUND: Policy(retry_same=False, fallback=True, http_status=502),
+}
+
+
+class ProviderError(Exception):
+    """A provider call failed; `kind` classifies it, `message` is safe to show the caller."""
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        *,
+        provider: str,
+        model: str,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.provider = provider
+        self.model = model
+        self.status = status
+        self.retry_after = retry_after
+
+    def as_dict(self) -> dict:
+        return {
+            "kind": self.kind.value,
+            "message": self.message,
+            "provider": self.provider,
+            "model": self.model,
+            "status": self.status,
+            "retry_after": self.retry_after,
+        }
+
+

@@ -1,0 +1,229 @@
+"""Router.route(request) -> RoutingDecision: which model answers, why, and what comes next.
+
+1. Analyse the conversation (orchestrator/core/analysis.py).
+2. Keep the models that can take it: the capabilities it needs, a context that holds it,
+   a worst-case cost within the request's budget_limit and the user's remaining budget,
+   and not marked unavailable.
+3. Rank them with the strategy (orchestrator/core/strategies.py) from catalog priors.
+4. Choose the best (or the pinned model), and up to three fallbacks, other providers first.
+   The operator's default model (DEFAULT_MODEL_NAME), when it fits, is always among the
+   fallbacks: the model the operator trusts is the last resort.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+from orchestrator.core.analysis import TaskAnalysis, analyze
+from orchestrator.core.catalog import Catalog
+from orchestrator.core.evidence import RatedQuality
+from orchestrator.core.types import ChatRequest
+from orchestrator.core.evidence import Observation
+from orchestrator.core.strategies import (
+    Candidate,
+    Context,
+    Preferences,
+    Ranked,
+    RoutingStrategy,
+    get_strategy,
+    required_quality,
+)
+
+MAX_FALLBACKS = 3
+INFINITY = float("inf")
+DEFAULT_PREFERENCES = Preferences()
+
+
+class NoSuitableModel(Exception):
+    """No model in the catalog can take this request; the message says why and what would fit.
+
+    `reason` is "budget" (every fitting model could cost more than the budget left),
+    "context" (no context window holds the conversation or no model has a capability it
+    needs) or "unknown_model" (a pinned model the catalog lacks).
+    """
+
+    _HTTP_STATUS = {"budget": 402, "context": 413, "unknown_model": 404}
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+    @property
+    def http_status(self) -> int:
+        return self._HTTP_STATUS[self.reason]
+
+
+@dataclass(slots=True)
+class RoutingDecision:
+    chosen_provider: str
+    chosen_model: str
+    reasoning: str
+    estimated_cost: float
+    estimated_time: float
+    fallback_models: list[tuple[str, str]] = field(default_factory=list)
+    confidence: float = 0.5
+    strategy: str = RoutingStrategy.BALANCED.value
+    analysis: TaskAnalysis | None = None
+
+    def as_dict(self) -> dict:
+        decision = asdict(self)
+        decision["fallback_models"] = [list(pair) for pair in self.fallback_models]
+        decision["analysis"] = self.analysis.as_dict() if self.analysis else None
+        return decision
+
+    @property
+    def models(self) -> list[str]:
+        """The chosen model, then the fallbacks, in the order to try them."""
+        return [self.chosen_model, *(name for _, name in self.fallback_models)]
+
+
+def _blend(ttft: float, quality: float, observed: Observation, now: float) -> tuple[float, float]:
+    """Priors moved toward what was observed: the observed time to first token, and the
+    quality discounted by the observed failure rate."""
+    trust = observed.trust(now)
+    if observed.ttft == observed.ttft:  # not NaN: a first token was seen
+        ttft = (1 - trust) * ttft + trust * observed.ttft
+    return ttft, quality * (1 - trust * (1 - observed.success_rate))
+
+
+class Router:
+    def __init__(self, catalog: Catalog, default_model: str | None = None):
+        self.catalog = catalog
+        self.default_model = default_model
+
+    def route(
+        self,
+        request: ChatRequest,
+        strategy: str = RoutingStrategy.BALANCED.value,
+        *,
+        pinned: str | None = None,
+        budget_limit: float | None = None,
+        budget_remaining: float | None = None,
+        preferences: Preferences | None = None,
+        observations: dict[str, Observation] | None = None,
+        unavailable: frozenset[str] | set[str] = frozenset(),
+        feedback_quality: dict[str, dict[str, RatedQuality]] | None = None,
+    ) -> RoutingDecision:
+        """`observations` (orchestrator/store/stats.py) blend into the priors, and so do users'
+        ratings per model and task type (`feedback_quality`, orchestrator/store/learning.py); models
+        in `unavailable` (open circuits) are routed around unless nothing else fits."""
+        strategy = strategy.value if isinstance(strategy, RoutingStrategy) else strategy
+        rank = get_strategy(strategy)
+        analysis = analyze(request.messages, request.system_prompt, request.max_tokens)
+        candidates = self._candidates(analysis, request.max_tokens, observations or {}, feedback_quality)
+        allowance = min(budget_limit or INFINITY, INFINITY if budget_remaining is None else budget_remaining)
+        fitting = [c for c in candidates if c.worst_cost <= allowance]
+        if not fitting:
+            raise NoSuitableModel(self._why_none(analysis, candidates, allowance), "budget" if candidates else "context")
+        available = [c for c in fitting if c.model.model_name not in unavailable] or fitting
+        context = Context(
+            required_quality(analysis.complexity_score), analysis.complexity, analysis.complexity_score,
+            preferences or DEFAULT_PREFERENCES,
+        )
+        ranked = rank(available, context)
+        chosen = ranked[0][1]
+        if pinned:
+            chosen = self._pinned(pinned, candidates, fitting, analysis, allowance)
+        return RoutingDecision(
+            chosen_provider=chosen.model.provider,
+            chosen_model=chosen.model.model_name,
+            reasoning=f"{strategy} strategy: cost: ${chosen.cost:.4f}, speed: {chosen.seconds:.1f}s, quality: {chosen.quality:.2f}",
+            estimated_cost=round(chosen.cost, 6),
+            estimated_time=round(chosen.seconds, 3),
+            fallback_models=self._fallbacks(chosen, ranked),
+            confidence=self._confidence(ranked),
+            strategy=strategy,
+            analysis=analysis,
+        )
+
+    def _candidates(
+        self, analysis: TaskAnalysis, max_tokens: int, observations: dict[str, Observation],
+        feedback_quality: dict[str, dict[str, RatedQuality]] | None = None,
+    ) -> list[Candidate]:
+        """The models with the capabilities the request needs and a context that holds it."""
+        input_tokens, expected = analysis.input_tokens, analysis.expected_output_tokens
+        needs_vision, needs_code = "vision" in analysis.needs, "code" in analysis.needs
+        task_type = str(analysis.task_type)  # an enum member as a dict key is looked up three times slower
+        ratings = feedback_quality or {}
+        now = time.time()
+        candidates = []
+        for model in self.catalog:
+            output = min(expected, model.max_tokens)
+            if (
+                (needs_vision and not model.supports_vision)
+                or (needs_code and not model.supports_code)
+                or model.context_window < input_tokens + output
+            ):
+                continue
+            name, ttft, quality = model.model_name, model.ttft, model.quality_for(task_type)
+            observed = observations.get(name)
+            if observed is not None:
+                ttft, quality = _blend(ttft, quality, observed, now)
+            rated = ratings.get(name)
+            if rated and task_type in rated:
+                trust = rated[task_type].trust
+                quality = (1 - trust) * quality + trust * rated[task_type].mean
+            candidates.append(
+                Candidate(
+                    model,
+                    (input_tokens * model.cost_per_1k_input + output * model.cost_per_1k_output) / 1000,
+                    model.worst_case_cost(input_tokens, max_tokens),
+                    ttft + output / model.tokens_per_second,
+                    quality,
+                )
+            )
+        return candidates
+
+    def _pinned(
+        self, name: str, candidates: list[Candidate], fitting: list[Candidate], analysis: TaskAnalysis,
+        allowance: float,
+    ) -> Candidate:
+        for candidate in fitting:
+            if candidate.model.model_name == name:
+                return candidate
+        if name not in self.catalog:
+            raise NoSuitableModel(f"model {name!r} is not in the catalog", "unknown_model")
+        model = self.catalog.get(name)
+        if all(candidate.model is not model for candidate in candidates):
+            raise NoSuitableModel(
+                f"model {name!r} cannot take this request: it needs {analysis.input_tokens} input tokens"
+                f"{' and ' + ', '.join(sorted(analysis.needs)) if analysis.needs else ''}; "
+                f"{name} has a {model.context_window}-token context",
+                "context",
+            )
+        raise NoSuitableModel(f"model {name!r} could cost more than the budget left (${allowance:.6f})", "budget")
+
+    def _fallbacks(self, chosen: Candidate, ranked: Ranked) -> list[tuple[str, str]]:
+        """The next best models, those of another provider first: an outage is usually a provider's."""
+        provider = chosen.model.provider
+        rest = [c for _, c in ranked if c is not chosen]
+        ordered = [c for c in rest if c.model.provider != provider] + [c for c in rest if c.model.provider == provider]
+        fallbacks = ordered[:MAX_FALLBACKS]
+        default = next((c for c in rest if c.model.model_name == self.default_model), None)
+        if default is not None and all(c is not default for c in fallbacks):
+            fallbacks = fallbacks[: MAX_FALLBACKS - 1] + [default]
+        return [(c.model.provider, c.model.model_name) for c in fallbacks]
+
+    @staticmethod
+    def _confidence(ranked: Ranked) -> float:
+        """High when the winner stands clear of the runner-up, 0.5 when they tie."""
+        if len(ranked) < 2:
+            return 0.95
+        gap = ranked[0][0] - ranked[1][0]
+        return round(0.5 + min(0.45, max(0.0, gap) * 2), 2)
+
+    def _why_none(self, analysis: TaskAnalysis, candidates: list[Candidate], allowance: float) -> str:
+        if not candidates:
+            largest = max(self.catalog, key=lambda m: m.context_window)
+            needs = f" and needs {', '.join(sorted(analysis.needs))}" if analysis.needs else ""
+            return (
+                f"No suitable models available for this request: it takes about {analysis.input_tokens} tokens{needs}; "
+                f"the largest context is {largest.context_window} tokens ({largest.model_name}). Shorten the conversation."
+            )
+        cheapest = min(candidates, key=lambda c: c.worst_cost)
+        return (
+            f"No suitable models available for this request: the budget left is ${allowance:.6f} and the cheapest "
+            f"model that fits, {cheapest.model.model_name}, could cost ${cheapest.worst_cost:.6f} "
+            f"(with max_tokens spent). Raise budget_limit or lower max_tokens."
+        )

@@ -1,0 +1,1 @@
+"""Carrying out a request: admission (route, reserve), attempts (call, observe), settlement."""

@@ -1,0 +1,1 @@
+"""The process: settings wired into services, the CLI, logs, metrics and the periodic monitor."""

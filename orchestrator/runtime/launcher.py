@@ -1,0 +1,134 @@
+"""`orchestrator up` (what `make run` runs): the whole stack in the foreground.
+
+Makes sure Redis answers at REDIS_URL (starting a private redis-server under RUN_DIR when
+none does and one is installed), makes sure a user "demo" exists and its key is in
+RUN_DIR/demo-api-key, runs the Procfile with honcho, prints where to go and the demo key
+once the API is healthy, and on Ctrl-C stops everything it started.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import urlopen
+
+import redis
+from rich.console import Console
+from rich.panel import Panel
+
+from orchestrator.config import Settings
+from orchestrator.store.connection import connect
+from orchestrator.store.users import Users
+
+console = Console()
+DEMO_KEY_FILE = "demo-api-key"
+
+
+class LaunchError(Exception):
+    """The stack cannot start; the message says what to do."""
+
+
+def _redis_answers(settings: Settings) -> bool:
+    try:
+        return bool(connect(settings).ping())
+    except redis.RedisError:
+        return False
+
+
+def ensure_redis(settings: Settings) -> subprocess.Popen | None:
+    """None when Redis already answers, else the private redis-server started for this run."""
+    if _redis_answers(settings):
+        return None
+    url = urlsplit(settings.redis_url)
+    if url.hostname not in ("localhost", "127.0.0.1", "::1") or not shutil.which("redis-server"):
+        raise LaunchError(
+            f"Redis does not answer at {url.hostname}:{url.port or 6379}. Start one (`redis-server`, "
+            "`apt install redis-server`, or `docker run -p 6379:6379 redis`) or set REDIS_URL to one that runs."
+        )
+    run_dir = Path(settings.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    args = ["redis-server", "--port", str(url.port or 6379), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--dir", str(run_dir.resolve()), "--logfile", str((run_dir / "redis.log").resolve())]
+    if settings.redis_password:
+        args += ["--requirepass", settings.redis_password]
+    server = subprocess.Popen(args, start_new_session=True)
+    deadline = time.monotonic() + 10
+    while not _redis_answers(settings):
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise LaunchError(f"redis-server did not start; see {run_dir / 'redis.log'}")
+        time.sleep(0.1)
+    console.print(f"[green]started a private Redis on port {url.port or 6379} (data not kept)[/]")
+    return server
+
+
+def demo_key(users: Users, path: Path) -> str:
+    """The key in `path` while it is still valid, else the first key of a new user "demo",
+    written there readable by its owner only."""
+    if path.exists():
+        key = path.read_text().strip()
+        if key and users.authenticate(key) is not None:
+            return key
+    _, issued = users.create("demo")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # the mode of os.open applies only to a new file
+    with os.fdopen(fd, "w") as file:
+        file.write(issued.key + "\n")
+    return issued.key
+
+
+def _announce_when_ready(api: str, flower: str, key: str, key_path: Path) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urlopen(f"{api}/api/v1/orchestrator/health", timeout=2) as reply:
+                if reply.status == 200:
+                    break
+        except OSError:
+            pass
+        time.sleep(0.5)
+    else:
+        console.print("[red]the API did not become healthy within 2 minutes; read the log lines above[/]")
+        return
+    curl = (
+        f"curl -s {api}/api/v1/orchestrator/chat/execute -H 'Content-Type: application/json' "
+        f"-H \"Authorization: Bearer $(cat {key_path})\" -d '{{\"message\": \"Explain machine learning\"}}'"
+    )
+    console.print(
+        Panel.fit(
+            f"API      {api}/api/v1/orchestrator\nDocs     {api}/docs\nFlower   {flower}\n"
+            f"API key  {key}  (user demo)\nKey file {key_path}",
+            title="orchestrator is ready (Ctrl-C stops everything)",
+        )
+    )
+    console.print(f"Try:\n{curl}", soft_wrap=True, highlight=False)
+
+
+def up(settings: Settings, api_port: int, flower_port: int) -> int:
+    redis_server = ensure_redis(settings)
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "API_PORT": str(api_port),
+        "FLOWER_PORT": str(flower_port),
+    }
+    api, flower = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{flower_port}"
+    try:
+        key_path = Path(settings.run_dir) / DEMO_KEY_FILE
+        key = demo_key(Users.for_settings(connect(settings), settings), key_path)
+        threading.Thread(target=_announce_when_ready, args=(api, flower, key, key_path), daemon=True).start()
+        honcho = subprocess.Popen([sys.executable, "-m", "honcho", "start", "-f", "Procfile"], env=env)
+        try:
+            return honcho.wait()
+        except KeyboardInterrupt:
+            return honcho.wait()  # honcho got the same Ctrl-C and stops its processes
+    finally:
+        if redis_server is not None:
+            redis_server.terminate()
+            redis_server.wait()

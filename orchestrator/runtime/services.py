@@ -1,0 +1,115 @@
+"""The long-lived objects a process builds once from its settings and shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import redis
+
+from orchestrator.store.batches import BatchStore
+from orchestrator.store.budgets import Budgets
+from orchestrator.core.catalog import Catalog
+from orchestrator.store.circuits import CircuitPolicy, Circuits
+from orchestrator.config import Settings
+from orchestrator.store.conversations import Conversations
+from orchestrator.store.fleet import Fleet
+from orchestrator.store.provider_limits import ProviderLimits
+from orchestrator.providers.registry import ProviderRegistry
+from orchestrator.store.rate_limit import RateLimiter
+from orchestrator.store.connection import connect
+from orchestrator.store.requests import RequestStore
+from orchestrator.core.router import Router
+from orchestrator.store.stats import Stats
+from orchestrator.store.users import Users
+from orchestrator.store.alerts import Alerts
+from orchestrator.store.learning import Learning
+from orchestrator.runtime.monitor import Monitor
+from orchestrator.store.usage import Usage
+
+
+@dataclass
+class Services:
+    settings: Settings
+    redis: redis.Redis
+    catalog: Catalog
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Services":
+        return cls(settings=settings, redis=connect(settings), catalog=Catalog.load(settings.models_file))
+
+    @cached_property
+    def requests(self) -> RequestStore:
+        return RequestStore(self.redis, self.settings.redis_prefix, self.settings.result_ttl)
+
+    @cached_property
+    def router(self) -> Router:
+        return Router(self.catalog, default_model=self.settings.default_model_name)
+
+    @cached_property
+    def providers(self) -> ProviderRegistry:
+        return ProviderRegistry(self.settings, self.catalog)
+
+    @cached_property
+    def fleet(self) -> Fleet:
+        return Fleet(self.redis, self.settings.redis_prefix)
+
+    @cached_property
+    def conversations(self) -> Conversations:
+        return Conversations(self.redis, self.settings.redis_prefix)
+
+    @cached_property
+    def circuits(self) -> Circuits:
+        settings = self.settings
+        policy = CircuitPolicy(min_calls=settings.circuit_min_calls, failure_rate=settings.circuit_failure_rate,
+                               open_seconds=settings.circuit_open_seconds)
+        return Circuits(self.redis, settings.redis_prefix, policy)
+
+    @cached_property
+    def stats(self) -> Stats:
+        return Stats(self.redis, self.settings.redis_prefix)
+
+    @cached_property
+    def users(self) -> Users:
+        return Users.for_settings(self.redis, self.settings)
+
+    @cached_property
+    def rate_limiter(self) -> RateLimiter:
+        return RateLimiter(
+            self.redis, self.settings.redis_prefix, self.settings.rate_limit_requests, self.settings.rate_limit_window
+        )
+
+    @cached_property
+    def budgets(self) -> Budgets:
+        return Budgets(self.redis, self.settings.redis_prefix)
+
+    # Alerts, usage accounting and learned preferences (orchestrator/store/alerts.py, usage.py, learning.py).
+
+    @cached_property
+    def alerts(self) -> Alerts:
+        return Alerts(self.redis, self.settings.redis_prefix, self.settings.alert_webhook_url)
+
+    @cached_property
+    def learning(self) -> Learning:
+        return Learning(self.redis, self.settings.redis_prefix, self.settings.result_ttl)
+
+    @cached_property
+    def usage(self) -> Usage:
+        return Usage(self.redis, self.settings.redis_prefix, self.budgets, self.learning, self.alerts,
+                     self.settings.monthly_cost_limit, self.settings.cost_anomaly_factor,
+                     self.settings.cost_anomaly_min_spend)
+
+    @cached_property
+    def monitor(self) -> Monitor:
+        return Monitor(self.redis, self.settings.redis_prefix, self.stats, self.catalog, self.alerts, self.fleet,
+                       self.settings.degradation_factor, self.settings.degradation_p95_seconds)
+
+    @cached_property
+    def batches(self) -> BatchStore:
+        return BatchStore(self.redis, self.settings.redis_prefix, self.settings.result_ttl, self.requests)
+
+    @cached_property
+    def provider_limits(self) -> ProviderLimits:
+        settings = self.settings
+        return ProviderLimits(self.redis, settings.redis_prefix, settings.provider_limit_window,
+                              settings.batch_limit_share)

@@ -1,0 +1,262 @@
+"""Batches: many chat requests submitted at once, each run as its own request.
+
+A batch is a hash of its owner, priority, size, times and counters; each of its items is a
+request record (orchestrator/store/requests.py) whose id names the batch and the item's
+index (`bat_<hex>-<index>`), run by the same `execute_chat` task as an interactive request,
+on the `batch` queue. The item's transitions and the batch's counters move together in
+the request store's Lua scripts, so the counters stay exact under redelivery; this module
+writes the batch when it is submitted and when it is cancelled, and reads it back.
+
+Keys: {prefix}batch:{id} (hash: owner, priority, total, created_at, sent_at, started_at,
+finished_at, cancelled_at, running, completed, failed, cancelled, cost_micro), expiring
+RESULT_TTL after the batch's last item ended, {prefix}batch:{id}:lost-check (a few
+seconds' lock on looking for lost items) and {prefix}batch:{id}:lost-seen (set of the item
+indexes the last look found lost), and {prefix}batches-open (sorted set: the batches not
+known to have ended -> their creation time, for /health; a batch leaves it when a look finds
+it ended, or RESULT_TTL after its creation); the items' records are {prefix}req:{item id}
+(with the item's payload, index and metadata).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import redis
+
+from orchestrator.config import Settings
+from orchestrator.core.payloads import payload_from_body
+
+if TYPE_CHECKING:
+    from orchestrator.store.requests import RequestStore
+
+MICRO = 1_000_000
+STATES = ("queued", "running", "completed", "failed", "cancelled")
+ITEM_FIELDS = ("message", "task", "strategy", "model", "max_tokens", "system_prompt", "temperature")
+WRITE_CHUNK = 2_000  # items per pipeline round trip
+CANCEL_CHUNK = 1_000  # items per cancelling script run (each holds Redis a few milliseconds)
+
+_ITEM_ID = re.compile(r"(bat_[0-9a-f]{32})-\d{1,9}")
+CANCELLED = {"status": 499, "code": "cancelled", "message": "The batch was cancelled before this item started.",
+             "details": {"attempts": []}}
+
+
+def new_batch_id() -> str:
+    return f"bat_{uuid.uuid4().hex}"
+
+
+def item_id(batch_id: str, index: int) -> str:
+    return f"{batch_id}-{index}"
+
+
+def batch_of(request_id: str) -> str | None:
+    """The batch a request id belongs to, or None for an interactive request."""
+    match = _ITEM_ID.fullmatch(request_id)
+    return match.group(1) if match else None
+
+
+def batch_key(prefix: str, batch_id: str) -> str:
+    return f"{prefix}batch:{batch_id}"
+
+
+def item_payload(item: dict, owner: str, settings: Settings, batch_id: str, priority: int,
+                 end_user: str | None = None) -> dict:
+    """The chat payload of one item. Its time budget (REQUEST_TIMEOUT) starts when a worker
+    starts it, not when the batch is submitted: a large batch waits its turn."""
+    body = {name: item.get(name) for name in ITEM_FIELDS}
+    body["message"] = item.get("message") or item.get("task")
+    body["user"] = end_user
+    payload = payload_from_body(body, owner, settings)
+    payload.update(deadline=None, stream=False, batch=batch_id, priority=priority)
+    return payload
+
+
+def batch_status(batch: dict, now: float | None = None) -> str:
+    """queued, running, completed, partially_completed, failed or cancelled."""
+    counts = batch["counts"]
+    done = counts["completed"] + counts["failed"] + counts["cancelled"]
+    if batch["timing"]["cancelled_at"] is not None:
+        return "cancelled"
+    if done < batch["total"]:
+        return "running" if counts["running"] or done else "queued"
+    if counts["completed"] == batch["total"]:
+        return "completed"
+    return "partially_completed" if counts["completed"] else "failed"
+
+
+def _float(value) -> float | None:
+    return float(value) if value not in (None, "") else None
+
+
+def _item_view(index: int, request_id: str, fields: list) -> dict:
+    """One item as the API shows it: its answer, or its error, and what it cost (as billed:
+    the items' costs add up to the batch's, and to what the budget spent, exactly)."""
+    status, result, metadata, started_at, finished_at, cost_micro = fields
+    view = {
+        "index": index, "request_id": request_id, "status": status or "expired", "content": None, "model": None,
+        "cost": 0.0, "usage": None, "finish_reason": None, "attempts": [], "error": None,
+        "metadata": json.loads(metadata) if metadata else None,
+        "started_at": _float(started_at), "finished_at": _float(finished_at),
+    }
+    if result:
+        data = json.loads(result)
+        if status == "completed":
+            response = data["response"]
+            view.update(content=response["content"], model=data["model_used"], cost=response["cost"],
+                        usage=response["usage"], finish_reason=response["finish_reason"], attempts=data["attempts"])
+        else:
+            view.update(error={k: data.get(k) for k in ("status", "code", "message")},
+                        attempts=(data.get("details") or {}).get("attempts") or [])
+    if cost_micro:
+        view["cost"] = int(cost_micro) / MICRO
+    return view
+
+
+class BatchStore:
+    def __init__(self, client: redis.Redis, prefix: str, ttl: int, requests: RequestStore):
+        self.redis = client
+        self.prefix = prefix
+        self.ttl = ttl
+        self.requests = requests
+
+    def key(self, batch_id: str) -> str:
+        return batch_key(self.prefix, batch_id)
+
+    @property
+    def open_key(self) -> str:
+        return f"{self.prefix}batches-open"
+
+    def create(self, batch_id: str, owner: str, priority: int, payloads: list[dict], metadata: list,
+               end_user: str | None = None) -> None:
+        """Record the batch and every item as queued, a few thousand per round trip; the
+        items must exist before their tasks are sent."""
+        key = self.key(batch_id)
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(key, mapping={"owner": owner, "priority": priority, "total": len(payloads), "created_at": now,
+                                "running": 0, "completed": 0, "failed": 0, "cancelled": 0, "cost_micro": 0})
+        pipe.expire(key, self.ttl)
+        pipe.zadd(self.open_key, {batch_id: now})
+        pipe.zremrangebyscore(self.open_key, 0, now - self.ttl)  # older than any result kept: forgotten
+        for index, (payload, meta) in enumerate(zip(payloads, metadata)):
+            # The payload stays with the item: its task can be sent again if the broker lost it.
+            extra = {"batch": batch_id, "index": index, "payload": json.dumps(payload)}
+            if meta is not None:
+                extra["metadata"] = json.dumps(meta)
+            self.requests.create(item_id(batch_id, index), owner, "batch", end_user, extra=extra, pipe=pipe)
+            if (index + 1) % WRITE_CHUNK == 0:
+                pipe.execute()
+        pipe.execute()
+
+    def mark_sent(self, batch_id: str) -> None:
+        """Every item's task is on the queue (only then may an item be found lost)."""
+        self.redis.hset(self.key(batch_id), "sent_at", time.time())
+
+    def may_look_for_lost(self, batch_id: str, every: float) -> bool:
+        """At most one look for lost items per batch every `every` seconds, across API processes."""
+        return bool(self.redis.set(f"{self.key(batch_id)}:lost-check", 1, nx=True, px=int(every * 1000)))
+
+    def confirm_lost(self, batch_id: str, seen: set[int]) -> set[int]:
+        """Of the items seen lost at this look, those seen lost at the previous look too; the
+        others are remembered for the next. A message is out of both the queue and the unacked
+        hash for an instant while a worker takes it (between its BRPOP and its unacked write),
+        so only an item seen lost twice, one look interval apart, is really lost. Looks never
+        overlap (may_look_for_lost), so reading then writing is safe."""
+        key = f"{self.key(batch_id)}:lost-seen"
+        confirmed = seen & {int(index) for index in self.redis.smembers(key)}
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(key)
+        if seen - confirmed:
+            pipe.sadd(key, *(seen - confirmed))
+            pipe.expire(key, self.ttl)
+        pipe.execute()
+        return confirmed
+
+    def queued_payloads(self, batch_id: str, total: int) -> list[tuple[int, dict]]:
+        """(index, payload) of the items not started yet."""
+        pipe = self.redis.pipeline(transaction=False)
+        for index in range(total):
+            pipe.hmget(self.requests.record_key(item_id(batch_id, index)), "status", "payload")
+        return [(index, json.loads(payload)) for index, (status, payload) in enumerate(pipe.execute())
+                if status == "queued" and payload]
+
+    def get(self, batch_id: str, now: float | None = None) -> dict | None:
+        """The batch's summary: status, counts per state, progress, cost and timing. A batch
+        found ended leaves the index of unfinished ones."""
+        batch = self._summary(batch_id, self.redis.hgetall(self.key(batch_id)), now)
+        if batch is not None and batch["status"] not in ("queued", "running"):
+            self.redis.zrem(self.open_key, batch_id)
+        return batch
+
+    def unfinished(self) -> dict[str, int]:
+        """How many batches are queued and how many running, across all users; the ones
+        found ended (or expired) leave the index."""
+        ids = self.redis.zrange(self.open_key, 0, -1)
+        pipe = self.redis.pipeline(transaction=False)
+        for batch_id in ids:
+            pipe.hgetall(self.key(batch_id))
+        summaries = {batch_id: self._summary(batch_id, raw) for batch_id, raw in zip(ids, pipe.execute())}
+        statuses = {batch_id: summary and summary["status"] for batch_id, summary in summaries.items()}
+        ended = [batch_id for batch_id, status in statuses.items() if status not in ("queued", "running")]
+        if ended:
+            self.redis.zrem(self.open_key, *ended)
+        return {state: sum(1 for status in statuses.values() if status == state) for state in ("queued", "running")}
+
+    @staticmethod
+    def _summary(batch_id: str, raw: dict, now: float | None = None) -> dict | None:
+        if not raw or "total" not in raw:
+            return None
+        now = now or time.time()
+        total = int(raw["total"])
+        counts = {state: int(raw.get(state, 0)) for state in STATES[1:]}
+        counts = {"queued": max(0, total - sum(counts.values())), **counts}
+        done = counts["completed"] + counts["failed"] + counts["cancelled"]
+        created, finished = float(raw["created_at"]), _float(raw.get("finished_at"))
+        batch = {
+            "batch_id": batch_id,
+            "owner": raw["owner"],
+            "sent": "sent_at" in raw,
+            "priority": int(raw["priority"]),
+            "total": total,
+            "counts": counts,
+            "progress": round(done / total, 4) if total else 1.0,
+            "cost": round(int(raw.get("cost_micro", 0)) / MICRO, 6),
+            "timing": {
+                "created_at": created,
+                "started_at": _float(raw.get("started_at")),
+                "finished_at": finished,
+                "cancelled_at": _float(raw.get("cancelled_at")),
+                "elapsed": round((finished or now) - created, 3),
+            },
+        }
+        batch["status"] = batch_status(batch)
+        return batch
+
+    def results(self, batch_id: str, total: int, offset: int = 0, limit: int = 100) -> list[dict]:
+        """Items offset..offset+limit-1 in submission order (one round trip)."""
+        indexes = range(max(0, offset), min(total, offset + limit))
+        pipe = self.redis.pipeline(transaction=False)
+        for index in indexes:
+            pipe.hmget(self.requests.record_key(item_id(batch_id, index)),
+                       "status", "result", "metadata", "started_at", "finished_at", "cost_micro")
+        return [_item_view(index, item_id(batch_id, index), fields) for index, fields in zip(indexes, pipe.execute())]
+
+    def iter_results(self, batch_id: str, total: int, page: int = 500) -> Iterator[dict]:
+        for offset in range(0, total, page):
+            yield from self.results(batch_id, total, offset, page)
+
+    def cancel(self, batch_id: str, total: int) -> int:
+        """Stop the batch: raise its cancel flag (a worker checks it before starting an
+        item) and end every item not started yet as cancelled. Running items finish.
+        Returns how many items this cancelled."""
+        if not self.redis.hsetnx(self.key(batch_id), "cancelled_at", time.time()):
+            return 0  # cancelled already
+        cancelled = 0
+        for start in range(0, total, CANCEL_CHUNK):
+            ids = [item_id(batch_id, index) for index in range(start, min(total, start + CANCEL_CHUNK))]
+            cancelled += self.requests.cancel_queued(batch_id, ids, CANCELLED)
+        return cancelled

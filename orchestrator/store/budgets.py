@@ -1,0 +1,110 @@
+"""Monthly budgets: reservations before a call, settlement after it, atomic in Redis.
+
+Before its first attempt a request reserves its worst case (the estimated input plus the
+whole max_tokens, at the priciest model of its chain) against what is left of its user's
+monthly budget: spent so far plus every live reservation. One Lua script checks and
+reserves, so concurrent requests can never together promise more than the budget.
+The settlement happens in the same Lua call that publishes the request's answer or error
+(RequestStore, through a `Charge`): the reservation is released and the real cost added
+to what was spent, once, however often the task is delivered. A crashed worker's
+reservation expires with its request's deadline.
+
+Keys, per user and calendar month (UTC), expiring after 40 days:
+  {prefix}budget:{user}:{YYYY-MM}        hash: spent_micro (settled spend, in micro-dollars)
+  {prefix}budget:{user}:{YYYY-MM}:held   hash: request id -> reserved micro-dollars
+  {prefix}budget:{user}:{YYYY-MM}:until  sorted set: request id -> when the reservation expires
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import redis
+
+from orchestrator.store.connection import RoundTrip, one_trip
+
+MICRO = 1_000_000
+KEY_TTL = 40 * 86400
+
+# Drop expired reservations; KEYS: held, until. Leaves the live total in `reserved`.
+_LIVE = """
+local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[1])
+for _, id in ipairs(expired) do redis.call('HDEL', KEYS[2], id) end
+if #expired > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[1]) end
+local reserved = 0
+for _, amount in ipairs(redis.call('HVALS', KEYS[2])) do reserved = reserved + tonumber(amount) end
+local spent = tonumber(redis.call('HGET', KEYS[1], 'spent_micro') or '0')
+"""
+
+# KEYS: totals, held, until; ARGV: now, limit_micro, request id, amount_micro, expires_at.
+# Returns 1 and reserves when spent + reserved + amount fits the limit, else 0.
+_RESERVE = _LIVE + """
+if redis.call('HEXISTS', KEYS[2], ARGV[3]) == 1 then return 1 end
+if spent + reserved + tonumber(ARGV[4]) > tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[3])
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[6]) end
+return 1
+"""
+
+# KEYS: totals, held, until; ARGV: now. Returns {spent_micro, reserved_micro}.
+_REMAINING = _LIVE + """
+return {spent, reserved}
+"""
+
+
+@dataclass(frozen=True)
+class Charge:
+    """What settling a request means in Redis; RequestStore runs it with the terminal event.
+    `keys` are totals, held, until; `micro` is the real cost (0 for a failure)."""
+
+    keys: tuple[str, str, str]
+    request_id: str
+    micro: int
+
+
+def month_of(now: float) -> str:
+    return time.strftime("%Y-%m", time.gmtime(now))
+
+
+class Budgets:
+    def __init__(self, client: redis.Redis, prefix: str):
+        self.redis = client
+        self.prefix = prefix
+        self._reserve = client.register_script(_RESERVE)
+        self._remaining = client.register_script(_REMAINING)
+
+    def keys(self, user_id: str, month: str) -> tuple[str, str, str]:
+        base = f"{self.prefix}budget:{user_id}:{month}"
+        return base, f"{base}:held", f"{base}:until"
+
+    def reserve(self, user_id: str, limit: float, request_id: str, amount: float, expires_at: float) -> bool:
+        """Hold `amount` USD for the request until it settles or `expires_at`; False when
+        what is left of the month's `limit` cannot cover it."""
+        return one_trip(self.redis, lambda trip: self.reserve_in(trip, user_id, limit, request_id, amount, expires_at))
+
+    def reserve_in(
+        self, trip: RoundTrip, user_id: str, limit: float, request_id: str, amount: float, expires_at: float
+    ) -> Callable[[], bool]:
+        """`reserve`, in the caller's round trip."""
+        now = time.time()
+        return trip.script(
+            self._reserve, list(self.keys(user_id, month_of(now))),
+            [now, round(limit * MICRO), request_id, max(1, round(amount * MICRO)), expires_at, KEY_TTL], bool,
+        )
+
+    def usage(self, user_id: str) -> tuple[float, float]:
+        """This month's (spent, reserved) USD."""
+        return one_trip(self.redis, lambda trip: self.usage_in(trip, user_id))
+
+    def usage_in(self, trip: RoundTrip, user_id: str) -> Callable[[], tuple[float, float]]:
+        """`usage`, read in the caller's round trip."""
+        now = time.time()
+        return trip.script(self._remaining, list(self.keys(user_id, month_of(now))), [now],
+                           lambda reply: (reply[0] / MICRO, reply[1] / MICRO))
+
+    def charge(self, user_id: str, request_id: str, cost: float) -> Charge:
+        """The settlement of the request: its reservation released, `cost` USD spent."""
+        return Charge(self.keys(user_id, month_of(time.time())), request_id, round(cost * MICRO))

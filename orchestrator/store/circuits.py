@@ -1,0 +1,171 @@
+"""Circuit breakers per model and per provider, shared by every worker through Redis.
+
+A circuit opens when, within a window, at least MIN_CALLS calls were made and at least
+FAILURE_RATE of them failed with an error that says the model is unwell (not a bad request
+or a content filter). While open, the router routes around it. After OPEN_SECONDS a single
+probe may pass (half-open): the worker that wins the probe slot calls the model; success
+closes the circuit, failure opens it for another OPEN_SECONDS. Auth and not-found errors
+open it at once, for longer: the model is unavailable until an operator fixes its key.
+
+Keys: {prefix}circuit:{scope}:{name} (hash: state, opened_at, until, calls, failures,
+window_start) with scope "model" or "provider", and {prefix}circuit-probe:{scope}:{name}
+(the probe slot, SET NX with a TTL).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import redis
+
+from orchestrator.store.connection import RoundTrip, one_trip
+
+CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+
+
+@dataclass(frozen=True)
+class CircuitPolicy:
+    window: float = 60.0  # seconds over which the failure rate is measured
+    min_calls: int = 5
+    failure_rate: float = 0.5
+    open_seconds: float = 30.0
+    unavailable_seconds: float = 600.0  # after an auth or not-found error
+    probe_seconds: float = 60.0  # how long a probe slot is held at most
+
+
+# KEYS[1] the model's probe slot, then the circuit hashes; ARGV: now, success (1/0),
+# force_open_seconds (0 = none), window, min_calls, failure_rate, open_seconds.
+_RECORD = """
+local now = tonumber(ARGV[1])
+local success = ARGV[2] == '1'
+local force = tonumber(ARGV[3])
+local window, min_calls = tonumber(ARGV[4]), tonumber(ARGV[5])
+local rate, open_seconds = tonumber(ARGV[6]), tonumber(ARGV[7])
+redis.call('DEL', KEYS[1])
+local opened = {}
+for i = 2, #KEYS do
+  local key = KEYS[i]
+  local state = redis.call('HGET', key, 'state') or 'closed'
+  if force > 0 then
+    if state == 'closed' then opened[#opened + 1] = i - 1 end
+    redis.call('HSET', key, 'state', 'open', 'opened_at', now, 'until', now + force, 'calls', 0, 'failures', 0)
+  elseif state ~= 'closed' then
+    if success then
+      redis.call('HSET', key, 'state', 'closed', 'calls', 0, 'failures', 0, 'window_start', now)
+    elseif state == 'half_open' then
+      redis.call('HSET', key, 'state', 'open', 'opened_at', now, 'until', now + open_seconds)
+    end
+  else
+    local start = tonumber(redis.call('HGET', key, 'window_start') or '0')
+    if now - start > window then
+      redis.call('HSET', key, 'window_start', now, 'calls', 0, 'failures', 0)
+    end
+    local calls = redis.call('HINCRBY', key, 'calls', 1)
+    local failures = tonumber(redis.call('HGET', key, 'failures') or '0')
+    if not success then failures = redis.call('HINCRBY', key, 'failures', 1) end
+    if calls >= min_calls and failures / calls >= rate then
+      redis.call('HSET', key, 'state', 'open', 'opened_at', now, 'until', now + open_seconds)
+      opened[#opened + 1] = i - 1
+    end
+  end
+  redis.call('EXPIRE', key, 86400)
+end
+return opened
+"""
+
+# KEYS: circuit hashes; ARGV: now. Each one's state, "probe" for an open circuit whose
+# cool-down has passed.
+_STATES = """
+local now = tonumber(ARGV[1])
+local states = {}
+for i, key in ipairs(KEYS) do
+  local state, until_ = unpack(redis.call('HMGET', key, 'state', 'until'))
+  state = state or 'closed'
+  if state == 'open' and now >= tonumber(until_ or '0') then state = 'probe' end
+  states[i] = state
+end
+return states
+"""
+
+# KEYS[1] the probe slot, then the circuit hashes; ARGV: now, probe ttl. Claims the slot
+# and half-opens the circuits whose cool-down has passed; 0 when another worker holds it.
+_PROBE = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then return 0 end
+local now = tonumber(ARGV[1])
+for i = 2, #KEYS do
+  local state, until_ = unpack(redis.call('HMGET', KEYS[i], 'state', 'until'))
+  if state == 'open' and now >= tonumber(until_ or '0') then redis.call('HSET', KEYS[i], 'state', 'half_open') end
+end
+return 1
+"""
+
+_SEVERITY = {CLOSED: 0, "probe": 1, HALF_OPEN: 2, OPEN: 3}
+
+
+class Circuits:
+    def __init__(self, client: redis.Redis, prefix: str, policy: CircuitPolicy = CircuitPolicy()):
+        self.redis = client
+        self.prefix = prefix
+        self.policy = policy
+        self._record = client.register_script(_RECORD)
+        self._states = client.register_script(_STATES)
+        self._probe = client.register_script(_PROBE)
+
+    def _keys(self, model: str, provider: str) -> list[str]:
+        return [f"{self.prefix}circuit:model:{model}", f"{self.prefix}circuit:provider:{provider}"]
+
+    def _probe_key(self, model: str) -> str:
+        return f"{self.prefix}circuit-probe:{model}"
+
+    def record(self, model: str, provider: str, success: bool, force_open: bool = False, pipe=None):
+        """Count one call's outcome for the model and its provider (on `pipe` when given).
+        The reply (the pipeline's, with `pipe`) lists the circuits this call opened from
+        closed: 1 for the model's, 2 for the provider's; `opened()` names them."""
+        policy = self.policy
+        circuits = self._keys(model, provider)
+        # An unavailable model (a bad key, an unknown name) says nothing of its provider's health.
+        keys = [self._probe_key(model), *(circuits[:1] if force_open else circuits)]
+        args = [time.time(), int(success), policy.unavailable_seconds if force_open else 0, policy.window,
+                policy.min_calls, policy.failure_rate, policy.open_seconds]
+        return self._record(keys=keys, args=args, client=pipe or self.redis)
+
+    @staticmethod
+    def opened(model: str, provider: str, reply) -> list[tuple[str, str]]:
+        """The (scope, name) of each circuit a `record` reply says was just opened from closed."""
+        names = {1: ("model", model), 2: ("provider", provider)}
+        return [names[int(i)] for i in reply or () if int(i) in names]
+
+    def state_of(self, scope: str, name: str) -> dict:
+        """A circuit's hash (state, opened_at, until, calls, failures), {} when never recorded."""
+        return self.redis.hgetall(f"{self.prefix}circuit:{scope}:{name}")
+
+    def states(self, models: list[tuple[str, str]]) -> dict[str, str]:
+        """For (model, provider) pairs, each model's effective state: the worse of its own
+        circuit and its provider's (open, then half_open, then probe, then closed)."""
+        return one_trip(self.redis, lambda trip: self.states_in(trip, models))
+
+    def states_in(self, trip: RoundTrip, models: list[tuple[str, str]]) -> Callable[[], dict[str, str]]:
+        """`states`, read in the caller's round trip."""
+        if not models:
+            return lambda: {}
+
+        def effective(raw: list) -> dict[str, str]:
+            return {model: max(raw[2 * i], raw[2 * i + 1], key=_SEVERITY.__getitem__)
+                    for i, (model, _) in enumerate(models)}
+
+        return trip.script(self._states, [k for pair in models for k in self._keys(*pair)], [time.time()], effective)
+
+    def snapshot(self, models: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """Every circuit's own state, keyed by (scope, name): each model's and each provider's."""
+        circuits = list(dict.fromkeys([("model", m) for m, _ in models] + [("provider", p) for _, p in models]))
+        if not circuits:
+            return {}
+        raw = self._states(keys=[f"{self.prefix}circuit:{scope}:{name}" for scope, name in circuits], args=[time.time()])
+        return dict(zip(circuits, raw))
+
+    def try_probe(self, model: str, provider: str) -> bool:
+        """Claim the single probe of a model whose circuit cooled down; False when another worker has it."""
+        keys = [self._probe_key(model), *self._keys(model, provider)]
+        return bool(self._probe(keys=keys, args=[time.time(), int(self.policy.probe_seconds)]))

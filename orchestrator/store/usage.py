@@ -1,0 +1,279 @@
+"""Per-user usage, counted when a request settles; budget thresholds and spend anomalies.
+
+After a request's answer is published and its cost settled (the terminal-once Lua in
+request_store.py), the worker runs one more script, `Usage.settled` (one round trip), that:
+
+- counts the request per user, month, complexity level and model: requests, input and
+  output tokens, cost (for analytics/user and its recommendations);
+- counts spend and requests per day, user and model (for the admin's analytics);
+- adds the cost to the user's hourly spend (for the cost anomaly alert);
+- bumps the user's learned score for the model at that level when it answered at the
+  first attempt (orchestrator/store/learning.py);
+- reads what the user has spent this month (the budget's totals, just settled) and their
+  monthly budget, and returns the thresholds (50, 80, 100 %) reached whose alert has not
+  fired yet, and whether this hour's spend is an anomaly not yet alerted.
+
+The worker then fires those alerts (orchestrator/store/alerts.py): a second round trip only when
+something crossed. This script runs after the terminal-once Lua, not inside it (that Lua is
+shared with the other terminal paths): a worker that dies between the two leaves the
+request billed but not counted here. The counters are therefore exact for every request
+whose worker lived through its last line, which is every request but a crash's.
+
+A refusal for budget (402) after the 80 % alert also reaches the 100 % threshold: with
+worst-case reservations, settled spend can come near the budget but never exactly to it.
+
+Keys (expiring 40 days after their last write, the hourly spend 8 days):
+  {prefix}usage:{user_id}:{YYYY-MM}   hash: "{complexity}|{model}|{requests|input_tokens|output_tokens|cost_micro}"
+  {prefix}spend:{YYYY-MM-DD}          hash: "{user_id}|{model}|{requests|cost_micro}"
+  {prefix}uspend:{user_id}            hash: "h{hour}" -> micro-dollars spent in that hour, "first" -> first hour
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import redis
+
+from orchestrator.store.alerts import Alert, Alerts
+from orchestrator.store.budgets import MICRO, Budgets, month_of
+from orchestrator.store.learning import BUMP_LUA, HALF_LIFE, LEARNED_TTL, Learning
+
+THRESHOLDS = (50, 80, 100)
+KEY_TTL = 40 * 86400
+HOURLY_TTL = 8 * 86400
+ANOMALY_WINDOW_HOURS = 7 * 24  # the average is over this many hours before the current one
+ANOMALY_MIN_HISTORY_HOURS = 24  # a user seen for less has no average worth comparing to
+ANOMALY_EPISODE_TTL = 2 * 3600  # an anomaly episode ends two hours after its last anomalous settlement
+FIELDS = ("requests", "input_tokens", "output_tokens", "cost_micro")
+
+# KEYS: 1 usage month hash, 2 day spend hash, 3 user hourly spend, 4 budget totals, 5 user
+# record, 6 learned hash, 7-9 the budget threshold episode keys (50, 80, 100), 10 anomaly
+# episode key. ARGV: 1 complexity, 2 model, 3 cost micro, 4 input tokens, 5 output tokens,
+# 6 hour, 7 default limit micro, 8 ttl, 9 first try (1/0), 10 now, 11 half-life,
+# 12 anomaly factor, 13 anomaly min micro, 14 min history hours, 15 window hours,
+# 16 user id, 17 hourly ttl, 18 learned ttl, 19 anomaly episode ttl.
+_SETTLED = BUMP_LUA + """
+local level, model, cost = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local base = level .. '|' .. model .. '|'
+redis.call('HINCRBY', KEYS[1], base .. 'requests', 1)
+redis.call('HINCRBY', KEYS[1], base .. 'input_tokens', ARGV[4])
+redis.call('HINCRBY', KEYS[1], base .. 'output_tokens', ARGV[5])
+redis.call('HINCRBY', KEYS[1], base .. 'cost_micro', cost)
+redis.call('EXPIRE', KEYS[1], ARGV[8])
+local who = ARGV[16] .. '|' .. model .. '|'
+redis.call('HINCRBY', KEYS[2], who .. 'requests', 1)
+redis.call('HINCRBY', KEYS[2], who .. 'cost_micro', cost)
+redis.call('EXPIRE', KEYS[2], ARGV[8])
+if ARGV[9] == '1' then
+  bump(KEYS[6], level .. '|' .. model, 1, tonumber(ARGV[10]), tonumber(ARGV[11]))
+  redis.call('EXPIRE', KEYS[6], ARGV[18])
+end
+-- hourly spend, and the anomaly check
+local hour = tonumber(ARGV[6])
+local window = tonumber(ARGV[15])
+local this_hour = redis.call('HINCRBY', KEYS[3], 'h' .. hour, cost)
+local first = tonumber(redis.call('HGET', KEYS[3], 'first') or '-1')
+if first < 0 then first = hour; redis.call('HSET', KEYS[3], 'first', hour) end
+redis.call('EXPIRE', KEYS[3], ARGV[17])
+local anomaly, average = 0, 0
+if this_hour >= tonumber(ARGV[13]) and hour - first >= tonumber(ARGV[14]) then
+  local total = 0
+  local flat = redis.call('HGETALL', KEYS[3])
+  for i = 1, #flat, 2 do
+    local name = flat[i]
+    if string.sub(name, 1, 1) == 'h' then
+      local h = tonumber(string.sub(name, 2))
+      if h < hour - window then redis.call('HDEL', KEYS[3], name)
+      elseif h < hour then total = total + tonumber(flat[i + 1]) end
+    end
+  end
+  average = total / math.min(window, hour - first)
+  if this_hour > tonumber(ARGV[12]) * average then
+    if redis.call('EXISTS', KEYS[10]) == 1 then
+      redis.call('EXPIRE', KEYS[10], ARGV[19])
+    else
+      anomaly = 1
+    end
+  end
+end
+-- budget thresholds
+local spent = tonumber(redis.call('HGET', KEYS[4], 'spent_micro') or '0')
+local budget = redis.call('HGET', KEYS[5], 'monthly_budget')
+local limit = budget and math.floor(tonumber(budget) * 1000000 + 0.5) or tonumber(ARGV[7])
+local crossed = {}
+local pcts = {50, 80, 100}
+for i = 1, 3 do
+  if limit > 0 and spent * 100 >= pcts[i] * limit and redis.call('EXISTS', KEYS[6 + i]) == 0 then
+    crossed[#crossed + 1] = pcts[i]
+  end
+end
+return {spent, limit, this_hour, tostring(average), anomaly, crossed, redis.call('HGET', KEYS[5], 'name') or ''}
+"""
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What a settlement brought: the month's spend and budget, and the alerts now due."""
+
+    spent: float
+    limit: float
+    hour_spend: float
+    hour_average: float
+    anomaly: bool
+    crossed: tuple[int, ...] = field(default_factory=tuple)
+    user_name: str | None = None
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    complexity: str
+    model: str
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    cost: float
+
+
+class Usage:
+    def __init__(self, client: redis.Redis, prefix: str, budgets: Budgets, learning: Learning, alerts: Alerts,
+                 default_limit: float, anomaly_factor: float, anomaly_min_spend: float):
+        self.redis = client
+        self.prefix = prefix
+        self.budgets = budgets
+        self.learning = learning
+        self.alerts = alerts
+        self.default_limit = default_limit
+        self.anomaly_factor = anomaly_factor  # this hour's spend over this many times the average hourly spend
+        self.anomaly_min_spend = anomaly_min_spend  # USD in the hour: below this nothing is an anomaly
+        self._settled = client.register_script(_SETTLED)
+
+    def month_key(self, user_id: str, month: str) -> str:
+        return f"{self.prefix}usage:{user_id}:{month}"
+
+    def day_key(self, day: str) -> str:
+        return f"{self.prefix}spend:{day}"
+
+    def hourly_key(self, user_id: str) -> str:
+        return f"{self.prefix}uspend:{user_id}"
+
+    @staticmethod
+    def budget_episode(user_id: str, month: str, pct: int) -> str:
+        return f"budget:{user_id}:{month}:{pct}"
+
+    @staticmethod
+    def anomaly_episode(user_id: str) -> str:
+        return f"cost_anomaly:{user_id}"
+
+    # --- writing
+
+    def settled(
+        self, user_id: str, model: str, complexity: str, cost: float, input_tokens: int, output_tokens: int,
+        first_try: bool, user_key: str, now: float | None = None,
+    ) -> Settled:
+        """Count a settled request and say which alerts are due (see the module's doc)."""
+        now = time.time() if now is None else now
+        month = month_of(now)
+        keys = [
+            self.month_key(user_id, month), self.day_key(time.strftime("%Y-%m-%d", time.gmtime(now))),
+            self.hourly_key(user_id), self.budgets.keys(user_id, month)[0], user_key,
+            self.learning.learned_key(user_id),
+            *(self.alerts.episode_key(self.budget_episode(user_id, month, pct)) for pct in THRESHOLDS),
+            self.alerts.episode_key(self.anomaly_episode(user_id)),
+        ]
+        args = [
+            complexity, model, round(cost * MICRO), input_tokens, output_tokens, int(now // 3600),
+            round(self.default_limit * MICRO), KEY_TTL, int(first_try), now, HALF_LIFE, self.anomaly_factor,
+            round(self.anomaly_min_spend * MICRO), ANOMALY_MIN_HISTORY_HOURS, ANOMALY_WINDOW_HOURS, user_id, HOURLY_TTL,
+            LEARNED_TTL, ANOMALY_EPISODE_TTL,
+        ]
+        spent, limit, hour_spend, average, anomaly, crossed, name = self._settled(keys=keys, args=args)
+        return Settled(spent / MICRO, limit / MICRO, hour_spend / MICRO, float(average) / MICRO, bool(anomaly),
+                       tuple(int(p) for p in crossed), name or None)
+
+    def alert(self, user_id: str, settled: Settled, now: float | None = None) -> list[Alert]:
+        """Fire the alerts a settlement made due; the ones that fired."""
+        now = time.time() if now is None else now
+        month = month_of(now)
+        fired = []
+        who = f"{settled.user_name} ({user_id})" if settled.user_name else user_id
+        for pct in settled.crossed:
+            alert = budget_alert(user_id, who, month, pct, settled.spent, settled.limit)
+            if self.alerts.fire(alert, self.budget_episode(user_id, month, pct), KEY_TTL):
+                fired.append(alert)
+        if settled.anomaly:
+            alert = Alert(
+                kind="cost_anomaly", severity="warning", subject=user_id, user_id=user_id,
+                message=(f"{who} spent ${settled.hour_spend:.2f} this hour, {settled.hour_spend / max(settled.hour_average, 1e-9):.0f}"
+                         f" times their average of ${settled.hour_average:.2f} an hour"),
+                details={"hour_spend": round(settled.hour_spend, 6), "hourly_average": round(settled.hour_average, 6),
+                         "factor": self.anomaly_factor},
+            )
+            if self.alerts.fire(alert, self.anomaly_episode(user_id), ANOMALY_EPISODE_TTL):
+                fired.append(alert)
+        return fired
+
+    def refused(self, user_id: str, user_name: str | None, limit: float) -> Alert | None:
+        """A request was refused for lack of budget: past the 80 % alert, the budget counts as
+        exhausted (the 100 % alert), since reservations keep spend from ever reaching it."""
+        month = month_of(time.time())
+        if not self.redis.exists(self.alerts.episode_key(self.budget_episode(user_id, month, 80))):
+            return None
+        spent, _ = self.budgets.usage(user_id)
+        who = f"{user_name} ({user_id})" if user_name else user_id
+        alert = budget_alert(user_id, who, month, 100, spent, limit, refused=True)
+        return alert if self.alerts.fire(alert, self.budget_episode(user_id, month, 100), KEY_TTL) else None
+
+    def seed_hourly(self, user_id: str, spend_by_hour: dict[int, float]) -> None:
+        """Write a past hourly spend (for tests and imports): hour number -> USD."""
+        mapping = {f"h{hour}": round(usd * MICRO) for hour, usd in spend_by_hour.items()}
+        mapping["first"] = min(spend_by_hour)
+        self.redis.hset(self.hourly_key(user_id), mapping=mapping)
+
+    # --- reading
+
+    def month(self, user_id: str, month: str | None = None) -> list[UsageRow]:
+        """The user's requests this month (or `month`) per complexity level and model."""
+        raw = self.redis.hgetall(self.month_key(user_id, month or month_of(time.time())))
+        rows: dict[tuple[str, str], dict[str, int]] = {}
+        for name, value in raw.items():
+            level, model, what = name.split("|", 2)
+            rows.setdefault((level, model), {})[what] = int(value)
+        return [
+            UsageRow(level, model, c.get("requests", 0), c.get("input_tokens", 0), c.get("output_tokens", 0),
+                     c.get("cost_micro", 0) / MICRO)
+            for (level, model), c in sorted(rows.items())
+        ]
+
+    def days(self, days: list[str]) -> dict[str, list[dict]]:
+        """Per day: [{user_id, model, requests, cost}] (one round trip)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for day in days:
+            pipe.hgetall(self.day_key(day))
+        out = {}
+        for day, raw in zip(days, pipe.execute()):
+            rows: dict[tuple[str, str], dict[str, int]] = {}
+            for name, value in raw.items():
+                user, model, what = name.rsplit("|", 2)
+                rows.setdefault((user, model), {})[what] = int(value)
+            out[day] = [
+                {"user_id": u, "model": m, "requests": c.get("requests", 0), "cost": c.get("cost_micro", 0) / MICRO}
+                for (u, m), c in sorted(rows.items())
+            ]
+        return out
+
+
+def budget_alert(user_id: str, who: str, month: str, pct: int, spent: float, limit: float,
+                 refused: bool = False) -> Alert:
+    utilization = 100 * spent / limit if limit else 100.0
+    if refused:
+        message = (f"{who} has exhausted the monthly budget for {month}: ${spent:.2f} of ${limit:.2f} spent "
+                   f"({utilization:.1f}%), and a request was refused because what is left cannot cover it")
+    else:
+        message = f"{who} has spent ${spent:.2f} of the ${limit:.2f} monthly budget for {month} ({utilization:.1f}%)"
+    return Alert(
+        kind="budget_threshold", severity={50: "info", 80: "warning"}.get(pct, "critical"), subject=user_id,
+        user_id=user_id, message=message,
+        details={"threshold": pct, "month": month, "spent": round(spent, 6), "monthly_budget": round(limit, 6),
+                 "utilization": round(utilization, 2), "refused": refused},
+    )
