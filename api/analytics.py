@@ -20,7 +20,7 @@ from api import services
 from api.auth import current_user, require_admin
 from api.errors import ApiError, ErrorResponseSchema
 from orchestrator.runtime import analytics
-from orchestrator.store.users import ADMIN_ID
+from orchestrator.core.job import ADMIN_ID
 
 blp = Blueprint("analytics", __name__, description="Alerts, analytics and feedback")
 admin_blp = Blueprint("admin_analytics", __name__, description="Analytics across users (admin key only)")

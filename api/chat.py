@@ -12,10 +12,9 @@ from api import services
 from api.auth import current_user
 from api.errors import ApiError, ErrorResponseSchema
 from api.schemas import ChatRequestSchema, ChatResultSchema, RoutingDecisionSchema
-from orchestrator.core.payloads import chat_request, payload_from_body
+from orchestrator.core.job import ChatJob, job_from_body
 from orchestrator.core.router import NoSuitableModel
-from workers.app import app as celery_app
-from workers.queues import CHAT_QUEUE, DEFAULT_PRIORITY, kombu_priority, task_reprs
+from workers import dispatch
 
 blp = Blueprint("chat", __name__, description="Route and execute chat requests")
 
@@ -26,32 +25,24 @@ def new_request_id() -> str:
     return f"req_{uuid.uuid4().hex}"
 
 
-def enqueue_chat(body: dict, stream: bool = False) -> tuple[str, dict]:
-    """Record one chat request and put it on the chat queue; its id and payload.
+def enqueue_chat(body: dict, stream: bool = False) -> tuple[str, ChatJob]:
+    """Record one chat request and put it on the chat queue; its id and job.
     With `stream`, the worker publishes the answer's chunks as they come."""
     svc = services()
     request_id = new_request_id()
     owner = current_user().id
-    payload = payload_from_body(body, owner, svc.settings)
-    payload["stream"] = stream
-    svc.requests.create(request_id, owner, "chat", payload["user"])
-    celery_app.send_task(
-        "orchestrator.execute_chat",
-        args=[request_id, payload],
-        task_id=request_id,
-        queue=CHAT_QUEUE,
-        priority=kombu_priority(DEFAULT_PRIORITY),
-        **task_reprs(request_id),
-    )
-    return request_id, payload
+    job = job_from_body(body, owner, svc.settings, stream=stream)
+    svc.requests.create(request_id, owner, "chat", job.user)
+    dispatch.enqueue_chat(request_id, job)
+    return request_id, job
 
 
 def run_chat(body: dict) -> dict:
     """Enqueue one chat request and wait for its terminal event."""
     svc = services()
-    request_id, payload = enqueue_chat(body)
+    request_id, job = enqueue_chat(body)
     # The worker publishes an error by the deadline; the grace covers a request still queued then.
-    waited = payload["deadline"] - time.time() + WAIT_GRACE
+    waited = job.deadline - time.time() + WAIT_GRACE
     outcome = svc.requests.wait_terminal(request_id, waited)
     if outcome is None:
         raise ApiError(
@@ -99,7 +90,7 @@ class ChatRoute(MethodView):
         svc = services()
         try:
             return svc.router.route(
-                chat_request(payload_from_body(body, current_user().id, svc.settings), svc.settings),
+                job_from_body(body, current_user().id, svc.settings).chat_request(svc.settings),
                 body["strategy"],
                 pinned=body.get("model"),
                 budget_limit=body.get("budget_limit"),

@@ -25,9 +25,7 @@ from marshmallow import fields
 from api import services
 from api.event_stream import OpenStreams
 from api.schemas import HealthSchema
-from workers import broker
-from workers.app import app as celery_app
-from workers.queues import BATCH_QUEUE, CHAT_QUEUE
+from workers import dispatch
 
 blp = Blueprint("health", __name__, description="Orchestrator health")
 
@@ -80,11 +78,8 @@ class _FleetAnswers:
             return last[2], last[3]
 
     def _ask(self, alive: list[str]) -> tuple[dict, list[str]]:
-        control, timeout = celery_app.control, self.ANSWER_TIMEOUT
-        pongs = {name for reply in control.ping(destination=alive, timeout=timeout, limit=len(alive))
-                 for name in reply}
-        active = (control.inspect(destination=sorted(pongs), timeout=timeout, limit=len(pongs)).active() or {}
-                  if pongs else {})
+        timeout = self.ANSWER_TIMEOUT
+        pongs, active = dispatch.ask_workers(alive, timeout)
         workers = {name: {"ping": name in pongs, "active_tasks": len(active[name]) if name in active else None}
                    for name in alive}
         warnings = [
@@ -157,7 +152,7 @@ class Health(MethodView):
             svc = services()
             try:
                 providers, warnings = _providers()
-                queues = broker.queue_depths(svc.redis, [CHAT_QUEUE, BATCH_QUEUE], svc.settings.redis_prefix)
+                queues = dispatch.queue_depths(svc.redis, svc.settings.redis_prefix)
                 streams = {"open": OpenStreams(svc.redis, svc.settings.redis_prefix).count()}
                 batches = svc.batches.unfinished()
                 workers["answering"], silent = _fleet_answers.get(workers["alive"])

@@ -8,8 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from orchestrator.runtime.metrics import RedisCollector, registry
 from orchestrator.runtime.services import Services
-from workers import broker
-from workers.queues import BATCH_QUEUE, CHAT_QUEUE
+from workers import dispatch
 
 blp = Blueprint("metrics", __name__)
 
@@ -18,7 +17,7 @@ def _registry(services: Services):
     prefix = services.settings.redis_prefix
     return registry(RedisCollector(
         services.redis, prefix, services.catalog, services.stats, services.circuits, services.fleet, services.users,
-        services.budgets, lambda: broker.queue_depths(services.redis, [CHAT_QUEUE, BATCH_QUEUE], prefix),
+        services.budgets, lambda: dispatch.queue_depths(services.redis, prefix),
     ))
 
 

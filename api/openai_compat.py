@@ -492,8 +492,8 @@ def _stream(body: dict, model: str, include_usage: bool, created: int) -> Respon
     """Enqueue as /chat/stream does, and wait for the first piece of the answer: an error
     until then is an HTTP status; after it, the answer streams as OpenAI's chunks."""
     store = services().requests
-    request_id, payload = enqueue_chat(body, stream=True)
-    events = follow(store, request_id, "0-0", payload["deadline"] + WAIT_GRACE, HEARTBEAT_SECONDS, RESUME_GRACE)
+    request_id, job = enqueue_chat(body, stream=True)
+    events = follow(store, request_id, "0-0", job.deadline + WAIT_GRACE, HEARTBEAT_SECONDS, RESUME_GRACE)
     decision, first = {}, None
     for item in events:
         if item is None:

@@ -83,8 +83,8 @@ class ChatStream(MethodView):
     @blp.alt_response(422, schema=ErrorResponseSchema, description="Invalid request: the message names each field")
     def post(self, body: dict):
         """Stream a chat response with intelligent model selection."""
-        request_id, payload = enqueue_chat(body, stream=True)
-        events = sse_events(services().requests, request_id, "0-0", payload["deadline"] + WAIT_GRACE)
+        request_id, job = enqueue_chat(body, stream=True)
+        events = sse_events(services().requests, request_id, "0-0", job.deadline + WAIT_GRACE)
         return sse_response(events, request_id)
 
 

@@ -5,8 +5,9 @@
 - Request ids: a task carries its request's X-Request-ID in a message header
   (`request_id`, added by the publisher, here or in the API: api/observability.py); the
   worker sets it around each task, and keeps it on the retries a task sends itself.
-- Checks: on each heartbeat, orchestrator/runtime/monitor.py's checks (one worker of the fleet per
-  interval), in a thread of their own so the heartbeat is never held up.
+- Checks: on each heartbeat, orchestrator/runtime/monitor.py's checks and the sweep for batch
+  items the broker lost (workers/lost_items.py), by one worker of the fleet per interval, in a
+  thread of their own so the heartbeat is never held up.
 """
 
 from __future__ import annotations
@@ -54,10 +55,11 @@ _running = threading.Lock()
 
 
 def _check() -> None:
+    from workers import lost_items
     from workers.tasks import services
 
     try:
-        services().monitor.tick()
+        services().monitor.tick(lambda: lost_items.sweep(services()))
     finally:
         _running.release()
 

@@ -11,8 +11,12 @@ from celery.signals import heartbeat_sent, worker_ready, worker_shutdown
 
 from orchestrator.config import get_settings
 from orchestrator.runtime.services import Services
-from orchestrator.execution import executor as execution
+from orchestrator.core.job import ChatJob, RateLimitSlot
+from orchestrator.core.retry_policy import Chain
+from orchestrator.execution.outcomes import RetryLater
+from orchestrator.runtime import logs
 from workers.app import app
+from workers.dispatch import EXECUTE_CHAT
 from workers.queues import DEFAULT_PRIORITY, MOST_URGENT, batch_kombu_priority, kombu_priority, task_reprs
 
 
@@ -22,24 +26,26 @@ def services() -> Services:
     return Services.from_settings(get_settings())
 
 
-@app.task(name="orchestrator.execute_chat", bind=True, max_retries=None)
+@app.task(name=EXECUTE_CHAT, bind=True, max_retries=None)
 def execute_chat(self, request_id: str, payload: dict, chain: dict | None = None, slot: dict | None = None) -> None:
-    """One step of a request's chain; the next attempt is this same task, retried. A batch
-    item (payload["batch"]) runs the same way, on the batch queue."""
-    retry = execution.execute(services(), request_id, payload, chain, slot)
-    if retry is not None:
-        kwargs = {"chain": retry.chain}
-        if retry.slot is not None:
-            kwargs["slot"] = retry.slot  # a rate-limit slot booked for the next run
-        raise self.retry(args=[request_id, payload], kwargs=kwargs, countdown=retry.delay,
-                         priority=_retry_priority(payload), **task_reprs(request_id))
+    """One step of a request's chain (`payload` is its ChatJob as JSON); the next attempt is
+    this same task, retried. A batch item runs the same way, on the batch queue."""
+    job = ChatJob.from_json(payload)
+    outcome = services().executor.run(request_id, job, Chain.from_dict(chain) if chain else None,
+                                      RateLimitSlot.from_json(slot) if slot else None, logs.REQUEST_ID.get())
+    if isinstance(outcome, RetryLater):
+        kwargs: dict = {"chain": outcome.chain.as_dict()}
+        if outcome.slot is not None:
+            kwargs["slot"] = outcome.slot.to_json()  # a rate-limit slot booked for the next run
+        raise self.retry(args=[request_id, payload], kwargs=kwargs, countdown=outcome.delay,
+                         priority=_retry_priority(job), **task_reprs(request_id))
 
 
-def _retry_priority(payload: dict) -> int:
+def _retry_priority(job: ChatJob) -> int:
     """The next attempt of a chat request jumps the queue: it has already waited its turn.
     A batch item's stays at its batch's priority, behind interactive chat."""
-    if payload.get("batch"):
-        return batch_kombu_priority(payload.get("priority", DEFAULT_PRIORITY))
+    if job.batch:
+        return batch_kombu_priority(job.priority if job.priority is not None else DEFAULT_PRIORITY)
     return kombu_priority(MOST_URGENT)
 
 

@@ -11,80 +11,87 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from orchestrator.store.alerts import Alert
+from orchestrator.core.evidence import RatedQuality
+from orchestrator.core.job import ADMIN_ID, ChatJob
 from orchestrator.core.retry_policy import Chain
-from orchestrator.runtime.services import Services
-from orchestrator.core.strategies import RoutingStrategy
-from orchestrator.store.users import ADMIN_ID, User
+from orchestrator.core.strategies import Preferences, RoutingStrategy
+from orchestrator.store.alerts import Alert, Alerts
+from orchestrator.store.circuits import Circuits
+from orchestrator.store.learning import Learning
+from orchestrator.store.usage import Usage
+from orchestrator.store.users import User, Users
 
 log = logging.getLogger(__name__)
 
 
-def routing_inputs(services: Services, owner: str, user: User | None, strategy: str | None):
-    """What routing takes from users beside the request: the preferences (the user's, with
-    their learned defaults as preferred models for the levels where they set none, under
-    user_preference only) and every model's rated quality per task type. At most one round
-    trip (orchestrator/store/learning.py caches the ratings for a few seconds)."""
-    preferences = user.preferences if user else None
-    learn_for = owner if (user is not None and owner != ADMIN_ID
-                          and strategy == RoutingStrategy.USER_PREFERENCE.value) else None
-    try:
-        learned, quality = services.learning.for_routing(learn_for)
-    except Exception:
-        log.exception("could not read learned preferences")
-        return preferences, None
-    if learned and user is not None:
-        explicit = dict(user.preferences.preferred_models or {})
-        merged = {**learned, **{level: models for level, models in explicit.items() if models}}
-        preferences = dataclasses.replace(user.preferences, preferred_models=merged)
-    return preferences, quality
+class Accounting:
+    def __init__(self, *, learning: Learning, usage: Usage, users: Users, alerts: Alerts, circuits: Circuits,
+                 cost_tracking: bool):
+        self.learning, self.usage, self.users, self.alerts = learning, usage, users, alerts
+        self.circuits, self.cost_tracking = circuits, cost_tracking
 
-
-def after_settlement(services: Services, payload: dict, chain: Chain, model: str, cost: float,
-                     input_tokens: int, output_tokens: int) -> list[Alert]:
-    """Count a settled request for its user and fire the alerts it made due."""
-    if not services.settings.cost_tracking_enabled:
-        cost = 0.0
-    owner = payload.get("owner") or ADMIN_ID
-    analysis = (chain.decision or {}).get("analysis") or {}
-    first_try = len(chain.attempts) == 1 and chain.attempts[0].get("error") is None
-    try:
-        settled = services.usage.settled(
-            owner, model, analysis.get("complexity") or "unknown", cost, input_tokens, output_tokens, first_try,
-            services.users.user_key(owner),
-        )
-        if settled.crossed or settled.anomaly:
-            return services.usage.alert(owner, settled)
-    except Exception:
-        log.exception("usage accounting failed for a settled request of %s", owner)
-    return []
-
-
-def after_refusal(services: Services, payload: dict, limit: float) -> None:
-    """A request refused for the month's budget: the 100 % alert, once, past the 80 % one."""
-    owner = payload.get("owner") or ADMIN_ID
-    try:
-        user = services.users.get(owner) if owner != ADMIN_ID else None
-        services.usage.refused(owner, user.name if user else None, limit)
-    except Exception:
-        log.exception("budget refusal alert failed for %s", owner)
-
-
-def circuits_opened(services: Services, model: str, provider: str, reply, reason: str) -> None:
-    """A model's (or its provider's) circuit just opened from closed: a model outage alert,
-    once per opening (the circuit's own Lua says it opened, exactly once)."""
-    for scope, name in services.circuits.opened(model, provider, reply):
+    def routing_inputs(
+        self, owner: str, user: User | None, strategy: str | None
+    ) -> tuple[Preferences | None, dict[str, dict[str, RatedQuality]] | None]:
+        """What routing takes from users beside the request: the preferences (the user's, with
+        their learned defaults as preferred models for the levels where they set none, under
+        user_preference only) and every model's rated quality per task type. At most one round
+        trip (orchestrator/store/learning.py caches the ratings for a few seconds)."""
+        preferences = user.preferences if user else None
+        learn_for = owner if (user is not None and owner != ADMIN_ID
+                              and strategy == RoutingStrategy.USER_PREFERENCE.value) else None
         try:
-            state = services.circuits.state_of(scope, name)
-            opened_at = state.get("opened_at", "")
-            alert = Alert(
-                kind="model_outage", severity="critical", subject=f"{scope}:{name}",
-                message=f"The {scope} {name}'s circuit opened: requests go to other models until it recovers "
-                        f"(last error: {reason})",
-                details={"scope": scope, "name": name, "model": model, "provider": provider, "last_error": reason,
-                         "opened_at": float(opened_at) if opened_at else None,
-                         "until": float(state["until"]) if state.get("until") else None},
-            )
-            services.alerts.fire(alert, f"circuit:{scope}:{name}:{opened_at}", ttl=86400)
+            learned, quality = self.learning.for_routing(learn_for)
         except Exception:
-            log.exception("circuit alert failed for %s %s", scope, name)
+            log.exception("could not read learned preferences")
+            return preferences, None
+        if learned and user is not None:
+            explicit = dict(user.preferences.preferred_models or {})
+            merged = {**learned, **{level: models for level, models in explicit.items() if models}}
+            preferences = dataclasses.replace(user.preferences, preferred_models=merged)
+        return preferences, quality
+
+    def after_settlement(self, job: ChatJob, chain: Chain, model: str, cost: float,
+                         input_tokens: int, output_tokens: int) -> list[Alert]:
+        """Count a settled request for its user and fire the alerts it made due."""
+        if not self.cost_tracking:
+            cost = 0.0
+        analysis = (chain.decision or {}).get("analysis") or {}
+        first_try = len(chain.attempts) == 1 and chain.attempts[0].get("error") is None
+        try:
+            settled = self.usage.settled(
+                job.owner, model, analysis.get("complexity") or "unknown", cost, input_tokens, output_tokens,
+                first_try, self.users.user_key(job.owner),
+            )
+            if settled.crossed or settled.anomaly:
+                return self.usage.alert(job.owner, settled)
+        except Exception:
+            log.exception("usage accounting failed for a settled request of %s", job.owner)
+        return []
+
+    def after_refusal(self, job: ChatJob, limit: float) -> None:
+        """A request refused for the month's budget: the 100 % alert, once, past the 80 % one."""
+        try:
+            user = self.users.get(job.owner) if job.owner != ADMIN_ID else None
+            self.usage.refused(job.owner, user.name if user else None, limit)
+        except Exception:
+            log.exception("budget refusal alert failed for %s", job.owner)
+
+    def circuits_opened(self, model: str, provider: str, reply, reason: str) -> None:
+        """A model's (or its provider's) circuit just opened from closed: a model outage alert,
+        once per opening (the circuit's own Lua says it opened, exactly once)."""
+        for scope, name in self.circuits.opened(model, provider, reply):
+            try:
+                state = self.circuits.state_of(scope, name)
+                opened_at = state.get("opened_at", "")
+                alert = Alert(
+                    kind="model_outage", severity="critical", subject=f"{scope}:{name}",
+                    message=f"The {scope} {name}'s circuit opened: requests go to other models until it recovers "
+                            f"(last error: {reason})",
+                    details={"scope": scope, "name": name, "model": model, "provider": provider, "last_error": reason,
+                             "opened_at": float(opened_at) if opened_at else None,
+                             "until": float(state["until"]) if state.get("until") else None},
+                )
+                self.alerts.fire(alert, f"circuit:{scope}:{name}:{opened_at}", ttl=86400)
+            except Exception:
+                log.exception("circuit alert failed for %s %s", scope, name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Iterator
+from collections.abc import Generator
 
 import anthropic
 
@@ -59,7 +59,7 @@ class AnthropicProvider(SdkProvider):
             message._request_id or message.id,
         )
 
-    def stream(self, request: ChatRequest, timeout: float) -> Iterator[StreamEvent]:
+    def stream(self, request: ChatRequest, timeout: float) -> Generator[StreamEvent, None, None]:
         try:
             yield from self._posted_stream("/v1/messages", {**_call_arguments(request), "stream": True}, request, timeout)
         except anthropic.APIError as exc:
@@ -67,7 +67,7 @@ class AnthropicProvider(SdkProvider):
         except STREAM_BREAKS as exc:
             raise interrupted(exc, self.name, request.model) from exc
 
-    def _events(self, response, model: str) -> Iterator[StreamEvent]:
+    def _events(self, response, model: str) -> Generator[StreamEvent, None, None]:
         """The events of the stream, from their `data` lines (each names its own type); a
         malformed one is skipped: only message_stop tells a complete answer from a cut one."""
         input_usage, output_tokens, stop_reason, finished = {}, 0, None, False

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Iterator, Protocol
+from collections.abc import Generator
+from typing import Protocol
 
 import httpx2
 
@@ -25,7 +26,7 @@ class Provider(Protocol):
 
     def complete(self, request: ChatRequest, timeout: float) -> ChatResponse: ...
 
-    def stream(self, request: ChatRequest, timeout: float) -> Iterator[StreamEvent]: ...
+    def stream(self, request: ChatRequest, timeout: float) -> Generator[StreamEvent, None, None]: ...
 
 
 class SdkProvider:
@@ -36,7 +37,9 @@ class SdkProvider:
         self.client = client
         self.sandbox = sandbox
 
-    def _posted_stream(self, path: str, body: dict, request: ChatRequest, timeout: float) -> Iterator[StreamEvent]:
+    def _posted_stream(
+        self, path: str, body: dict, request: ChatRequest, timeout: float
+    ) -> Generator[StreamEvent, None, None]:
         """A streaming call by the SDK client's plain POST (openai's and anthropic's share it),
         its answer read by the adapter's `_events`. The typed `create` would check and transform
         every argument against its type hints first, a millisecond before the first byte leaves

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Iterator
+from collections.abc import Generator
 
 from google.genai import errors as genai_errors
 from google.genai import types
@@ -68,7 +68,7 @@ class GeminiProvider(SdkProvider):
             response.response_id,
         )
 
-    def stream(self, request: ChatRequest, timeout: float) -> Iterator[StreamEvent]:
+    def stream(self, request: ChatRequest, timeout: float) -> Generator[StreamEvent, None, None]:
         try:
             responses = self.client.models.generate_content_stream(
                 model=request.model, contents=_contents(request), config=_config(request, timeout)
@@ -82,7 +82,7 @@ class GeminiProvider(SdkProvider):
         except STREAM_BREAKS as exc:
             raise interrupted(exc, self.name, request.model) from exc
 
-    def _events(self, responses, model: str) -> Iterator[StreamEvent]:
+    def _events(self, responses, model: str) -> Generator[StreamEvent, None, None]:
         reason, usage, response_id = None, None, None
         for response in responses:
             response_id = response.response_id or response_id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Iterator
+from collections.abc import Generator
 
 import openai
 
@@ -76,7 +76,7 @@ class OpenAICompatibleProvider(SdkProvider):
             _usage(completion.usage), completion._request_id or completion.id,
         )
 
-    def stream(self, request: ChatRequest, timeout: float) -> Iterator[StreamEvent]:
+    def stream(self, request: ChatRequest, timeout: float) -> Generator[StreamEvent, None, None]:
         body = {**_call_arguments(request, self.models[request.model]), "stream": True,
                 "stream_options": {"include_usage": True}}
         try:
@@ -86,7 +86,7 @@ class OpenAICompatibleProvider(SdkProvider):
         except STREAM_BREAKS as exc:
             raise interrupted(exc, self.name, request.model) from exc
 
-    def _events(self, response, model: str) -> Iterator[StreamEvent]:
+    def _events(self, response, model: str) -> Generator[StreamEvent, None, None]:
         """The SSE lines read directly: a plain JSON parse a chunk (the SDK's typed chunks
         cost ten times more), and a malformed chunk skipped rather than fatal."""
         finish_reason, usage, done = None, None, False

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import redis
 
@@ -60,15 +61,22 @@ class Monitor:
     def lock_key(self) -> str:
         return f"{self.prefix}monitor-lock"
 
-    def tick(self) -> list[Alert]:
-        """Run the checks when no other worker did within INTERVAL seconds; never raises."""
+    def tick(self, *also: Callable[[], object]) -> list[Alert]:
+        """Run the checks, then each of `also` (the worker's own periodic work), when no other
+        worker did within INTERVAL seconds; never raises."""
         try:
             if not self.redis.set(self.lock_key, "1", nx=True, px=int(INTERVAL * 1000)):
                 return []
-            return self.run()
+            fired = self.run()
         except Exception:
             log.exception("monitor pass failed")
             return []
+        for work in also:
+            try:
+                work()
+            except Exception:
+                log.exception("periodic work %s failed", getattr(work, "__name__", work))
+        return fired
 
     def run(self, now: float | None = None) -> list[Alert]:
         now = time.time() if now is None else now

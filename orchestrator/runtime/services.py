@@ -7,6 +7,12 @@ from functools import cached_property
 
 import redis
 
+from orchestrator.execution.accounting import Accounting
+from orchestrator.execution.admission import Admission
+from orchestrator.execution.attempt import Caller, Observer
+from orchestrator.execution.executor import Executor
+from orchestrator.execution.rate_slots import RateSlots
+from orchestrator.execution.settlement import Settlement
 from orchestrator.store.batches import BatchStore
 from orchestrator.store.budgets import Budgets
 from orchestrator.core.catalog import Catalog
@@ -113,3 +119,33 @@ class Services:
         settings = self.settings
         return ProviderLimits(self.redis, settings.redis_prefix, settings.provider_limit_window,
                               settings.batch_limit_share)
+
+    # The execution pipeline (orchestrator/execution/), its collaborators given explicitly.
+
+    @cached_property
+    def accounting(self) -> Accounting:
+        return Accounting(learning=self.learning, usage=self.usage, users=self.users, alerts=self.alerts,
+                          circuits=self.circuits, cost_tracking=self.settings.cost_tracking_enabled)
+
+    @cached_property
+    def executor(self) -> Executor:
+        settings = self.settings
+        settlement = Settlement(requests=self.requests, budgets=self.budgets, conversations=self.conversations,
+                                accounting=self.accounting, cost_tracking=settings.cost_tracking_enabled)
+        admission = Admission(
+            redis_client=self.redis, catalog=self.catalog, router=self.router, budgets=self.budgets,
+            requests=self.requests, accounting=self.accounting, settlement=settlement,
+            cost_tracking=settings.cost_tracking_enabled, monthly_cost_limit=settings.monthly_cost_limit,
+            request_timeout=settings.request_timeout, max_models=settings.max_models_per_request,
+        )
+        return Executor(
+            redis_client=self.redis, catalog=self.catalog, requests=self.requests, users=self.users,
+            budgets=self.budgets, circuits=self.circuits, stats=self.stats, conversations=self.conversations,
+            admission=admission, caller=Caller(self.providers),
+            observer=Observer(redis_client=self.redis, stats=self.stats, circuits=self.circuits,
+                              accounting=self.accounting),
+            rate_slots=RateSlots(limits=self.provider_limits, providers=self.providers,
+                                 retry_after_limit=settings.retry_after_limit,
+                                 visibility_timeout=settings.visibility_timeout),
+            settlement=settlement, settings=settings,
+        )

@@ -9,8 +9,7 @@ writes the batch when it is submitted and when it is cancelled, and reads it bac
 
 Keys: {prefix}batch:{id} (hash: owner, priority, total, created_at, sent_at, started_at,
 finished_at, cancelled_at, running, completed, failed, cancelled, cost_micro), expiring
-RESULT_TTL after the batch's last item ended, {prefix}batch:{id}:lost-check (a few
-seconds' lock on looking for lost items) and {prefix}batch:{id}:lost-seen (set of the item
+RESULT_TTL after the batch's last item ended, {prefix}batch:{id}:lost-seen (set of the item
 indexes the last look found lost), and {prefix}batches-open (sorted set: the batches not
 known to have ended -> their creation time, for /health; a batch leaves it when a look finds
 it ended, or RESULT_TTL after its creation); the items' records are {prefix}req:{item id}
@@ -19,6 +18,7 @@ it ended, or RESULT_TTL after its creation); the items' records are {prefix}req:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import redis
 
 from orchestrator.config import Settings
-from orchestrator.core.payloads import payload_from_body
+from orchestrator.core.job import ChatJob, job_from_body
 
 if TYPE_CHECKING:
     from orchestrator.store.requests import RequestStore
@@ -63,16 +63,14 @@ def batch_key(prefix: str, batch_id: str) -> str:
     return f"{prefix}batch:{batch_id}"
 
 
-def item_payload(item: dict, owner: str, settings: Settings, batch_id: str, priority: int,
-                 end_user: str | None = None) -> dict:
-    """The chat payload of one item. Its time budget (REQUEST_TIMEOUT) starts when a worker
-    starts it, not when the batch is submitted: a large batch waits its turn."""
+def item_job(item: dict, owner: str, settings: Settings, batch_id: str, priority: int,
+             end_user: str | None = None) -> ChatJob:
+    """The job of one item. Its time budget (REQUEST_TIMEOUT) starts when a worker starts
+    it, not when the batch is submitted: a large batch waits its turn."""
     body = {name: item.get(name) for name in ITEM_FIELDS}
     body["message"] = item.get("message") or item.get("task")
     body["user"] = end_user
-    payload = payload_from_body(body, owner, settings)
-    payload.update(deadline=None, stream=False, batch=batch_id, priority=priority)
-    return payload
+    return dataclasses.replace(job_from_body(body, owner, settings), deadline=None, batch=batch_id, priority=priority)
 
 
 def batch_status(batch: dict, now: float | None = None) -> str:
@@ -130,21 +128,21 @@ class BatchStore:
     def open_key(self) -> str:
         return f"{self.prefix}batches-open"
 
-    def create(self, batch_id: str, owner: str, priority: int, payloads: list[dict], metadata: list,
+    def create(self, batch_id: str, owner: str, priority: int, jobs: list[ChatJob], metadata: list,
                end_user: str | None = None) -> None:
         """Record the batch and every item as queued, a few thousand per round trip; the
         items must exist before their tasks are sent."""
         key = self.key(batch_id)
         now = time.time()
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hset(key, mapping={"owner": owner, "priority": priority, "total": len(payloads), "created_at": now,
+        pipe.hset(key, mapping={"owner": owner, "priority": priority, "total": len(jobs), "created_at": now,
                                 "running": 0, "completed": 0, "failed": 0, "cancelled": 0, "cost_micro": 0})
         pipe.expire(key, self.ttl)
         pipe.zadd(self.open_key, {batch_id: now})
         pipe.zremrangebyscore(self.open_key, 0, now - self.ttl)  # older than any result kept: forgotten
-        for index, (payload, meta) in enumerate(zip(payloads, metadata)):
-            # The payload stays with the item: its task can be sent again if the broker lost it.
-            extra = {"batch": batch_id, "index": index, "payload": json.dumps(payload)}
+        for index, (job, meta) in enumerate(zip(jobs, metadata)):
+            # The job stays with the item: its task can be sent again if the broker lost it.
+            extra = {"batch": batch_id, "index": index, "payload": json.dumps(job.to_json())}
             if meta is not None:
                 extra["metadata"] = json.dumps(meta)
             self.requests.create(item_id(batch_id, index), owner, "batch", end_user, extra=extra, pipe=pipe)
@@ -156,16 +154,17 @@ class BatchStore:
         """Every item's task is on the queue (only then may an item be found lost)."""
         self.redis.hset(self.key(batch_id), "sent_at", time.time())
 
-    def may_look_for_lost(self, batch_id: str, every: float) -> bool:
-        """At most one look for lost items per batch every `every` seconds, across API processes."""
-        return bool(self.redis.set(f"{self.key(batch_id)}:lost-check", 1, nx=True, px=int(every * 1000)))
+    def open_ids(self) -> list[str]:
+        """The batches not known to have ended."""
+        return self.redis.zrange(self.open_key, 0, -1)
 
     def confirm_lost(self, batch_id: str, seen: set[int]) -> set[int]:
         """Of the items seen lost at this look, those seen lost at the previous look too; the
         others are remembered for the next. A message is out of both the queue and the unacked
         hash for an instant while a worker takes it (between its BRPOP and its unacked write),
         so only an item seen lost twice, one look interval apart, is really lost. Looks never
-        overlap (may_look_for_lost), so reading then writing is safe."""
+        overlap (one worker of the fleet runs the monitor's pass at a time), so reading then
+        writing is safe."""
         key = f"{self.key(batch_id)}:lost-seen"
         confirmed = seen & {int(index) for index in self.redis.smembers(key)}
         pipe = self.redis.pipeline(transaction=True)
@@ -176,12 +175,12 @@ class BatchStore:
         pipe.execute()
         return confirmed
 
-    def queued_payloads(self, batch_id: str, total: int) -> list[tuple[int, dict]]:
-        """(index, payload) of the items not started yet."""
+    def queued_jobs(self, batch_id: str, total: int) -> list[tuple[int, ChatJob]]:
+        """(index, job) of the items not started yet."""
         pipe = self.redis.pipeline(transaction=False)
         for index in range(total):
             pipe.hmget(self.requests.record_key(item_id(batch_id, index)), "status", "payload")
-        return [(index, json.loads(payload)) for index, (status, payload) in enumerate(pipe.execute())
+        return [(index, ChatJob.from_json(json.loads(payload))) for index, (status, payload) in enumerate(pipe.execute())
                 if status == "queued" and payload]
 
     def get(self, batch_id: str, now: float | None = None) -> dict | None:

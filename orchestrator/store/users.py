@@ -38,12 +38,12 @@ import redis
 from orchestrator.config import Settings
 from orchestrator.store.rate_limit import HIT_FUNCTION, RateLimit, RateLimiter
 from orchestrator.store.connection import RoundTrip, one_trip
+from orchestrator.core.job import ADMIN_ID
 from orchestrator.core.strategies import Preferences
 
 KEY_PREFIX = "orch-"
 KEY_RANDOM_BYTES = 30  # 40 url-safe characters
 SHOWN_KEY_CHARS = len(KEY_PREFIX) + 4  # what listings show of a key: "orch-AbCd"
-ADMIN_ID = "admin"
 WEIGHTS = ("cost_sensitivity", "speed_preference", "quality_preference")
 _PREFERRED = "preferred:"
 

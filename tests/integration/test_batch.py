@@ -11,7 +11,7 @@ import requests
 
 from api import create_app
 from api.batch import _send
-from orchestrator.store.batches import item_payload, new_batch_id
+from orchestrator.store.batches import item_job, new_batch_id
 from orchestrator.runtime.services import Services
 from tests.processes import wait_until
 
@@ -190,18 +190,18 @@ def test_results_survive_a_restart_of_the_api(client, settings, api_key):
     assert status(restarted, batch_id)["status"] == "completed"
 
 
-def test_items_the_broker_lost_are_sent_again(client, app, api_key, fresh_sandbox, monkeypatch):
+def test_items_the_broker_lost_are_sent_again(client, app, api_key, fresh_sandbox):
     """kombu's Redis transport loses a message taken by a worker that dies between its BRPOP
     and its unacked write. Here one item's task is never sent: once the queue is empty, two
-    looks in a row at the batch's status find the item neither queued nor held by a worker,
-    and send it; the items a worker was just taking are not sent twice."""
-    monkeypatch.setattr("api.batch.LOST_CHECK_EVERY", 0.3)
+    passes in a row of the fleet's monitor find the item neither queued nor held by a worker,
+    and send it, with no client polling the batch; the items a worker was just taking are
+    not sent twice."""
     services = app.extensions["orchestrator"]
     owner = services.users.authenticate(api_key).user.id
     batch_id = new_batch_id()
-    payloads = [item_payload({"task": f"lost {i}"}, owner, services.settings, batch_id, 5) for i in range(3)]
-    services.batches.create(batch_id, owner, 5, payloads, [None] * 3)
-    _send(batch_id, [(0, payloads[0]), (2, payloads[2])], 5)  # item 1's task is lost
+    jobs = [item_job({"task": f"lost {i}"}, owner, services.settings, batch_id, 5) for i in range(3)]
+    services.batches.create(batch_id, owner, 5, jobs, [None] * 3)
+    _send(batch_id, [(0, jobs[0]), (2, jobs[2])], 5)  # item 1's task is lost
     services.batches.mark_sent(batch_id)
     done = wait_ended(client, batch_id)
     assert done["status"] == "completed" and done["counts"]["completed"] == 3

@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from orchestrator.runtime.services import Services
-from orchestrator.execution import executor as execution
+from orchestrator.core.job import ChatJob
+from orchestrator.execution.outcomes import FINISHED
 
 EXECUTE = "/api/v1/orchestrator/chat/execute"
 MODEL = "gpt-4o-mini"
@@ -85,7 +86,7 @@ def test_with_cost_tracking_off_nothing_is_reserved_or_billed(app, services, san
     owner = untracked.users.authenticate(api_key).user.id
     payload = {"messages": [{"role": "user", "content": "hello"}], "model": MODEL, "owner": owner}
     untracked.requests.create("req_untracked", owner, "chat")
-    assert execution.execute(untracked, "req_untracked", payload) is None
+    assert untracked.executor.run("req_untracked", ChatJob.from_json(payload)) == FINISHED
     result = untracked.requests.get("req_untracked")
     assert result["status"] == "completed" and result["result"]["response"]["cost"] == 0
     assert untracked.budgets.usage(owner) == (0.0, 0.0)

@@ -63,14 +63,14 @@ def test_a_worker_that_cannot_read_its_inputs_ends_the_request_with_a_500(client
 
 
 def test_a_finished_request_is_not_answered_twice(client, settings):
+    from orchestrator.core.job import ChatJob
     from workers.tasks import services
-    from orchestrator.execution import executor as execution
 
     reply = client.post("/api/v1/orchestrator/chat/execute", json={"message": "hello"})
     request_id = reply.get_json()["request_id"]
     store = services().requests
     events_before = store.redis.xlen(store.events_key(request_id))
     # A redelivered task for the same request id changes nothing.
-    execution.execute(services(), request_id, {"messages": [{"role": "user", "content": "other"}]})
+    services().executor.run(request_id, ChatJob.from_json({"messages": [{"role": "user", "content": "other"}]}))
     assert store.redis.xlen(store.events_key(request_id)) == events_before
     assert store.get(request_id)["result"]["response"]["content"] == reply.get_json()["response"]["content"]

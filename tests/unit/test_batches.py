@@ -5,6 +5,7 @@ from __future__ import annotations
 import fakeredis
 import pytest
 
+from orchestrator.core.job import ChatJob
 from orchestrator.store.batches import CANCELLED, BatchStore, batch_of, item_id, new_batch_id
 from orchestrator.store.budgets import Budgets
 from orchestrator.store.requests import RequestStore
@@ -24,7 +25,7 @@ def _result(content: str, cost: float) -> dict:
 
 def _batch(batches: BatchStore, size: int) -> str:
     batch_id = new_batch_id()
-    batches.create(batch_id, "alice", 5, [{}] * size, [{"n": i} for i in range(size)])
+    batches.create(batch_id, "alice", 5, [ChatJob(messages=())] * size, [{"n": i} for i in range(size)])
     return batch_id
 
 

@@ -1,0 +1,107 @@
+"""Admission: a request's first run routes it, reserves its worst case against the month's
+budget and builds its fallback chain, or refuses it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import redis
+
+from orchestrator.core.catalog import Catalog
+from orchestrator.core.evidence import Observation
+from orchestrator.core.job import ChatJob, Failure
+from orchestrator.core.retry_policy import Chain
+from orchestrator.core.router import NoSuitableModel, Router, RoutingDecision
+from orchestrator.core.strategies import RoutingStrategy
+from orchestrator.core.types import ChatRequest
+from orchestrator.execution.accounting import Accounting
+from orchestrator.execution.settlement import Settlement
+from orchestrator.store.budgets import Budgets
+from orchestrator.store.circuits import OPEN
+from orchestrator.store.connection import RoundTrip
+from orchestrator.store.requests import RequestStore
+from orchestrator.store.users import User
+
+RESERVATION_GRACE = 60.0  # seconds a crashed worker's reservation outlives its request's deadline
+
+
+@dataclass(frozen=True)
+class RoutingInputs:
+    """What routing reads from Redis on a request's first run."""
+
+    user: User | None
+    states: dict[str, str] = field(default_factory=dict)  # circuit state per model
+    usage: tuple[float, float] = (0.0, 0.0)  # this month's (spent, reserved), with cost tracking on
+    observations: dict[str, Observation] = field(default_factory=dict)
+
+
+class Admission:
+    def __init__(self, *, redis_client: redis.Redis, catalog: Catalog, router: Router, budgets: Budgets,
+                 requests: RequestStore, accounting: Accounting, settlement: Settlement, cost_tracking: bool,
+                 monthly_cost_limit: float, request_timeout: float, max_models: int):
+        self.redis, self.catalog, self.router = redis_client, catalog, router
+        self.budgets, self.requests = budgets, requests
+        self.accounting, self.settlement = accounting, settlement
+        self.cost_tracking, self.monthly_cost_limit = cost_tracking, monthly_cost_limit
+        self.request_timeout, self.max_models = request_timeout, max_models
+
+    def admit(self, request_id: str, job: ChatJob, request: ChatRequest, inputs: RoutingInputs) -> Chain | None:
+        """The request's chain; None when it was refused (the refusal is then published)."""
+        limit = inputs.user.monthly_budget if inputs.user else self.monthly_cost_limit
+        remaining = max(0.0, limit - sum(inputs.usage)) if self.cost_tracking else None
+        try:
+            decision = self._route(job, request, inputs, remaining)
+        except NoSuitableModel as exc:
+            self.settlement.refuse(request_id, Failure(exc.http_status, "no_suitable_model", str(exc),
+                                                       {"reason": exc.reason}))
+            if exc.reason == "budget" and remaining is not None and remaining < (job.budget_limit or limit):
+                self.accounting.after_refusal(job, limit)
+            return None
+        if job.models:  # an explicit list of models is the chain, in the caller's order
+            decision.fallback_models = [(self.catalog.get(m).provider, m) for m in job.models[1:]]
+        chain = Chain(models=decision.models[: self.max_models],
+                      deadline=job.deadline or time.time() + self.request_timeout, decision=decision.as_dict())
+        if not self._reserve(request_id, job, request, decision, chain, limit):
+            return None
+        return chain
+
+    def _route(self, job: ChatJob, request: ChatRequest, inputs: RoutingInputs,
+               remaining: float | None) -> RoutingDecision:
+        preferences, feedback_quality = self.accounting.routing_inputs(job.owner, inputs.user, job.strategy)
+        return self.router.route(
+            request,
+            job.strategy or RoutingStrategy.BALANCED.value,
+            pinned=job.model or (job.models[0] if job.models else None),
+            budget_limit=job.budget_limit if self.cost_tracking else None,
+            budget_remaining=remaining,
+            preferences=preferences,
+            observations=inputs.observations,
+            unavailable={m for m, state in inputs.states.items() if state == OPEN},
+            feedback_quality=feedback_quality,
+        )
+
+    def _reserve(self, request_id: str, job: ChatJob, request: ChatRequest, decision: RoutingDecision, chain: Chain,
+                 limit: float) -> bool:
+        """The reservation and a stream's decision go in one round trip: when concurrent requests
+        took what was left first, the 402 follows the decision on the stream."""
+        trip, reserved, worst = RoundTrip(self.redis), None, 0.0
+        if self.cost_tracking:
+            # The worst case of the chain's priciest model is held until the request settles. A task
+            # redelivered after a crash finds its reservation gone at the deadline, not before.
+            input_tokens = decision.analysis.input_tokens if decision.analysis else 0
+            worst = max(self.catalog.get(m).worst_case_cost(input_tokens, request.max_tokens) for m in chain.models)
+            reserved = self.budgets.reserve_in(trip, job.owner, limit, request_id, worst,
+                                               chain.deadline + RESERVATION_GRACE)
+        if job.stream:
+            self.requests.publish_in(trip, request_id, "decision", {"request_id": request_id, **chain.decision})
+        trip.run()
+        if reserved is None or reserved():
+            return True
+        self.settlement.refuse(request_id, Failure(
+            402, "budget_exceeded",
+            f"No suitable models available for this request: its worst case (${worst:.6f}) is more than what is "
+            "left of this month's budget after the requests in flight. Lower max_tokens or raise the budget.",
+        ))
+        self.accounting.after_refusal(job, limit)
+        return False

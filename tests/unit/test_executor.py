@@ -1,0 +1,136 @@
+"""The executor (orchestrator/execution/) driven without a worker: its stores on fakeredis,
+its providers scripted in memory. What the Celery task receives is the outcome."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import defaultdict
+
+import fakeredis
+import pytest
+
+from orchestrator.config import load_settings
+from orchestrator.core.catalog import Catalog
+from orchestrator.core.errors import ErrorKind, ProviderError
+from orchestrator.core.job import ChatJob, Status
+from orchestrator.core.retry_policy import Chain
+from orchestrator.core.types import ChatRequest, Message, StreamDelta, StreamEnd, Usage
+from orchestrator.execution.outcomes import FINISHED, RetryLater
+from orchestrator.runtime.services import Services
+
+FIRST, SECOND = "gpt-4o-mini", "claude-3-5-haiku-20241022"
+
+
+class ScriptedProvider:
+    """Answers each call with the next entry of its model's script: a text, or an error kind."""
+
+    sandbox = True
+
+    def __init__(self, scripts: dict[str, list], calls: list[str]):
+        self.scripts, self.calls = scripts, calls
+
+    def stream(self, request: ChatRequest, timeout: float):
+        self.calls.append(request.model)
+        step = self.scripts[request.model].pop(0)
+        if isinstance(step, ErrorKind):
+            raise ProviderError(step, f"scripted {step.value}", provider="scripted", model=request.model)
+        yield StreamDelta(step)
+        yield StreamEnd("stop", Usage(input_tokens=10, output_tokens=5), "scripted-id")
+
+    def complete(self, request: ChatRequest, timeout: float):
+        raise AssertionError("every bundled model streams")
+
+
+class ScriptedRegistry:
+    def __init__(self):
+        self.scripts: dict[str, list] = defaultdict(list)
+        self.calls: list[str] = []
+
+    def for_model(self, model):
+        return ScriptedProvider(self.scripts, self.calls)
+
+
+@pytest.fixture
+def env():
+    settings = dataclasses.replace(load_settings(), redis_prefix="t:", cost_tracking_enabled=True)
+    services = Services(settings=settings, redis=fakeredis.FakeRedis(decode_responses=True),
+                        catalog=Catalog.load(None))
+    registry = ScriptedRegistry()
+    services.__dict__["providers"] = registry  # the cached property, given before the executor is built
+    return services, registry
+
+
+def _job(**fields) -> ChatJob:
+    return ChatJob(messages=(Message("user", "hello"),), **fields)
+
+
+def _run_to_the_end(services, request_id: str, job: ChatJob):
+    """Every retry as (the model it goes on with, its wait), and the last outcome; the chain
+    goes through JSON between two runs, as in the task's arguments."""
+    retries, outcome = [], services.executor.run(request_id, job)
+    while isinstance(outcome, RetryLater):
+        retries.append((outcome.chain.current, outcome.delay))
+        outcome = services.executor.run(request_id, job, Chain.from_dict(outcome.chain.as_dict()), outcome.slot)
+    return retries, outcome
+
+
+def test_an_answer_is_published_and_billed_once(env):
+    services, registry = env
+    registry.scripts[FIRST] = ["hi there"]
+    services.requests.create("req_ok", "admin", "chat")
+    assert services.executor.run("req_ok", _job(models=(FIRST, SECOND))) == FINISHED
+    record = services.requests.get("req_ok")
+    assert record["status"] == Status.COMPLETED
+    assert record["result"]["response"]["content"] == "hi there" and record["result"]["model_used"] == FIRST
+    spent, held = services.budgets.usage("admin")
+    assert spent == pytest.approx(record["result"]["response"]["cost"], abs=2e-6) and spent > 0 and held == 0
+    # Delivered again, the task finds it finished and calls no one.
+    assert services.executor.run("req_ok", _job(models=(FIRST, SECOND))) == FINISHED
+    assert registry.calls == [FIRST]
+
+
+def test_a_server_error_retries_the_same_model_later_then_falls_over(env):
+    services, registry = env
+    registry.scripts[FIRST] = [ErrorKind.SERVER_ERROR, ErrorKind.SERVER_ERROR]
+    registry.scripts[SECOND] = ["from the fallback"]
+    services.requests.create("req_retry", "admin", "chat")
+    retries, last = _run_to_the_end(services, "req_retry", _job(models=(FIRST, SECOND)))
+    assert last == FINISHED
+    assert [(model, delay > 0) for model, delay in retries] == [(FIRST, True), (SECOND, False)]
+    assert registry.calls == [FIRST, FIRST, SECOND]
+    result = services.requests.get("req_retry")["result"]
+    assert result["model_used"] == SECOND
+    assert [a["error"] for a in result["attempts"]] == ["server_error", "server_error", None]
+
+
+def test_a_bad_request_reaches_the_caller_without_a_fallback(env):
+    services, registry = env
+    registry.scripts[FIRST] = [ErrorKind.BAD_REQUEST]
+    services.requests.create("req_bad", "admin", "chat")
+    assert services.executor.run("req_bad", _job(models=(FIRST, SECOND))) == FINISHED
+    record = services.requests.get("req_bad")
+    assert record["status"] == Status.FAILED and record["result"]["status"] == 400
+    assert registry.calls == [FIRST]
+    assert services.budgets.usage("admin") == (0.0, 0.0)  # the reservation released, nothing spent
+
+
+def test_a_request_past_its_deadline_ends_with_a_504_without_a_call(env):
+    services, registry = env
+    services.requests.create("req_late", "admin", "chat")
+    job = _job(models=(FIRST,), deadline=time.time() - 1)
+    assert services.executor.run("req_late", job) == FINISHED
+    assert services.requests.get("req_late")["result"]["code"] == "gateway_timeout"
+    assert registry.calls == []
+
+
+def test_a_job_from_a_newer_release_is_refused():
+    from orchestrator.core.job import JOB_VERSION, UnknownJobVersion
+
+    with pytest.raises(UnknownJobVersion):
+        ChatJob.from_json({"messages": [], "version": JOB_VERSION + 1})
+
+
+def test_a_job_survives_its_json_round_trip():
+    job = _job(models=(FIRST, SECOND), stop=("END",), owner="usr_1", stream=True, deadline=12.5)
+    assert ChatJob.from_json(job.to_json()) == job
