@@ -15,6 +15,7 @@ from rich.table import Table
 from orchestrator.catalog import Catalog, CatalogError, check_default_model
 from orchestrator.config import ConfigError, Settings, get_settings
 from orchestrator.redis_conn import connect
+from orchestrator.router_commands import router
 from orchestrator.users import IssuedKey, NotFound, Users
 
 out = Console()
@@ -357,6 +358,8 @@ def batch_cancel(ctx: click.Context, batch_id: str) -> None:
 
     _print_batch(asyncio.run(_batch_service(ctx).cancel_batch(batch_id)))
 
+
+main.add_command(router)
 
 if __name__ == "__main__":
     main()
