@@ -252,6 +252,7 @@ class Feedback(MethodView):
         if not svc.learning.rate(body["request_id"], user.id, result["model_used"], complexity, task_type,
                                  rating, thumbs, body["comment"]):
             raise ApiError(409, "already_rated", "This request was already rated.")
+        svc.neighbourhoods.record_rating(result.get("routing_decision") or {}, result["model_used"], rating, thumbs)
         scores = svc.learning.learned_scores(user.id)
         return {
             "request_id": body["request_id"], "model": result["model_used"], "complexity": complexity,

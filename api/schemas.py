@@ -136,6 +136,16 @@ class AnalysisSchema(ma.Schema):
     needs = fields.List(fields.String(), required=True, metadata={"description": "code, reasoning, long_context, vision"})
 
 
+class CandidateSchema(ma.Schema):
+    model = fields.String(required=True)
+    provider = fields.String(required=True)
+    predicted_quality = fields.Float(required=True, metadata={"description": "In [0, 1], for this prompt"})
+    tier = fields.Float(allow_none=True, metadata={"description": "0 weak reference (Mixtral-8x7B), 1 strong (GPT-4)"})
+    estimated_cost = fields.Float(required=True)
+    estimated_time = fields.Float(required=True)
+    score = fields.Float(required=True, metadata={"description": "The strategy's score; candidates are listed best first"})
+
+
 class RoutingDecisionSchema(ma.Schema):
     chosen_provider = fields.String(required=True)
     chosen_model = fields.String(required=True)
@@ -146,6 +156,10 @@ class RoutingDecisionSchema(ma.Schema):
     confidence = fields.Float(required=True)
     strategy = fields.String()
     analysis = fields.Nested(AnalysisSchema, allow_none=True)
+    prediction = fields.Dict(allow_none=True, metadata={
+        "description": "The learned router's reading: weak, strong, gap, percentile, strong_gain, cluster"})
+    candidates = fields.List(fields.Nested(CandidateSchema))
+    why = fields.String(metadata={"description": "Why the chosen model won"})
 
 
 class AttemptSchema(ma.Schema):

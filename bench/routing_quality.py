@@ -153,6 +153,17 @@ def main() -> None:
         )
     print()
     print("\n".join(notes))
+    learned_router()
+
+
+def learned_router() -> None:
+    """The learned router (orchestrator/routing_model) on every set, beside the baselines."""
+    from orchestrator.router_training.report import markdown, report
+
+    rows, notes = report(DATA_DIR)
+    print("\nLearned router: MT-Bench with the shipped artifact (never trained on it); the other sets by 5-fold CV\n")
+    print(markdown(rows))
+    print("\n".join(["", *notes]))
 
 
 if __name__ == "__main__":

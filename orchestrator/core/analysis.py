@@ -404,6 +404,11 @@ def _content(message: Message) -> tuple[str, int]:
     return "\n".join(found), len(texts) - len(found)
 
 
+def message_text(message: Message) -> str:
+    """A message's text, whatever form its content takes (images and other parts left out)."""
+    return _content(message)[0]
+
+
 def _part_text(part: object) -> str | None:
     """The text of a content part, or None for an image, audio or file part."""
     if isinstance(part, str):

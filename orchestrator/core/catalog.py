@@ -73,6 +73,9 @@ class ModelCapabilities:
     price_source: str = "genai-prices"
     price_ref: str | None = None
     limits: ModelLimits | None = None  # the provider's rpm/tpm for this model, from `limits` in models.yaml
+    # What the learned router compares it to: a reference model of its training data, "weak",
+    # "strong" or a tier number (orchestrator/routing_model/tiers.py); None: placed by its quality prior.
+    comparable_to: str | float | None = None
 
     def cost(self, usage: Usage) -> float:
         """What `usage` costs on this model, in USD."""
@@ -155,6 +158,9 @@ def _model_from_entry(name: str, entry: dict, providers: dict[str, ProviderConfi
             raise CatalogError(f"model {name!r}: genai-prices has no price for it ({exc}); set 'prices' in models.yaml") from None
         source = "genai-prices"
     context_window = int(entry.get("context_window", 8192))
+    comparable_to = entry.get("comparable_to")
+    if comparable_to is not None and (isinstance(comparable_to, bool) or not isinstance(comparable_to, (str, int, float))):
+        raise CatalogError(f"model {name!r}: comparable_to must be a reference model's name or a tier number, not {comparable_to!r}")
     return ModelCapabilities(
         provider=provider,
         model_name=name,
@@ -170,6 +176,7 @@ def _model_from_entry(name: str, entry: dict, providers: dict[str, ProviderConfi
         price_source=source,
         price_ref=entry.get("price_ref"),
         limits=_limits_from_entry(name, entry),
+        comparable_to=comparable_to,
         **flags,
     )
 

@@ -1,10 +1,12 @@
 """Router.route(request) -> RoutingDecision: which model answers, why, and what comes next.
 
-1. Analyse the conversation (orchestrator/core/analysis.py).
+1. Analyse the conversation (orchestrator/analysis.py).
 2. Keep the models that can take it: the capabilities it needs, a context that holds it,
    a worst-case cost within the request's budget_limit and the user's remaining budget,
    and not marked unavailable.
-3. Rank them with the strategy (orchestrator/core/strategies.py) from catalog priors.
+3. Predict each one's quality on this prompt (orchestrator/routing_model: the weak and
+   strong references' predicted quality, placed by the model's tier), moved by what was
+   observed of it, and rank them with the strategy (orchestrator/strategies.py).
 4. Choose the best (or the pinned model), and up to three fallbacks, other providers first.
    The operator's default model (DEFAULT_MODEL_NAME), when it fits, is always among the
    fallbacks: the model the operator trusts is the last resort.
@@ -15,19 +17,22 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 
-from orchestrator.core.analysis import TaskAnalysis, analyze
+from orchestrator.core.analysis import TaskAnalysis, analyze, message_text
 from orchestrator.core.catalog import Catalog
 from orchestrator.core.evidence import RatedQuality
 from orchestrator.core.types import ChatRequest
+from orchestrator.core.routing_model import Prediction, QualityModel, load_shipped, resolve_tier
+from orchestrator.core.routing_model.neighbourhood import NONE, Neighbourhoods
 from orchestrator.core.evidence import Observation
 from orchestrator.core.strategies import (
+    HIGH_BAR_LOSS,
+    LOW_BAR_LOSS,
     Candidate,
     Context,
     Preferences,
     Ranked,
     RoutingStrategy,
     get_strategy,
-    required_quality,
 )
 
 MAX_FALLBACKS = 3
@@ -65,6 +70,9 @@ class RoutingDecision:
     confidence: float = 0.5
     strategy: str = RoutingStrategy.BALANCED.value
     analysis: TaskAnalysis | None = None
+    prediction: dict | None = None  # the learned router's reading of the prompt (Prediction.as_dict)
+    candidates: list[dict] = field(default_factory=list)  # each candidate as ranked, with its prediction
+    why: str = ""  # why the chosen model won
 
     def as_dict(self) -> dict:
         decision = asdict(self)
@@ -87,10 +95,36 @@ def _blend(ttft: float, quality: float, observed: Observation, now: float) -> tu
     return ttft, quality * (1 - trust * (1 - observed.success_rate))
 
 
+_BARS = {RoutingStrategy.COST_OPTIMAL.value: LOW_BAR_LOSS, RoutingStrategy.PERFORMANCE_OPTIMAL.value: LOW_BAR_LOSS,
+         RoutingStrategy.QUALITY_OPTIMAL.value: HIGH_BAR_LOSS}
+_RULES = {RoutingStrategy.COST_OPTIMAL.value: "the cheapest", RoutingStrategy.PERFORMANCE_OPTIMAL.value: "the fastest",
+          RoutingStrategy.QUALITY_OPTIMAL.value: "the cheapest"}
+
+
+def _why(strategy: str, chosen: Candidate, ranked: Ranked, prediction: Prediction) -> str:
+    best = max((c for _, c in ranked), key=lambda c: (c.quality, c.model.model_name))
+    said = (f"predicted quality {chosen.quality:.2f} against {best.quality:.2f} for the best ({best.model.model_name}); "
+            f"a strong model is predicted to add {prediction.gap:.2f} over a weak one on this prompt")
+    bar = _BARS.get(strategy)
+    if bar is None:
+        return f"{said}; best score under {strategy}"
+    clearing = sum(1 for _, c in ranked if c.quality >= best.quality - bar)
+    return f"{said}; {_RULES[strategy]} of the {clearing} models within {bar:.2f} of the best"
+
+
+def _listed(ranked: Ranked, tiers: dict[str, float]) -> list[dict]:
+    return [{"model": c.model.model_name, "provider": c.model.provider, "predicted_quality": round(c.quality, 4),
+             "tier": tiers.get(c.model.model_name), "estimated_cost": round(c.cost, 6),
+             "estimated_time": round(c.seconds, 3), "score": round(score, 4)} for score, c in ranked]
+
+
 class Router:
-    def __init__(self, catalog: Catalog, default_model: str | None = None):
+    def __init__(self, catalog: Catalog, default_model: str | None = None, quality_model: QualityModel | None = None):
         self.catalog = catalog
         self.default_model = default_model
+        self.quality_model = quality_model or load_shipped()
+        references = self.quality_model.reference_tiers
+        self.tiers = {model.model_name: resolve_tier(model, references) for model in catalog}
 
     def route(
         self,
@@ -104,42 +138,59 @@ class Router:
         observations: dict[str, Observation] | None = None,
         unavailable: frozenset[str] | set[str] = frozenset(),
         feedback_quality: dict[str, dict[str, RatedQuality]] | None = None,
+        neighbourhoods: Neighbourhoods = NONE,
     ) -> RoutingDecision:
-        """`observations` (orchestrator/store/stats.py) blend into the priors, and so do users'
-        ratings per model and task type (`feedback_quality`, orchestrator/store/learning.py); models
-        in `unavailable` (open circuits) are routed around unless nothing else fits."""
+        """`observations` (orchestrator/stats.py) blend into the predicted qualities, and so do
+        users' ratings per model and task type (`feedback_quality`, orchestrator/learning.py)
+        and the corrections learned in the prompt's neighbourhood (`neighbourhoods`,
+        orchestrator/neighbourhood_quality.py); models in `unavailable` (open circuits) are
+        routed around unless nothing else fits."""
         strategy = strategy.value if isinstance(strategy, RoutingStrategy) else strategy
         rank = get_strategy(strategy)
         analysis = analyze(request.messages, request.system_prompt, request.max_tokens)
-        candidates = self._candidates(analysis, request.max_tokens, observations or {}, feedback_quality)
+        prediction = self.predict(request, analysis)
+        candidates = self._candidates(
+            analysis, prediction, request.max_tokens, observations or {}, feedback_quality, neighbourhoods
+        )
         allowance = min(budget_limit or INFINITY, INFINITY if budget_remaining is None else budget_remaining)
         fitting = [c for c in candidates if c.worst_cost <= allowance]
         if not fitting:
             raise NoSuitableModel(self._why_none(analysis, candidates, allowance), "budget" if candidates else "context")
         available = [c for c in fitting if c.model.model_name not in unavailable] or fitting
+        best = max(c.quality for c in available)
         context = Context(
-            required_quality(analysis.complexity_score), analysis.complexity, analysis.complexity_score,
-            preferences or DEFAULT_PREFERENCES,
+            best - LOW_BAR_LOSS, analysis.complexity, analysis.complexity_score, preferences or DEFAULT_PREFERENCES, best,
         )
         ranked = rank(available, context)
         chosen = ranked[0][1]
+        why = _why(strategy, chosen, ranked, prediction)
         if pinned:
             chosen = self._pinned(pinned, candidates, fitting, analysis, allowance)
+            why = f"pinned by the request; {why}"
         return RoutingDecision(
             chosen_provider=chosen.model.provider,
             chosen_model=chosen.model.model_name,
-            reasoning=f"{strategy} strategy: cost: ${chosen.cost:.4f}, speed: {chosen.seconds:.1f}s, quality: {chosen.quality:.2f}",
+            reasoning=f"{strategy} strategy: cost: ${chosen.cost:.4f}, speed: {chosen.seconds:.1f}s, "
+                      f"quality: {chosen.quality:.2f}; {why}",
             estimated_cost=round(chosen.cost, 6),
             estimated_time=round(chosen.seconds, 3),
             fallback_models=self._fallbacks(chosen, ranked),
             confidence=self._confidence(ranked),
             strategy=strategy,
             analysis=analysis,
+            prediction=prediction.as_dict(),
+            candidates=_listed(ranked, self.tiers),
+            why=why,
         )
 
+    def predict(self, request: ChatRequest, analysis: TaskAnalysis) -> Prediction:
+        """The learned router's reading of the conversation: the user turns, the last one first."""
+        texts = [message_text(m) for m in request.messages if m.role == "user"]
+        return self.quality_model.predict(texts[-1] if texts else "", texts[:-1], analysis)
+
     def _candidates(
-        self, analysis: TaskAnalysis, max_tokens: int, observations: dict[str, Observation],
-        feedback_quality: dict[str, dict[str, RatedQuality]] | None = None,
+        self, analysis: TaskAnalysis, prediction: Prediction, max_tokens: int, observations: dict[str, Observation],
+        feedback_quality: dict[str, dict[str, RatedQuality]] | None, neighbourhoods: Neighbourhoods,
     ) -> list[Candidate]:
         """The models with the capabilities the request needs and a context that holds it."""
         input_tokens, expected = analysis.input_tokens, analysis.expected_output_tokens
@@ -156,7 +207,8 @@ class Router:
                 or model.context_window < input_tokens + output
             ):
                 continue
-            name, ttft, quality = model.model_name, model.ttft, model.quality_for(task_type)
+            name, ttft = model.model_name, model.ttft
+            quality = prediction.quality(self.tiers[name]) + neighbourhoods.correction(prediction.cluster, name)
             observed = observations.get(name)
             if observed is not None:
                 ttft, quality = _blend(ttft, quality, observed, now)

@@ -2,6 +2,10 @@
 
 A strategy receives the candidates that passed the router's hard filters (capability,
 context, budget, availability) and returns them ranked, best first, each with its score.
+Each candidate's quality is the learned router's prediction for this prompt
+(orchestrator/routing_model), so the bars below move with the prompt: when the cheap
+models are predicted to answer about as well as the strong ones, they clear every bar;
+when a strong model is predicted to add much, only the strong ones do.
 Register a strategy of your own with `register_strategy`; the router looks strategies up
 by name, so a registered one is used exactly like a built-in one.
 """
@@ -32,7 +36,7 @@ class Candidate(NamedTuple):
     cost: float  # expected, USD
     worst_cost: float  # with the whole max_tokens spent, USD
     seconds: float  # expected time to the last token
-    quality: float  # in [0, 1], for this task type
+    quality: float  # in [0, 1]: predicted for this prompt, moved by what was observed
 
 
 @dataclass(frozen=True)
@@ -48,31 +52,34 @@ class Preferences:
 class Context(NamedTuple):
     """What a strategy may look at besides the candidates."""
 
-    required_quality: float  # the quality this task's complexity calls for
+    required_quality: float  # the low bar: the best candidate's predicted quality less LOW_BAR_LOSS
     complexity: str
     complexity_score: float
     preferences: Preferences
+    best_quality: float = 1.0  # the best candidate's predicted quality for this prompt
 
 
 Ranked = list[tuple[float, Candidate]]
 Strategy = Callable[[list[Candidate], Context], Ranked]
 
-QUALITY_TOLERANCE = 0.02  # priors are coarse: a model this close to the requirement is suitable
+QUALITY_TOLERANCE = 0.02  # kept for the analytics' level requirements (orchestrator/analytics.py)
+
+# The bars, as the expected quality (share of answers judged right) a strategy gives up
+# against the best candidate for this prompt: cost_optimal and performance_optimal accept
+# losing up to twenty points, quality_optimal three.
+LOW_BAR_LOSS = 0.20
+HIGH_BAR_LOSS = 0.03
 
 
 def required_quality(complexity_score: float) -> float:
-    """Harder tasks need better models: 0.5 for the easiest, 1.0 for the hardest."""
+    """The old heuristic's requirement by complexity (0.5 to 1.0), for the analytics' advice."""
     return 0.5 + 0.5 * complexity_score
 
 
-def _suitable(candidates: list[Candidate], context: Context) -> list[Candidate]:
-    """The candidates good enough for the task; the best available ones when none is."""
-    floor = context.required_quality - QUALITY_TOLERANCE
-    good = [c for c in candidates if c.quality >= floor]
-    if good:
-        return good
+def _clearing(candidates: list[Candidate], bar: float) -> set[int]:
+    """The ids of the candidates whose quality clears `bar` (the best one always does)."""
     best = max(c.quality for c in candidates)
-    return [c for c in candidates if c.quality >= best - QUALITY_TOLERANCE]
+    return {id(c) for c in candidates if c.quality >= min(bar, best)}
 
 
 def _ranked(scored: Ranked) -> Ranked:
@@ -80,24 +87,31 @@ def _ranked(scored: Ranked) -> Ranked:
     return sorted(scored, key=lambda pair: (-pair[0], pair[1].model.model_name))
 
 
+def _cheapest_clearing(candidates: list[Candidate], bar: float) -> Ranked:
+    """The cheapest model that clears the bar; the others after every one that does, best first."""
+    clear = _clearing(candidates, bar)
+    return _ranked([(-c.cost if id(c) in clear else c.quality - 1e6, c) for c in candidates])
+
+
 def cost_optimal(candidates: list[Candidate], context: Context) -> Ranked:
-    """The cheapest suitable model; unsuitable ones rank after every suitable one."""
-    suitable = set(map(id, _suitable(candidates, context)))
-    return _ranked([(-c.cost - (0 if id(c) in suitable else 1e6), c) for c in candidates])
+    """The cheapest model predicted within LOW_BAR_LOSS of the best for this prompt."""
+    return _cheapest_clearing(candidates, context.best_quality - LOW_BAR_LOSS)
 
 
 def performance_optimal(candidates: list[Candidate], context: Context) -> Ranked:
-    """The fastest suitable model."""
-    suitable = set(map(id, _suitable(candidates, context)))
-    return _ranked([(-c.seconds - (0 if id(c) in suitable else 1e6), c) for c in candidates])
+    """The fastest model predicted within LOW_BAR_LOSS of the best for this prompt."""
+    clear = _clearing(candidates, context.best_quality - LOW_BAR_LOSS)
+    return _ranked([(-c.seconds if id(c) in clear else c.quality - 1e6, c) for c in candidates])
 
 
 def quality_optimal(candidates: list[Candidate], context: Context) -> Ranked:
-    """The best model, whatever it costs; the cheaper of two equals."""
-    return _ranked([(c.quality - c.cost * 1e-6, c) for c in candidates])
+    """The cheapest model predicted within HIGH_BAR_LOSS of the best for this prompt."""
+    return _cheapest_clearing(candidates, context.best_quality - HIGH_BAR_LOSS)
 
 
-SHORTFALL_PENALTY = 8.0
+# Under balanced, with equal weights, giving up this much predicted quality weighs as much
+# as going from the dearest candidate to the cheapest (or the slowest to the fastest).
+QUALITY_SCALE = 0.10
 MIN_COST, MIN_SECONDS = 1e-12, 1e-6  # keep the logarithms finite
 
 
@@ -108,34 +122,30 @@ def _spread(values: list[float]) -> tuple[float, float]:
 
 
 def balanced(candidates: list[Candidate], context: Context) -> Ranked:
-    """Quality, cheapness and speed weighed by the user's preferences.
+    """Predicted quality, cheapness and speed weighed by the user's preferences.
 
-    Quality weighs more as the task gets harder (times 1 + complexity score), and a model
-    short of the quality the task needs loses eight times its shortfall whatever the
-    weights: cheap, fast models win easy tasks and strong ones hard tasks. Cost and time
-    compare on a log scale (prices span a hundredfold).
+    Quality counts in absolute terms (what is given up against the best candidate, in units
+    of QUALITY_SCALE), cheapness and speed relative to the candidates on a log scale (prices
+    span a hundredfold): where a strong model is predicted to add little, the cheap one wins;
+    where it is predicted to add much, the strong one does.
     """
     prefs = context.preferences
-    weights = (prefs.quality_preference * (1 + context.complexity_score), prefs.cost_sensitivity, prefs.speed_preference)
+    weights = (prefs.quality_preference, prefs.cost_sensitivity, prefs.speed_preference)
     total = sum(weights) or 1.0
     w_quality, w_cost, w_speed = weights[0] / total, weights[1] / total, weights[2] / total
-    qualities = [c.quality for c in candidates]
     # The floors as conditionals, not max(): the call would cost more than the logarithm.
     log_costs = [math.log(MIN_COST if c.cost < MIN_COST else c.cost) for c in candidates]
     log_seconds = [math.log(MIN_SECONDS if c.seconds < MIN_SECONDS else c.seconds) for c in candidates]
-    q_low, q_span = _spread(qualities)
+    best = max(c.quality for c in candidates)
     c_low, c_span = _spread(log_costs)
     s_low, s_span = _spread(log_seconds)
-    floor = context.required_quality - QUALITY_TOLERANCE
     scored = []
-    for c, quality, log_cost, log_time in zip(candidates, qualities, log_costs, log_seconds):
+    for c, log_cost, log_time in zip(candidates, log_costs, log_seconds):
         score = (
-            w_quality * (quality - q_low) / q_span
+            w_quality * (c.quality - best) / QUALITY_SCALE
             + w_cost * (1 - (log_cost - c_low) / c_span)
             + w_speed * (1 - (log_time - s_low) / s_span)
         )
-        if quality < floor:
-            score -= SHORTFALL_PENALTY * (floor - quality)
         scored.append((score, c))
     return _ranked(scored)
 

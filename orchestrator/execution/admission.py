@@ -20,6 +20,7 @@ from orchestrator.execution.settlement import Settlement
 from orchestrator.store.budgets import Budgets
 from orchestrator.store.circuits import OPEN
 from orchestrator.store.connection import RoundTrip
+from orchestrator.store.neighbourhood_quality import NeighbourhoodQuality
 from orchestrator.store.requests import RequestStore
 from orchestrator.store.users import User
 
@@ -38,11 +39,12 @@ class RoutingInputs:
 
 class Admission:
     def __init__(self, *, redis_client: redis.Redis, catalog: Catalog, router: Router, budgets: Budgets,
-                 requests: RequestStore, accounting: Accounting, settlement: Settlement, cost_tracking: bool,
+                 requests: RequestStore, accounting: Accounting, settlement: Settlement,
+                 neighbourhoods: NeighbourhoodQuality, cost_tracking: bool,
                  monthly_cost_limit: float, request_timeout: float, max_models: int):
         self.redis, self.catalog, self.router = redis_client, catalog, router
         self.budgets, self.requests = budgets, requests
-        self.accounting, self.settlement = accounting, settlement
+        self.accounting, self.settlement, self.neighbourhoods = accounting, settlement, neighbourhoods
         self.cost_tracking, self.monthly_cost_limit = cost_tracking, monthly_cost_limit
         self.request_timeout, self.max_models = request_timeout, max_models
 
@@ -79,6 +81,7 @@ class Admission:
             observations=inputs.observations,
             unavailable={m for m, state in inputs.states.items() if state == OPEN},
             feedback_quality=feedback_quality,
+            neighbourhoods=self.neighbourhoods.snapshot(),
         )
 
     def _reserve(self, request_id: str, job: ChatJob, request: ChatRequest, decision: RoutingDecision, chain: Chain,

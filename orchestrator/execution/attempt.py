@@ -18,6 +18,7 @@ from orchestrator.core.types import ChatRequest, ChatResponse, Message, StreamDe
 from orchestrator.execution.accounting import Accounting
 from orchestrator.providers.registry import ProviderRegistry
 from orchestrator.store.circuits import Circuits
+from orchestrator.store.neighbourhood_quality import NeighbourhoodQuality
 from orchestrator.store.requests import RequestStore
 from orchestrator.store.stats import Outcome, Stats
 
@@ -116,8 +117,10 @@ class Caller:
 class Observer:
     """Statistics and circuits learn from every attempt (one round trip)."""
 
-    def __init__(self, *, redis_client: redis.Redis, stats: Stats, circuits: Circuits, accounting: Accounting):
+    def __init__(self, *, redis_client: redis.Redis, stats: Stats, circuits: Circuits, accounting: Accounting,
+                 neighbourhoods: NeighbourhoodQuality):
         self.redis, self.stats, self.circuits, self.accounting = redis_client, stats, circuits, accounting
+        self.neighbourhoods = neighbourhoods
 
     def observe(self, model: ModelCapabilities, error: ProviderError | None, duration: float,
                 response: ChatResponse | None = None, cost: float = 0.0, fallback: bool = False) -> None:
@@ -140,6 +143,16 @@ class Observer:
         replies = pipe.execute()
         if kind is not None and len(replies) > 1 and replies[1]:  # a circuit opened just now
             self.accounting.circuits_opened(model.model_name, model.provider, replies[1], kind.value)
+
+    def learn_failure(self, decision: dict, model: ModelCapabilities, error: ProviderError) -> None:
+        """A model that failed this prompt's kind of request counts against it in the prompt's
+        neighbourhood; errors the request caused (a bad request, a filter) say nothing of it."""
+        if not error.kind.policy.fallback:
+            return
+        try:
+            self.neighbourhoods.record_failure(decision, model.model_name)
+        except redis.RedisError:
+            log.exception("could not record a failure in the prompt's neighbourhood")
 
     def cancelled(self, model: ModelCapabilities, duration: float, usage: Usage, cost: float) -> None:
         self.stats.record(Outcome(model=model.model_name, provider=model.provider, error="cancelled",

@@ -179,6 +179,7 @@ class Executor:
                 duration: float) -> RunOutcome:
         chain.record(model.model_name, model.provider, exc, duration)
         self.observer.observe(model, exc, duration, fallback=chain.index > 0)
+        self.observer.learn_failure(chain.decision, model, exc)
         step = next_step(chain, exc, self.catalog, time.time(), self.settings.retry_after_limit)
         if step.give_up:
             failure = cannot_finish(chain) if chain.partial and exc.kind.policy.fallback else exhausted(

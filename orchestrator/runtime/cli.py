@@ -15,6 +15,7 @@ from rich.table import Table
 from orchestrator.core.catalog import Catalog, CatalogError, check_default_model
 from orchestrator.config import ConfigError, Settings, get_settings
 from orchestrator.store.connection import connect
+from orchestrator.runtime.router_commands import router
 from orchestrator.store.users import IssuedKey, NotFound, Users
 
 out = Console()
@@ -354,6 +355,8 @@ def batch_cancel(ctx: click.Context, batch_id: str) -> None:
 
     _print_batch(asyncio.run(_batch_service(ctx).cancel_batch(batch_id)))
 
+
+main.add_command(router)
 
 if __name__ == "__main__":
     main()

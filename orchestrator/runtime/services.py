@@ -30,6 +30,7 @@ from orchestrator.store.stats import Stats
 from orchestrator.store.users import Users
 from orchestrator.store.alerts import Alerts
 from orchestrator.store.learning import Learning
+from orchestrator.store.neighbourhood_quality import NeighbourhoodQuality
 from orchestrator.runtime.monitor import Monitor
 from orchestrator.store.usage import Usage
 
@@ -100,6 +101,10 @@ class Services:
         return Learning(self.redis, self.settings.redis_prefix, self.settings.result_ttl)
 
     @cached_property
+    def neighbourhoods(self) -> NeighbourhoodQuality:
+        return NeighbourhoodQuality(self.redis, self.settings.redis_prefix, self.router.quality_model.clusters)
+
+    @cached_property
     def usage(self) -> Usage:
         return Usage(self.redis, self.settings.redis_prefix, self.budgets, self.learning, self.alerts,
                      self.settings.monthly_cost_limit, self.settings.cost_anomaly_factor,
@@ -135,6 +140,7 @@ class Services:
         admission = Admission(
             redis_client=self.redis, catalog=self.catalog, router=self.router, budgets=self.budgets,
             requests=self.requests, accounting=self.accounting, settlement=settlement,
+            neighbourhoods=self.neighbourhoods,
             cost_tracking=settings.cost_tracking_enabled, monthly_cost_limit=settings.monthly_cost_limit,
             request_timeout=settings.request_timeout, max_models=settings.max_models_per_request,
         )
@@ -143,7 +149,7 @@ class Services:
             budgets=self.budgets, circuits=self.circuits, stats=self.stats, conversations=self.conversations,
             admission=admission, caller=Caller(self.providers),
             observer=Observer(redis_client=self.redis, stats=self.stats, circuits=self.circuits,
-                              accounting=self.accounting),
+                              accounting=self.accounting, neighbourhoods=self.neighbourhoods),
             rate_slots=RateSlots(limits=self.provider_limits, providers=self.providers,
                                  retry_after_limit=settings.retry_after_limit,
                                  visibility_timeout=settings.visibility_timeout),

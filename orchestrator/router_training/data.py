@@ -1,0 +1,101 @@
+"""The routing data sets, read in place (ROUTING_EVAL_DIR, default /work/shared/eval/routing).
+
+Every prompt becomes a `Sample`: its text (user turns), the file it came from, a group for
+cross-validation, the strong and weak reference models' quality on it, and, where the file
+has them, every model's scores and costs. The strong/weak pair of each file: GPT-4-1106 and
+Mixtral-8x7B where both were measured (RouterBench, MMLU, MT-Bench); on the seven-model
+files, the best and worst model by mean score.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DIR = Path(os.environ.get("ROUTING_EVAL_DIR", "/work/shared/eval/routing"))
+MMLU_FILE = "mmlu_gpt4_vs_mixtral.jsonl.gz"
+MT_BENCH_FILE = "mt_bench_gpt4_vs_mixtral.jsonl"
+STRONG, WEAK = "gpt-4-1106-preview", "mistralai/mixtral-8x7b-chat"
+MMLU = "mmlu"
+
+
+@dataclass(frozen=True)
+class Sample:
+    turns: tuple[str, ...]
+    source: str  # the file's name without extensions
+    strong: float
+    weak: float
+    group: str  # samples of one group are never split across folds
+    scores: dict[str, float] = field(default_factory=dict)
+    costs: dict[str, float] = field(default_factory=dict)
+
+
+def _lines(path: Path) -> list[dict]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines if line.strip()]
+
+
+def question_key(text: str) -> str:
+    """The question itself, normalised: the same question in two files gets the same key."""
+    stem = text.split("\nA.")[0] if "\nA." in text else text[-300:]
+    return re.sub(r"[^a-z0-9]+", " ", stem.lower()).strip()[:120]
+
+
+def strong_and_weak(rows: list[dict]) -> tuple[str, str]:
+    models = sorted({m for row in rows for m in row["scores"]})
+    if STRONG in models and WEAK in models:
+        return STRONG, WEAK
+    means = {m: statistics.fmean(row["scores"][m] for row in rows if m in row["scores"]) for m in models}
+    return max(models, key=lambda m: (means[m], m)), min(models, key=lambda m: (means[m], m))
+
+
+def load_training_file(path: Path) -> list[Sample]:
+    rows = _lines(path)
+    strong, weak = strong_and_weak(rows)
+    source = path.name.split(".")[0]
+    return [
+        Sample((row["prompt"],), source, float(row["scores"][strong]), float(row["scores"][weak]),
+               question_key(row["prompt"]), row["scores"], row.get("costs") or {})
+        for row in rows
+        if strong in row["scores"] and weak in row["scores"]
+    ]
+
+
+def load_mmlu(directory: Path = DEFAULT_DIR) -> list[Sample]:
+    """MMLU, grouped by subject (the README's rule: report it held out by subject)."""
+    return [
+        Sample((row["prompt"],), MMLU, float(row["strong_correct"]), float(row["weak_correct"]), f"subject:{row['subject']}")
+        for row in _lines(directory / MMLU_FILE)
+    ]
+
+
+def load_mt_bench(directory: Path = DEFAULT_DIR) -> list[Sample]:
+    """MT-Bench: never trained or tuned on; quality is the judge's 1-10 score."""
+    return [
+        Sample(tuple(row["turns"]), "mt_bench", float(row["strong_score"]), float(row["weak_score"]), str(row["question_id"]))
+        for row in _lines(directory / MT_BENCH_FILE)
+    ]
+
+
+def training_files(directory: Path = DEFAULT_DIR) -> list[Path]:
+    return sorted((directory / "train").glob("*.jsonl.gz"))
+
+
+def load_training_set(directory: Path = DEFAULT_DIR, files: list[Path] | None = None, with_mmlu: bool = True) -> list[Sample]:
+    """Every training file, and MMLU; a question that MMLU also holds takes MMLU's subject as its
+    group, so that no subject is on both sides of a fold."""
+    samples = [s for path in (files if files is not None else training_files(directory)) for s in load_training_file(path)]
+    if not with_mmlu:
+        return samples
+    mmlu = load_mmlu(directory)
+    subjects = {question_key(s.turns[0]): s.group for s in mmlu}
+    samples = [
+        Sample(s.turns, s.source, s.strong, s.weak, subjects.get(s.group, s.group), s.scores, s.costs) for s in samples
+    ]
+    return samples + mmlu

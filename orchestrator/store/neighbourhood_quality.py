@@ -1,0 +1,124 @@
+"""Online learning from traffic: per prompt cluster and model, how far outcomes stray from
+the learned router's predictions, shared by every worker through Redis.
+
+An outcome is a quality in [0, 1] for a model on a routed request: a rating ((stars - 1) / 4,
+thumbs up 1, down 0), or 0 for an attempt that failed (weighted FAILURE_WEIGHT: a failure
+says less about the answer's quality than a rating does). Its residual is the outcome less
+the model's prediction for that prompt before any correction, read from the routing
+decision. Per cluster and model the store keeps a decayed weight and a decayed sum of
+residuals (half of both gone after HALF_LIFE without news); the router reads them as a
+bounded, shrunk correction (orchestrator/routing_model/neighbourhood.py).
+
+Bounded: one hash per cluster (the artifact's k-means clusters, 16), three fields per model
+that received an outcome there, each hash expiring TTL after its last update.
+
+Keys:
+  {prefix}neighbourhood:{cluster}   hash: "{model}|w" weight, "{model}|r" residual sum,
+                                    "{model}|t" unix time of both
+"""
+
+from __future__ import annotations
+
+import time
+
+import redis
+
+from orchestrator.core.routing_model.neighbourhood import Neighbourhoods, correction
+
+HALF_LIFE = 7 * 86400.0
+TTL = 90 * 86400
+FAILURE_WEIGHT = 0.5
+CACHE_SECONDS = 5.0  # a process re-reads the corrections at most this often
+
+# KEYS: the cluster's hash. ARGV: model, residual, weight, now, half-life, ttl.
+_RECORD = """
+local w, r, t = ARGV[1] .. '|w', ARGV[1] .. '|r', ARGV[1] .. '|t'
+local now, half_life = tonumber(ARGV[4]), tonumber(ARGV[5])
+local old = redis.call('HMGET', KEYS[1], w, r, t)
+local weight, residuals = tonumber(old[1]) or 0, tonumber(old[2]) or 0
+if old[3] then
+  local keep = 0.5 ^ (math.max(0, now - tonumber(old[3])) / half_life)
+  weight, residuals = weight * keep, residuals * keep
+end
+weight = weight + tonumber(ARGV[3])
+residuals = residuals + tonumber(ARGV[3]) * tonumber(ARGV[2])
+redis.call('HSET', KEYS[1], w, string.format('%.6f', weight), r, string.format('%.6f', residuals), t, ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+return 1
+"""
+
+
+def base_quality(decision: dict, model: str) -> float | None:
+    """The model's predicted quality for the decision's prompt before any correction, or None
+    when the decision has no prediction or did not consider the model."""
+    prediction = decision.get("prediction")
+    tier = next((c.get("tier") for c in decision.get("candidates") or () if c.get("model") == model), None)
+    if not prediction or tier is None:
+        return None
+    return min(1.0, max(0.0, prediction["weak"] + tier * prediction["strong_gain"]))
+
+
+class NeighbourhoodQuality:
+    def __init__(self, client: redis.Redis, prefix: str, clusters: int, half_life: float = HALF_LIFE):
+        self.redis = client
+        self.prefix = prefix
+        self.clusters = clusters
+        self.half_life = half_life
+        self._record = client.register_script(_RECORD)
+        self._cache: tuple[float, Neighbourhoods] | None = None
+
+    def key(self, cluster: int) -> str:
+        return f"{self.prefix}neighbourhood:{cluster}"
+
+    def record(self, decision: dict, model: str, quality: float, weight: float = 1.0, now: float | None = None) -> bool:
+        """One outcome of `model` on the request routed by `decision` (RoutingDecision.as_dict()).
+        False when the decision carries no prediction for that model (nothing recorded)."""
+        predicted = base_quality(decision, model)
+        cluster = (decision.get("prediction") or {}).get("cluster")
+        if predicted is None or not isinstance(cluster, int) or not 0 <= cluster < self.clusters:
+            return False
+        residual = min(1.0, max(-1.0, min(1.0, max(0.0, quality)) - predicted))
+        now = time.time() if now is None else now
+        self._record(keys=[self.key(cluster)], args=[model, residual, weight, now, self.half_life, TTL])
+        self._cache = None
+        return True
+
+    def record_failure(self, decision: dict, model: str, now: float | None = None) -> bool:
+        """An attempt of `model` failed (error, timeout, refusal) and the chain fell back."""
+        return self.record(decision, model, 0.0, FAILURE_WEIGHT, now)
+
+    def record_rating(self, decision: dict, model: str, rating: int | None, thumbs: str | None,
+                      now: float | None = None) -> bool:
+        """A user's rating of the answer `model` gave (1-5 stars, or thumbs "up"/"down")."""
+        quality = (rating - 1) / 4 if rating is not None else (1.0 if thumbs == "up" else 0.0)
+        return self.record(decision, model, quality, 1.0, now)
+
+    def snapshot(self, now: float | None = None) -> Neighbourhoods:
+        """Every cluster's corrections, decayed to `now`; re-read at most every CACHE_SECONDS."""
+        cached, clock = self._cache, time.monotonic()
+        if cached is not None and now is None and clock - cached[0] < CACHE_SECONDS:
+            return cached[1]
+        pipe = self.redis.pipeline(transaction=False)
+        for cluster in range(self.clusters):
+            pipe.hgetall(self.key(cluster))
+        now = time.time() if now is None else now
+        corrections = {}
+        for cluster, fields in enumerate(pipe.execute()):
+            by_model = self._corrections(fields, now)
+            if by_model:
+                corrections[cluster] = by_model
+        snapshot = Neighbourhoods(corrections)
+        self._cache = (clock, snapshot)
+        return snapshot
+
+    def _corrections(self, fields: dict, now: float) -> dict[str, float]:
+        values: dict[str, dict[str, float]] = {}
+        for name, value in fields.items():
+            name = name.decode() if isinstance(name, bytes) else name
+            model, _, kind = name.rpartition("|")
+            values.setdefault(model, {})[kind] = float(value)
+        out = {}
+        for model, v in values.items():
+            keep = 0.5 ** (max(0.0, now - v.get("t", now)) / self.half_life)
+            out[model] = correction(v.get("r", 0.0) * keep, v.get("w", 0.0) * keep)
+        return out

@@ -1,0 +1,105 @@
+"""The learned quality model: the shipped artifact loads offline and reads any input; training
+on a tiny fixture is deterministic; catalog models are placed by what they say."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+
+from orchestrator.core.analysis import analyze
+from orchestrator.core.catalog import Catalog, CatalogError
+from orchestrator.core.types import ChatRequest, Message
+from orchestrator.core.router import Router
+from orchestrator.core.routing_model import QualityModel, load_shipped, resolve_tier
+from orchestrator.router_training.data import load_training_set, training_files
+from orchestrator.core.routing_model.tiers import UnknownReference
+from orchestrator.router_training.training import reading_of, train
+
+
+def predict(model: QualityModel, text):
+    messages = (Message("user", text),)
+    return model.predict(text if isinstance(text, str) else "", [], analyze(messages, None, 1024))
+
+
+def test_the_shipped_artifact_loads_offline_and_predicts_in_range():
+    model = load_shipped()
+    assert model.metadata["trained_on"]["mmlu"] > 10_000 and "mt_bench" not in model.metadata["trained_on"]
+    prediction = predict(model, "Prove that the square root of 2 is irrational.")
+    assert 0 <= prediction.percentile <= 1 and 0 <= prediction.cluster < model.clusters
+    assert prediction.quality(0.0) <= prediction.quality(1.0)
+    assert model.reference_tiers["gpt-4-1106-preview"] == pytest.approx(1.0)
+    assert model.reference_tiers["mistralai/mixtral-8x7b-chat"] == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\ud800 lone surrogate \udfff", "\x00\x01", "💥" * 10_000,
+                                  "a" * 1_000_000, "word " * 200_000])
+def test_bad_or_huge_input_gives_a_prediction(text):
+    prediction = predict(load_shipped(), text)
+    assert np.isfinite([prediction.weak, prediction.gap, prediction.strong_gain]).all()
+
+
+def test_non_text_content_is_routed():
+    parts = [{"type": "text", "text": "What is in this picture?"}, {"type": "image_url", "image_url": {"url": "x"}}]
+    request = ChatRequest(model="", messages=(Message("user", parts), Message("user", None)), max_tokens=100)
+    assert Router(Catalog.load()).route(request).prediction is not None
+
+
+def write_fixture(directory, rows):
+    (directory / "train").mkdir()
+    with gzip.open(directory / "train" / "tiny.jsonl.gz", "wt", encoding="utf-8") as out:
+        out.writelines(json.dumps(row) + "\n" for row in rows)
+
+
+def tiny_rows():
+    rng = np.random.default_rng(1)
+    rows = []
+    for i in range(60):
+        hard = i % 2 == 0
+        prompt = (f"Prove the theorem about integrals number {i} rigorously" if hard
+                  else f"What colour is the sky on day {i}?")
+        rows.append({"prompt": prompt, "scores": {"big": 1.0, "small": float(not hard and rng.random() < 0.9)}})
+    return rows
+
+
+def test_training_on_a_tiny_fixture_is_deterministic_and_learns_the_gap(tmp_path):
+    write_fixture(tmp_path, tiny_rows())
+    files = training_files(tmp_path)
+    samples = load_training_set(tmp_path, files, with_mmlu=False)
+    first, meta = train(samples, files, penalties=[1.0])
+    second, _ = train(samples, files, penalties=[1.0])
+    assert first.keys() == second.keys()
+    for name in first:
+        np.testing.assert_allclose(first[name], second[name], atol=1e-6)
+    model = QualityModel(first, meta)
+    hard = model.predict_reading(reading_of(("Prove the theorem about integrals number 99 rigorously",)))
+    easy = model.predict_reading(reading_of(("What colour is the sky on day 99?",)))
+    assert hard.gap > easy.gap + 0.3
+
+
+def test_catalog_models_are_placed_by_what_they_say():
+    references = {"gpt-3.5-turbo-1106": 0.05}
+    catalog = Catalog.from_dict({"providers": {"p": {"kind": "openai"}}, "models": {
+        "named": {"provider": "p", "prices": {"input": 1, "output": 1}, "comparable_to": "gpt-3.5-turbo-1106"},
+        "number": {"provider": "p", "prices": {"input": 1, "output": 1}, "comparable_to": 1.2},
+        "strong": {"provider": "p", "prices": {"input": 1, "output": 1}, "comparable_to": "strong"},
+        "prior": {"provider": "p", "prices": {"input": 1, "output": 1}, "quality": {"default": 0.72}},
+        "silent": {"provider": "p", "prices": {"input": 1, "output": 1}},
+        "unknown": {"provider": "p", "prices": {"input": 1, "output": 1}, "comparable_to": "no-such-model"},
+    }})
+    tiers = {name: resolve_tier(catalog.get(name), references) for name in ("named", "number", "strong", "prior", "silent")}
+    assert tiers == pytest.approx({"named": 0.05, "number": 1.2, "strong": 1.0, "prior": 0.5, "silent": 0.0})
+    with pytest.raises(UnknownReference, match="no-such-model"):
+        resolve_tier(catalog.get("unknown"), references)
+    with pytest.raises(CatalogError, match="comparable_to"):
+        Catalog.from_dict({"providers": {"p": {"kind": "openai"}}, "models": {
+            "bad": {"provider": "p", "prices": {"input": 1, "output": 1}, "comparable_to": [1]}}})
+
+
+def test_the_bundled_catalog_routes_by_the_prediction():
+    router = Router(Catalog.load())
+    assert router.tiers["gpt-4"] == 1.0 and router.tiers["gpt-3.5-turbo"] < 0.2
+    decision = router.route(ChatRequest(model="", messages=(Message("user", "Hello there"),), max_tokens=100))
+    assert decision.candidates[0]["model"] == decision.chosen_model and decision.why
