@@ -19,8 +19,8 @@ from marshmallow import fields, validate
 from api import services
 from api.auth import current_user, require_admin
 from api.errors import ApiError, ErrorResponseSchema
-from orchestrator.runtime import analytics
 from orchestrator.core.job import ADMIN_ID
+from orchestrator.runtime import analytics
 
 blp = Blueprint("analytics", __name__, description="Alerts, analytics and feedback")
 admin_blp = Blueprint("admin_analytics", __name__, description="Analytics across users (admin key only)")

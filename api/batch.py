@@ -22,9 +22,9 @@ from api import services
 from api.auth import current_user
 from api.errors import ApiError, ErrorResponseSchema, _flatten
 from api.schemas import STRATEGIES, CatalogModel, StrictFloat, StrictSchema, _not_blank
+from orchestrator.config import get_settings
 from orchestrator.core.job import ChatJob
 from orchestrator.store.batches import item_id, item_job, new_batch_id
-from orchestrator.config import get_settings
 from workers import dispatch
 from workers.queues import DEFAULT_PRIORITY
 

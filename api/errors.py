@@ -6,9 +6,9 @@ import logging
 
 import marshmallow as ma
 import redis
-from kombu.exceptions import OperationalError
 from flask import Flask, current_app, jsonify, request
 from flask_smorest import Api
+from kombu.exceptions import OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 from flask import Blueprint, Response, jsonify, request
 

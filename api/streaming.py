@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 from flask import Response, request
 from flask.views import MethodView
@@ -24,8 +24,8 @@ from api import services
 from api.auth import current_user
 from api.chat import WAIT_GRACE, enqueue_chat
 from api.errors import ApiError, ErrorResponseSchema
-from api.schemas import ChatRequestSchema
 from api.event_stream import follow
+from api.schemas import ChatRequestSchema
 from orchestrator.store.requests import TERMINAL_EVENTS, RequestStore
 
 blp = Blueprint("streaming", __name__, description="Stream chat responses as Server-Sent Events")

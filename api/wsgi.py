@@ -3,8 +3,8 @@
 import gc
 
 from api import create_app
-from orchestrator.runtime import logs
 from orchestrator.config import get_settings
+from orchestrator.runtime import logs
 
 logs.configure(get_settings().log_level, get_settings().log_format)
 app = create_app()

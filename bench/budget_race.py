@@ -138,9 +138,9 @@ def main() -> None:
     import requests
 
     from orchestrator.config import get_settings
+    from orchestrator.runtime.services import Services
     from orchestrator.store.fleet import Fleet
     from sandbox.server import raise_open_files_limit
-    from orchestrator.runtime.services import Services
 
     raise_open_files_limit()
     services = Services.from_settings(get_settings())

@@ -131,7 +131,7 @@ class RssSampler:
                 self.peak[name] = max(self.peak[name], value)
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> "RssSampler":
+    def __enter__(self) -> RssSampler:
         self._thread.start()
         return self
 
@@ -236,7 +236,7 @@ class Stack:
                 "--workers", str(w.workers), "--worker-connections", str(w.connections), "--no-control-socket",
                 "api.wsgi:app"]
 
-    def start(self) -> "Stack":
+    def start(self) -> Stack:
         env = self.env()
         cli = [sys.executable, "-m", "orchestrator.runtime.cli"]
         self.processes["sandbox"] = Process("sandbox", [*cli, "sandbox", "--port", str(self.sandbox_port)], env,
@@ -310,7 +310,7 @@ class Stack:
         except redis.RedisError:
             pass
 
-    def __enter__(self) -> "Stack":
+    def __enter__(self) -> Stack:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -526,7 +526,7 @@ def run_gateway(args) -> dict:
                             report["litellm_added_over_ours"] = {
                                 p: round(t / o, 1) if o and o > 0 else None
                                 for p, t, o in zip(("p50", "p90", "p99"), theirs,
-                                                   (report["added_ms"][q] for q in ("p50", "p90", "p99")))}
+                                                   (report["added_ms"][q] for q in ("p50", "p90", "p99")), strict=True)}
                     row[kind] = report
                     print(_row_line(kind, rate, report), file=sys.stderr, flush=True)
                 runs.append(row)

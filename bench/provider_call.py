@@ -26,8 +26,8 @@ import aiohttp
 import httpx2
 
 from bench.sandbox import free_port, start_sandbox, wait_until_healthy
-from orchestrator.core.catalog import Catalog
 from orchestrator.config import get_settings
+from orchestrator.core.catalog import Catalog
 from orchestrator.core.types import ChatRequest, Message, StreamDelta
 from orchestrator.providers.registry import ProviderRegistry
 

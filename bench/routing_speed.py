@@ -26,8 +26,8 @@ from pathlib import Path
 
 from orchestrator.core.analysis import analyze
 from orchestrator.core.catalog import Catalog
-from orchestrator.core.types import ChatRequest, Message
 from orchestrator.core.router import Router
+from orchestrator.core.types import ChatRequest, Message
 
 LITELLM_VERSION = "1.108.0"
 COMPROMISED = {"1.82.7", "1.82.8", "1.107.0"}

@@ -18,9 +18,9 @@ import aiohttp
 
 from orchestrator.core.analysis import TaskAnalysis, analyze
 from orchestrator.core.catalog import Catalog, ModelCapabilities, ProviderConfig
-from orchestrator.core.types import ChatRequest, Message
 from orchestrator.core.router import Router, RoutingDecision
 from orchestrator.core.strategies import Preferences, RoutingStrategy
+from orchestrator.core.types import ChatRequest, Message
 
 API_PREFIX = "/api/v1/orchestrator"
 

@@ -11,8 +11,7 @@ import redis
 from orchestrator.core.job import ChatJob
 from workers import broker
 from workers.app import app
-from workers.queues import BATCH_QUEUE, CHAT_QUEUE, DEFAULT_PRIORITY, batch_kombu_priority, kombu_priority, \
-    task_reprs
+from workers.queues import BATCH_QUEUE, CHAT_QUEUE, DEFAULT_PRIORITY, batch_kombu_priority, kombu_priority, task_reprs
 
 EXECUTE_CHAT = "orchestrator.execute_chat"
 SEND_CHUNK = 1_000  # broker commands per pipeline round trip while enqueuing a batch

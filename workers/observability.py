@@ -17,8 +17,8 @@ import threading
 
 from celery.signals import before_task_publish, heartbeat_sent, setup_logging, task_postrun, task_prerun
 
-from orchestrator.runtime import logs
 from orchestrator.config import get_settings
+from orchestrator.runtime import logs
 
 log = logging.getLogger(__name__)
 

@@ -6,15 +6,14 @@ import gc
 from functools import lru_cache
 
 import redis
-
 from celery.signals import heartbeat_sent, worker_ready, worker_shutdown
 
 from orchestrator.config import get_settings
-from orchestrator.runtime.services import Services
 from orchestrator.core.job import ChatJob, RateLimitSlot
 from orchestrator.core.retry_policy import Chain
 from orchestrator.execution.outcomes import RetryLater
 from orchestrator.runtime import logs
+from orchestrator.runtime.services import Services
 from workers.app import app
 from workers.dispatch import EXECUTE_CHAT
 from workers.queues import DEFAULT_PRIORITY, MOST_URGENT, batch_kombu_priority, kombu_priority, task_reprs

@@ -201,7 +201,7 @@ class Catalog:
         return self.providers[model.provider]
 
     @classmethod
-    def load(cls, extra_file: str | None = None) -> "Catalog":
+    def load(cls, extra_file: str | None = None) -> Catalog:
         """The bundled models.yaml, with `extra_file` (MODELS_FILE) merged over it."""
         data = yaml.safe_load(resources.files("orchestrator.core").joinpath("models.yaml").read_text())
         if extra_file:
@@ -219,7 +219,7 @@ class Catalog:
         return cls.from_dict(data)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Catalog":
+    def from_dict(cls, data: dict) -> Catalog:
         """A catalog from the models.yaml structure: {"providers": {...}, "models": {...}}."""
         try:
             providers = {name: ProviderConfig(name=name, **spec) for name, spec in data["providers"].items()}

@@ -74,7 +74,7 @@ class Chain:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Chain":
+    def from_dict(cls, data: dict) -> Chain:
         return cls(**data)
 
 

@@ -19,11 +19,9 @@ from dataclasses import asdict, dataclass, field
 
 from orchestrator.core.analysis import TaskAnalysis, analyze, message_text
 from orchestrator.core.catalog import Catalog
-from orchestrator.core.evidence import RatedQuality
-from orchestrator.core.types import ChatRequest
+from orchestrator.core.evidence import Observation, RatedQuality
 from orchestrator.core.routing_model import Prediction, QualityModel, load_shipped, resolve_tier
 from orchestrator.core.routing_model.neighbourhood import NONE, Neighbourhoods
-from orchestrator.core.evidence import Observation
 from orchestrator.core.strategies import (
     HIGH_BAR_LOSS,
     LOW_BAR_LOSS,
@@ -34,6 +32,7 @@ from orchestrator.core.strategies import (
     RoutingStrategy,
     get_strategy,
 )
+from orchestrator.core.types import ChatRequest
 
 MAX_FALLBACKS = 3
 INFINITY = float("inf")

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 from orchestrator.core.catalog import ModelCapabilities
 
@@ -140,7 +141,7 @@ def balanced(candidates: list[Candidate], context: Context) -> Ranked:
     c_low, c_span = _spread(log_costs)
     s_low, s_span = _spread(log_seconds)
     scored = []
-    for c, log_cost, log_time in zip(candidates, log_costs, log_seconds):
+    for c, log_cost, log_time in zip(candidates, log_costs, log_seconds, strict=True):
         score = (
             w_quality * (c.quality - best) / QUALITY_SCALE
             + w_cost * (1 - (log_cost - c_low) / c_span)

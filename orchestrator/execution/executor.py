@@ -17,15 +17,22 @@ from dataclasses import dataclass
 
 import redis
 
+from orchestrator.config import Settings
 from orchestrator.core.catalog import Catalog, ModelCapabilities
 from orchestrator.core.errors import ProviderError
-from orchestrator.config import Settings
 from orchestrator.core.job import ADMIN_ID, TERMINAL, ChatJob, Failure, RateLimitSlot
 from orchestrator.core.retry_policy import Chain, fall_over, next_step
 from orchestrator.core.types import ChatRequest, Message
 from orchestrator.execution.admission import Admission, RoutingInputs
-from orchestrator.execution.attempt import Caller, Cancelled, Observer, Publisher, attempt_request, estimated_usage, \
-    prompt_tokens
+from orchestrator.execution.attempt import (
+    Caller,
+    Cancelled,
+    Observer,
+    Publisher,
+    attempt_request,
+    estimated_usage,
+    prompt_tokens,
+)
 from orchestrator.execution.outcomes import FINISHED, RetryLater, RunOutcome
 from orchestrator.execution.rate_slots import NoSlot, RateSlots, WaitForSlot
 from orchestrator.execution.settlement import Settlement, cannot_finish, exhausted

@@ -12,7 +12,6 @@ from orchestrator.core.errors import ErrorKind, ProviderError
 from orchestrator.core.types import ChatRequest, ChatResponse, Message, StreamEvent, Usage
 
 
-
 class Provider(Protocol):
     """A provider adapter: turns a ChatRequest into its SDK's call and back.
 

@@ -8,10 +8,10 @@ from collections.abc import Generator
 from google.genai import errors as genai_errors
 from google.genai import types
 
+from orchestrator.core.errors import ErrorKind, ProviderError
 from orchestrator.core.types import ChatRequest, ChatResponse, StreamDelta, StreamEnd, StreamEvent, Usage
 from orchestrator.providers.base import SdkProvider, alternating_turns, request_headers, system_text
 from orchestrator.providers.errors import STREAM_BREAKS, classify, interrupted, parse_retry_after
-from orchestrator.core.errors import ErrorKind, ProviderError
 
 _FILTERED = {"SAFETY", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "RECITATION"}
 _ROLES = {"user": "user", "assistant": "model"}

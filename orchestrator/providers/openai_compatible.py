@@ -9,10 +9,10 @@ from collections.abc import Generator
 import openai
 
 from orchestrator.core.catalog import ModelCapabilities
+from orchestrator.core.errors import ErrorKind, ProviderError
 from orchestrator.core.types import ChatRequest, ChatResponse, StreamDelta, StreamEnd, StreamEvent, Usage
 from orchestrator.providers.base import SdkProvider, request_headers
 from orchestrator.providers.errors import STREAM_BREAKS, classify, interrupted, parse_retry_after
-from orchestrator.core.errors import ErrorKind, ProviderError
 
 _FINISH_REASONS = {"stop": "stop", "length": "length", "content_filter": "content_filter", "tool_calls": "stop"}
 

@@ -14,8 +14,8 @@ import logging
 import os
 import threading
 
-from orchestrator.core.catalog import Catalog, ModelCapabilities, ProviderConfig
 from orchestrator.config import Settings
+from orchestrator.core.catalog import Catalog, ModelCapabilities, ProviderConfig
 from orchestrator.providers.base import Provider
 
 log = logging.getLogger(__name__)

@@ -20,12 +20,19 @@ from pathlib import Path
 import numpy as np
 
 from orchestrator.core.analysis import analyze
+from orchestrator.core.routing_model.model import QualityModel, load_shipped
 from orchestrator.core.types import Message
 from orchestrator.router_training.data import (
-    DEFAULT_DIR, MMLU, STRONG, WEAK, Sample, load_mt_bench, load_training_set, training_files,
+    DEFAULT_DIR,
+    MMLU,
+    STRONG,
+    WEAK,
+    Sample,
+    load_mt_bench,
+    load_training_set,
+    training_files,
 )
 from orchestrator.router_training.evaluation import apgr, cost_to_match_strong
-from orchestrator.core.routing_model.model import QualityModel, load_shipped
 from orchestrator.router_training.training import features, out_of_fold, reading_of, word_vectors
 
 RANDOM_SEEDS = 10

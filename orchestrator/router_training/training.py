@@ -29,11 +29,11 @@ from pathlib import Path
 import numpy as np
 
 from orchestrator.core.analysis import analyze
+from orchestrator.core.routing_model.features import SCALAR_NAMES, Reading, read
+from orchestrator.core.routing_model.model import QualityModel
 from orchestrator.core.types import Message
 from orchestrator.router_training.data import STRONG, WEAK, Sample
 from orchestrator.router_training.evaluation import apgr
-from orchestrator.core.routing_model.features import SCALAR_NAMES, Reading, read
-from orchestrator.core.routing_model.model import QualityModel
 
 SEED = 20261207
 FOLDS = 5
@@ -86,7 +86,7 @@ def word_vectors(readings: Sequence[Reading]) -> WordVectors:
     seen = {word.decode("utf-8", "ignore") for word, count in counts.items() if count >= MIN_WORD_COUNT}
     words = sorted(w for w in whole_words | seen if w and "\n" not in w)
     encoded = tokenizer.encode_batch(words, add_special_tokens=False)
-    kept = [(w, e.ids) for w, e in zip(words, encoded) if e.ids]
+    kept = [(w, e.ids) for w, e in zip(words, encoded, strict=True) if e.ids]
     full = np.stack([embeddings[ids].mean(axis=0) for _, ids in kept])
     # The main directions (uncentred, so the mean direction is kept): they give the length of a sum.
     _, _, axes = np.linalg.svd(full, full_matrices=False)

@@ -15,9 +15,9 @@ from collections import Counter
 
 from orchestrator.core.analysis import Complexity
 from orchestrator.core.catalog import Catalog, ModelCapabilities
+from orchestrator.core.strategies import QUALITY_TOLERANCE, required_quality
 from orchestrator.store.circuits import Circuits
 from orchestrator.store.stats import LATENCY_BOUNDS_MS, Stats
-from orchestrator.core.strategies import QUALITY_TOLERANCE, required_quality
 from orchestrator.store.usage import UsageRow
 
 WINDOWS = {"hour": 1, "day": 24, "30d": 720}

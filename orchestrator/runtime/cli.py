@@ -12,10 +12,10 @@ import redis
 from rich.console import Console
 from rich.table import Table
 
-from orchestrator.core.catalog import Catalog, CatalogError, check_default_model
 from orchestrator.config import ConfigError, Settings, get_settings
-from orchestrator.store.connection import connect
+from orchestrator.core.catalog import Catalog, CatalogError, check_default_model
 from orchestrator.runtime.router_commands import router
+from orchestrator.store.connection import connect
 from orchestrator.store.users import IssuedKey, NotFound, Users
 
 out = Console()

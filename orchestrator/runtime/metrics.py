@@ -16,8 +16,8 @@ import redis
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from orchestrator.store.budgets import MICRO, Budgets, month_of
 from orchestrator.core.catalog import Catalog
+from orchestrator.store.budgets import MICRO, Budgets, month_of
 from orchestrator.store.circuits import Circuits
 from orchestrator.store.fleet import Fleet
 from orchestrator.store.stats import LATENCY_BOUNDS_MS, Stats
@@ -103,7 +103,7 @@ class RedisCollector(Collector):
         utilization = GaugeMetricFamily("orchestrator_budget_utilization_ratio",
                                         "Spent this month over the monthly budget", labels=["user_id"])
         spent = GaugeMetricFamily("orchestrator_budget_spent_usd", "Spent this month, USD", labels=["user_id"])
-        for user, micro in zip(users, pipe.execute()):
+        for user, micro in zip(users, pipe.execute(), strict=True):
             usd = int(micro or 0) / MICRO
             spent.add_metric([user.id], usd)
             utilization.add_metric([user.id], usd / user.monthly_budget if user.monthly_budget else 0.0)

@@ -29,9 +29,9 @@ from collections.abc import Callable
 
 import redis
 
-from orchestrator.store.alerts import Alert, Alerts
-from orchestrator.runtime.analytics import histogram_of, quantile, summed
 from orchestrator.core.catalog import Catalog
+from orchestrator.runtime.analytics import histogram_of, quantile, summed
+from orchestrator.store.alerts import Alert, Alerts
 from orchestrator.store.fleet import Fleet
 from orchestrator.store.stats import Stats
 

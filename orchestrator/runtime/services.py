@@ -7,32 +7,32 @@ from functools import cached_property
 
 import redis
 
+from orchestrator.config import Settings
+from orchestrator.core.catalog import Catalog
+from orchestrator.core.router import Router
 from orchestrator.execution.accounting import Accounting
 from orchestrator.execution.admission import Admission
 from orchestrator.execution.attempt import Caller, Observer
 from orchestrator.execution.executor import Executor
 from orchestrator.execution.rate_slots import RateSlots
 from orchestrator.execution.settlement import Settlement
+from orchestrator.providers.registry import ProviderRegistry
+from orchestrator.runtime.monitor import Monitor
+from orchestrator.store.alerts import Alerts
 from orchestrator.store.batches import BatchStore
 from orchestrator.store.budgets import Budgets
-from orchestrator.core.catalog import Catalog
 from orchestrator.store.circuits import CircuitPolicy, Circuits
-from orchestrator.config import Settings
+from orchestrator.store.connection import connect
 from orchestrator.store.conversations import Conversations
 from orchestrator.store.fleet import Fleet
-from orchestrator.store.provider_limits import ProviderLimits
-from orchestrator.providers.registry import ProviderRegistry
-from orchestrator.store.rate_limit import RateLimiter
-from orchestrator.store.connection import connect
-from orchestrator.store.requests import RequestStore
-from orchestrator.core.router import Router
-from orchestrator.store.stats import Stats
-from orchestrator.store.users import Users
-from orchestrator.store.alerts import Alerts
 from orchestrator.store.learning import Learning
 from orchestrator.store.neighbourhood_quality import NeighbourhoodQuality
-from orchestrator.runtime.monitor import Monitor
+from orchestrator.store.provider_limits import ProviderLimits
+from orchestrator.store.rate_limit import RateLimiter
+from orchestrator.store.requests import RequestStore
+from orchestrator.store.stats import Stats
 from orchestrator.store.usage import Usage
+from orchestrator.store.users import Users
 
 
 @dataclass
@@ -42,7 +42,7 @@ class Services:
     catalog: Catalog
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Services":
+    def from_settings(cls, settings: Settings) -> Services:
         return cls(settings=settings, redis=connect(settings), catalog=Catalog.load(settings.models_file))
 
     @cached_property

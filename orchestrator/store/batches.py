@@ -140,7 +140,7 @@ class BatchStore:
         pipe.expire(key, self.ttl)
         pipe.zadd(self.open_key, {batch_id: now})
         pipe.zremrangebyscore(self.open_key, 0, now - self.ttl)  # older than any result kept: forgotten
-        for index, (job, meta) in enumerate(zip(jobs, metadata)):
+        for index, (job, meta) in enumerate(zip(jobs, metadata, strict=True)):
             # The job stays with the item: its task can be sent again if the broker lost it.
             extra = {"batch": batch_id, "index": index, "payload": json.dumps(job.to_json())}
             if meta is not None:
@@ -198,7 +198,7 @@ class BatchStore:
         pipe = self.redis.pipeline(transaction=False)
         for batch_id in ids:
             pipe.hgetall(self.key(batch_id))
-        summaries = {batch_id: self._summary(batch_id, raw) for batch_id, raw in zip(ids, pipe.execute())}
+        summaries = {batch_id: self._summary(batch_id, raw) for batch_id, raw in zip(ids, pipe.execute(), strict=True)}
         statuses = {batch_id: summary and summary["status"] for batch_id, summary in summaries.items()}
         ended = [batch_id for batch_id, status in statuses.items() if status not in ("queued", "running")]
         if ended:
@@ -242,7 +242,7 @@ class BatchStore:
         for index in indexes:
             pipe.hmget(self.requests.record_key(item_id(batch_id, index)),
                        "status", "result", "metadata", "started_at", "finished_at", "cost_micro")
-        return [_item_view(index, item_id(batch_id, index), fields) for index, fields in zip(indexes, pipe.execute())]
+        return [_item_view(index, item_id(batch_id, index), fields) for index, fields in zip(indexes, pipe.execute(), strict=True)]
 
     def iter_results(self, batch_id: str, total: int, page: int = 500) -> Iterator[dict]:
         for offset in range(0, total, page):

@@ -18,8 +18,8 @@ Keys, per user and calendar month (UTC), expiring after 40 days:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import redis
 

@@ -15,8 +15,8 @@ window_start) with scope "model" or "provider", and {prefix}circuit-probe:{scope
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import redis
 
@@ -163,7 +163,7 @@ class Circuits:
         if not circuits:
             return {}
         raw = self._states(keys=[f"{self.prefix}circuit:{scope}:{name}" for scope, name in circuits], args=[time.time()])
-        return dict(zip(circuits, raw))
+        return dict(zip(circuits, raw, strict=True))
 
     def try_probe(self, model: str, provider: str) -> bool:
         """Claim the single probe of a model whose circuit cooled down; False when another worker has it."""

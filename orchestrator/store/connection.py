@@ -3,7 +3,8 @@ that gather several stores' commands."""
 
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 import redis
 from redis.client import Pipeline
@@ -11,7 +12,6 @@ from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
 from orchestrator.config import Settings
-
 
 # Every thread waiting on a request holds a connection in a blocking XREAD: an API process
 # has up to 500 such threads (`orchestrator web`), and redis-py's default pool stops at 100.
@@ -70,7 +70,7 @@ class RoundTrip:
             spans.append((start, len(pipe)))
         replies = pipe.execute(raise_on_error=False)
         self._results = [self._read(replies[start:end], parse, again)
-                         for (start, end), (_, parse, again) in zip(spans, self._parts)]
+                         for (start, end), (_, parse, again) in zip(spans, self._parts, strict=True)]
 
     @staticmethod
     def _read(replies: list, parse: Callable[[list], T], again: Callable[[], list] | None) -> T:

@@ -10,8 +10,8 @@ conversation id names different conversations for different users. New turns are
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import redis
 

@@ -24,15 +24,15 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import redis
 
 from orchestrator.store.batches import batch_key, batch_of
 from orchestrator.store.budgets import KEY_TTL as BUDGET_TTL
 from orchestrator.store.budgets import Charge
-from orchestrator.store.conversations import ConversationTurn
 from orchestrator.store.connection import RoundTrip, one_trip
+from orchestrator.store.conversations import ConversationTurn
 
 TERMINAL_EVENTS = ("final", "error")
 STREAM_MAXLEN = 10_000
@@ -279,7 +279,8 @@ class RequestStore:
         deadline = time.monotonic() + timeout
         last_id = "0-0"
         while (remaining := deadline - time.monotonic()) > 0:
-            for last_id, event, data in self.read(request_id, last_id, remaining):
+            for entry_id, event, data in self.read(request_id, last_id, remaining):
+                last_id = entry_id
                 if event in TERMINAL_EVENTS:
                     return event, data
         return None

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import redis
 
@@ -152,7 +152,7 @@ class Stats:
             return {
                 model: Observation(int(samples), float(success), float(ttft or math.nan),
                                    float(latency or math.nan), float(updated_at))
-                for model, (samples, success, ttft, latency, updated_at) in zip(models, replies) if samples
+                for model, (samples, success, ttft, latency, updated_at) in zip(models, replies, strict=True) if samples
             }
 
         return trip.command(queue, observed)

@@ -251,7 +251,7 @@ class Usage:
         for day in days:
             pipe.hgetall(self.day_key(day))
         out = {}
-        for day, raw in zip(days, pipe.execute()):
+        for day, raw in zip(days, pipe.execute(), strict=True):
             rows: dict[tuple[str, str], dict[str, int]] = {}
             for name, value in raw.items():
                 user, model, what = name.rsplit("|", 2)

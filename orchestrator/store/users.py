@@ -30,16 +30,17 @@ import hmac
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import redis
 
 from orchestrator.config import Settings
-from orchestrator.store.rate_limit import HIT_FUNCTION, RateLimit, RateLimiter
-from orchestrator.store.connection import RoundTrip, one_trip
 from orchestrator.core.job import ADMIN_ID
 from orchestrator.core.strategies import Preferences
+from orchestrator.store.connection import RoundTrip, one_trip
+from orchestrator.store.rate_limit import HIT_FUNCTION, RateLimit, RateLimiter
 
 KEY_PREFIX = "orch-"
 KEY_RANDOM_BYTES = 30  # 40 url-safe characters
@@ -154,7 +155,7 @@ class Users:
         self._authenticate = client.register_script(_AUTHENTICATE)
 
     @classmethod
-    def for_settings(cls, client: redis.Redis, settings: Settings) -> "Users":
+    def for_settings(cls, client: redis.Redis, settings: Settings) -> Users:
         return cls(client, settings.redis_prefix, settings.monthly_cost_limit, settings.admin_api_key)
 
     def user_key(self, user_id: str) -> str:
@@ -213,7 +214,7 @@ class Users:
         pipe = self.redis.pipeline(transaction=False)
         for user_id in ids:
             pipe.hgetall(self.user_key(user_id))
-        return [_user(user_id, record) for user_id, record in zip(ids, pipe.execute()) if record]
+        return [_user(user_id, record) for user_id, record in zip(ids, pipe.execute(), strict=True) if record]
 
     def preferences(self, user_id: str) -> Preferences:
         """The user's routing preferences, as the router takes them (the admin's are the defaults)."""
@@ -273,7 +274,7 @@ class Users:
         pipe = self.redis.pipeline(transaction=False)
         for key_id in ids:
             pipe.hgetall(self.key_record_key(key_id))
-        return [_api_key(key_id, record) for key_id, record in zip(ids, pipe.execute()) if record]
+        return [_api_key(key_id, record) for key_id, record in zip(ids, pipe.execute(), strict=True) if record]
 
     def revoke(self, key_id: str) -> ApiKey:
         """Revoke a key for good (revoking it again changes nothing)."""
@@ -300,4 +301,4 @@ class Users:
             return None
         user_id, key_id, flat = found[:3]
         limit = limiter.result(found[3]) if limiter is not None else None
-        return Identity(_user(user_id, dict(zip(flat[::2], flat[1::2]))), key_id, limit)
+        return Identity(_user(user_id, dict(zip(flat[::2], flat[1::2], strict=True))), key_id, limit)

@@ -11,8 +11,8 @@ import requests
 
 from api import create_app
 from api.batch import _send
-from orchestrator.store.batches import item_job, new_batch_id
 from orchestrator.runtime.services import Services
+from orchestrator.store.batches import item_job, new_batch_id
 from tests.processes import wait_until
 
 BATCH = "/api/v1/orchestrator/batch"

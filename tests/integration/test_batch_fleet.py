@@ -20,9 +20,9 @@ import redis
 import requests
 
 from orchestrator.store.budgets import Budgets
-from orchestrator_client import BatchOrchestratorService
 from orchestrator.store.fleet import Fleet
 from orchestrator.store.users import Users
+from orchestrator_client import BatchOrchestratorService
 from tests.processes import ROOT, free_port, orchestrator, wait_until
 
 ENDED = ("completed", "partially_completed", "failed", "cancelled")
@@ -72,7 +72,8 @@ class Stack:
         for process in started:
             mine = f"worker-{process.pid}@"
             try:
-                wait_until(lambda: any(h.startswith(mine) for h in fleet.alive()) or process.popen.poll() is not None,
+                wait_until(lambda mine=mine, process=process: any(h.startswith(mine) for h in fleet.alive())
+                           or process.popen.poll() is not None,
                            40, f"worker {process.name}")
             finally:
                 if process.popen.poll() is not None:

@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from orchestrator.runtime.services import Services
 from orchestrator.core.job import ChatJob
 from orchestrator.execution.outcomes import FINISHED
+from orchestrator.runtime.services import Services
 
 EXECUTE = "/api/v1/orchestrator/chat/execute"
 MODEL = "gpt-4o-mini"

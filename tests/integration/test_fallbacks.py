@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 import requests
 
@@ -29,7 +31,7 @@ def execute(client, **extra):
 
 
 def gaps(attempts: list[dict]) -> list[float]:
-    return [b["time"] - a["time"] for a, b in zip(attempts, attempts[1:])]
+    return [b["time"] - a["time"] for a, b in pairwise(attempts)]
 
 
 def test_a_500_once_is_retried_on_the_same_model_after_a_backoff(client, sandbox):

@@ -14,9 +14,9 @@ import pytest
 import requests
 
 from api import create_app
+from orchestrator.runtime.services import Services
 from sandbox.conversation import Conversation
 from sandbox.reply import Reply, reply_to
-from orchestrator.runtime.services import Services
 from tests.processes import free_port, orchestrator, wait_until
 
 PRIMARY = "gpt-4o-mini"

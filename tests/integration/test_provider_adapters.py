@@ -3,13 +3,12 @@ prompt, multi-turn, and every fault mapped to the right entry of the error taxon
 
 from __future__ import annotations
 
-
 import pytest
 import requests
 
 from orchestrator.core.catalog import Catalog
-from orchestrator.core.types import ChatRequest, Message, StreamDelta, StreamEnd
 from orchestrator.core.errors import ErrorKind, ProviderError
+from orchestrator.core.types import ChatRequest, Message, StreamDelta, StreamEnd
 from orchestrator.providers.registry import ProviderRegistry
 
 MODELS = ["gpt-4o-mini", "claude-3-5-haiku-20241022", "gemini-2.5-flash"]

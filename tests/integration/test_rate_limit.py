@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 
 from api import create_app
-from orchestrator.store.rate_limit import RateLimiter
 from orchestrator.runtime.services import Services
+from orchestrator.store.rate_limit import RateLimiter
 
 PREFERENCES = "/api/v1/orchestrator/preferences"
 LIMIT = 3

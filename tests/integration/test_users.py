@@ -7,8 +7,8 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from orchestrator.runtime.cli import main
 from orchestrator.core.strategies import Preferences
+from orchestrator.runtime.cli import main
 from orchestrator.store.users import NotFound, hash_key
 
 KEY = re.compile(r"orch-[A-Za-z0-9_-]{40}")

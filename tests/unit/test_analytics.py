@@ -6,10 +6,10 @@ import time
 import fakeredis
 import pytest
 
-from orchestrator.store.alerts import Alert, Alerts
-from orchestrator.runtime.analytics import admin_report, cheaper_model_advice, model_summary, quantile
-from orchestrator.store.budgets import Budgets
 from orchestrator.core.catalog import Catalog
+from orchestrator.runtime.analytics import admin_report, cheaper_model_advice, model_summary, quantile
+from orchestrator.store.alerts import Alert, Alerts
+from orchestrator.store.budgets import Budgets
 from orchestrator.store.learning import HALF_LIFE, Learning, decayed
 from orchestrator.store.usage import Usage, UsageRow
 

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from orchestrator.providers.anthropic_messages import AnthropicProvider
-from orchestrator.core.types import StreamDelta
 from orchestrator.core.errors import ErrorKind, ProviderError
+from orchestrator.core.types import StreamDelta
+from orchestrator.providers.anthropic_messages import AnthropicProvider
 
 
 class Lines:

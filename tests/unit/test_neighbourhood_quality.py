@@ -6,10 +6,10 @@ import fakeredis
 import pytest
 
 from orchestrator.core.catalog import Catalog
-from orchestrator.store.neighbourhood_quality import NeighbourhoodQuality
-from orchestrator.core.types import ChatRequest, Message
 from orchestrator.core.router import Router
 from orchestrator.core.routing_model import Prediction
+from orchestrator.core.types import ChatRequest, Message
+from orchestrator.store.neighbourhood_quality import NeighbourhoodQuality
 
 
 class TwoClusters:

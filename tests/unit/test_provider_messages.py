@@ -1,7 +1,7 @@
 """Conversations translate into each provider's shape without losing anything."""
 
-from orchestrator.providers.anthropic_messages import _call_arguments as anthropic_arguments
 from orchestrator.core.types import ChatRequest, Message
+from orchestrator.providers.anthropic_messages import _call_arguments as anthropic_arguments
 from orchestrator.providers.base import alternating_turns, system_text
 from orchestrator.providers.google_gemini import _contents
 from orchestrator.providers.openai_compatible import to_openai_messages

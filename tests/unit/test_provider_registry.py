@@ -3,8 +3,8 @@ No request is sent; the clients' configuration is read."""
 
 import dataclasses
 
-from orchestrator.core.catalog import Catalog
 from orchestrator.config import load_settings
+from orchestrator.core.catalog import Catalog
 from orchestrator.providers.registry import ProviderRegistry
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.core.catalog import Catalog
-from orchestrator.core.types import ChatRequest, Message
 from orchestrator.core.router import NoSuitableModel, Router
 from orchestrator.core.routing_model import Prediction
 from orchestrator.core.strategies import Preferences, RoutingStrategy, register_strategy
+from orchestrator.core.types import ChatRequest, Message
 
 
 def model(provider, price_in, price_out, quality, ttft, tps, context=128_000, capabilities=("code", "streaming")):

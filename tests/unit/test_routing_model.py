@@ -11,11 +11,11 @@ import pytest
 
 from orchestrator.core.analysis import analyze
 from orchestrator.core.catalog import Catalog, CatalogError
-from orchestrator.core.types import ChatRequest, Message
 from orchestrator.core.router import Router
 from orchestrator.core.routing_model import QualityModel, load_shipped, resolve_tier
-from orchestrator.router_training.data import load_training_set, training_files
 from orchestrator.core.routing_model.tiers import UnknownReference
+from orchestrator.core.types import ChatRequest, Message
+from orchestrator.router_training.data import load_training_set, training_files
 from orchestrator.router_training.training import reading_of, train
 
 

@@ -103,7 +103,7 @@ class QualityModel:
         return self.predict_reading(read(last, earlier, analysis))
 
     @classmethod
-    def load(cls, directory: Path) -> "QualityModel":
+    def load(cls, directory: Path) -> QualityModel:
         with np.load(directory / f"{ARTIFACT_NAME}.npz") as npz:
             arrays = {name: npz[name] for name in npz.files}
         return cls(arrays, json.loads((directory / f"{ARTIFACT_NAME}.json").read_text()))
