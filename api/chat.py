@@ -11,6 +11,7 @@ from flask_smorest import Blueprint
 from api import services
 from api.auth import current_user
 from api.errors import ApiError, ErrorResponseSchema
+from api.event_stream import no_answer
 from api.schemas import ChatRequestSchema, ChatResultSchema, RoutingDecisionSchema
 from orchestrator.core.job import ChatJob, job_from_body
 from orchestrator.core.router import NoSuitableModel
@@ -45,10 +46,8 @@ def run_chat(body: dict) -> dict:
     waited = job.deadline - time.time() + WAIT_GRACE
     outcome = svc.requests.wait_terminal(request_id, waited)
     if outcome is None:
-        raise ApiError(
-            504, "gateway_timeout", f"No answer within {waited:.0f}s; are the workers running and keeping up?",
-            details={"request_id": request_id},
-        )
+        error = no_answer(waited, request_id=request_id)
+        raise ApiError(error["status"], error["code"], error["message"], error["details"])
     kind, data = outcome
     if kind == "error":
         raise ApiError(data["status"], data["code"], data["message"], data.get("details"))

@@ -81,3 +81,14 @@ def follow(
         streams.close(reader)
         if not finished:
             store.cancel(request_id, grace)
+
+
+def no_answer(waited: float | None = None, **details) -> dict:
+    """The error (504) of a request whose answer did not come in time: for a caller who
+    waited `waited` seconds, or for the request's whole time budget."""
+    within = f"{waited:.0f}s" if waited is not None else "the time budget"
+    error = {"status": 504, "code": "gateway_timeout",
+             "message": f"No answer within {within}; are the workers running and keeping up?"}
+    if details:
+        error["details"] = details
+    return error

@@ -35,7 +35,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from api import services
 from api.chat import WAIT_GRACE, enqueue_chat, run_chat
-from api.event_stream import Event, follow
+from api.event_stream import Event, follow, no_answer
 from api.streaming import HEARTBEAT_SECONDS, RESUME_GRACE, sse_response
 from orchestrator.core.strategies import RoutingStrategy
 
@@ -463,8 +463,7 @@ def _in_band(error: dict) -> str:
     return _data({"error": _converted(error)})
 
 
-TIMEOUT_ERROR = {"status": 504, "code": "gateway_timeout",
-                 "message": "No answer within the time budget; are the workers running and keeping up?"}
+TIMEOUT_ERROR = no_answer()
 
 
 def _openai_events(events: Iterator[Event | None], first: Event, chunks: _Chunks) -> Iterator[str]:

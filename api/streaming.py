@@ -24,7 +24,7 @@ from api import services
 from api.auth import current_user
 from api.chat import WAIT_GRACE, enqueue_chat
 from api.errors import ApiError, ErrorResponseSchema
-from api.event_stream import follow
+from api.event_stream import follow, no_answer
 from api.schemas import ChatRequestSchema
 from orchestrator.store.requests import TERMINAL_EVENTS, RequestStore
 
@@ -63,9 +63,7 @@ def sse_events(store: RequestStore, request_id: str, after: str, deadline: float
 
 
 def _timeout_event(request_id: str) -> str:
-    error = {"status": 504, "code": "gateway_timeout", "details": {"request_id": request_id},
-             "message": "No answer within the time budget; are the workers running and keeping up?"}
-    return f"event: error\ndata: {json.dumps(error)}\n\n"
+    return f"event: error\ndata: {json.dumps(no_answer(request_id=request_id))}\n\n"
 
 
 def sse_response(events: Iterator[str], request_id: str) -> Response:

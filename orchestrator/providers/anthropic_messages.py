@@ -11,7 +11,7 @@ import anthropic
 from orchestrator.core.errors import ErrorKind, ProviderError
 from orchestrator.core.types import ChatRequest, ChatResponse, StreamDelta, StreamEnd, StreamEvent, Usage
 from orchestrator.providers.base import SdkProvider, alternating_turns, request_headers, system_text
-from orchestrator.providers.errors import STREAM_BREAKS, classify, interrupted, parse_retry_after
+from orchestrator.providers.errors import STREAM_BREAKS, classify, interrupted, retry_after
 
 _FINISH_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "refusal": "content_filter"}
 # The HTTP status each error type stands for (docs.anthropic.com, "Errors"): an error event
@@ -128,5 +128,5 @@ class AnthropicProvider(SdkProvider):
             provider=self.name,
             model=model,
             status=exc.status_code,
-            retry_after=parse_retry_after(exc.response.headers.get("retry-after")),
+            retry_after=retry_after(exc.response.headers),
         )

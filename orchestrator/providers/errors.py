@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
 
 import httpx2
 
@@ -53,11 +56,26 @@ def interrupted(exc: Exception, provider: str, model: str) -> ProviderError:
 STREAM_BREAKS = (httpx2.HTTPError, ValueError)  # what the SDKs let escape from a broken stream
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header given in seconds; None when absent or a date."""
+def retry_after(headers: Mapping[str, str] | None, now: float | None = None) -> float | None:
+    """Seconds the provider asks us to wait: `retry-after-ms` (OpenAI's), else `retry-after` in
+    seconds or as an HTTP date; None when absent or unreadable. Never negative."""
+    if not headers:
+        return None
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
     if not value:
         return None
     try:
         return max(0.0, float(value))
     except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
         return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))

@@ -11,7 +11,7 @@ from google.genai import types
 from orchestrator.core.errors import ErrorKind, ProviderError
 from orchestrator.core.types import ChatRequest, ChatResponse, StreamDelta, StreamEnd, StreamEvent, Usage
 from orchestrator.providers.base import SdkProvider, alternating_turns, request_headers, system_text
-from orchestrator.providers.errors import STREAM_BREAKS, classify, interrupted, parse_retry_after
+from orchestrator.providers.errors import STREAM_BREAKS, classify, interrupted, retry_after
 
 _FILTERED = {"SAFETY", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "RECITATION"}
 _ROLES = {"user": "user", "assistant": "model"}
@@ -119,5 +119,5 @@ class GeminiProvider(SdkProvider):
             provider=self.name,
             model=model,
             status=exc.code,
-            retry_after=parse_retry_after(headers.get("retry-after")),
+            retry_after=retry_after(headers),
         )

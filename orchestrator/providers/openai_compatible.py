@@ -12,7 +12,7 @@ from orchestrator.core.catalog import ModelCapabilities
 from orchestrator.core.errors import ErrorKind, ProviderError
 from orchestrator.core.types import ChatRequest, ChatResponse, StreamDelta, StreamEnd, StreamEvent, Usage
 from orchestrator.providers.base import SdkProvider, request_headers
-from orchestrator.providers.errors import STREAM_BREAKS, classify, interrupted, parse_retry_after
+from orchestrator.providers.errors import STREAM_BREAKS, classify, interrupted, retry_after
 
 _FINISH_REASONS = {"stop": "stop", "length": "length", "content_filter": "content_filter", "tool_calls": "stop"}
 
@@ -137,7 +137,7 @@ class OpenAICompatibleProvider(SdkProvider):
             provider=self.name,
             model=model,
             status=exc.status_code,
-            retry_after=parse_retry_after(exc.response.headers.get("retry-after")),
+            retry_after=retry_after(exc.response.headers),
         )
 
 
