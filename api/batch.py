@@ -23,8 +23,8 @@ from api.auth import current_user
 from api.errors import ApiError, ErrorResponseSchema, _flatten
 from api.schemas import STRATEGIES, CatalogModel, StrictFloat, StrictSchema, _not_blank
 from orchestrator.config import get_settings
-from orchestrator.core.job import ChatJob
-from orchestrator.store.batches import item_id, item_job, new_batch_id
+from orchestrator.core.job import ChatJob, item_id, new_batch_id
+from orchestrator.store.batches import item_job
 from workers import dispatch
 from workers.queues import DEFAULT_PRIORITY
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -13,17 +12,13 @@ from api.auth import current_user
 from api.errors import ApiError, ErrorResponseSchema
 from api.event_stream import no_answer
 from api.schemas import ChatRequestSchema, ChatResultSchema, RoutingDecisionSchema
-from orchestrator.core.job import ChatJob, job_from_body
+from orchestrator.core.job import ChatJob, job_from_body, new_request_id
 from orchestrator.core.router import NoSuitableModel
 from workers import dispatch
 
 blp = Blueprint("chat", __name__, description="Route and execute chat requests")
 
 WAIT_GRACE = 5.0
-
-
-def new_request_id() -> str:
-    return f"req_{uuid.uuid4().hex}"
 
 
 def enqueue_chat(body: dict, stream: bool = False) -> tuple[str, ChatJob]:

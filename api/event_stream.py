@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import redis
 
+from orchestrator.store.keyspace import Keys
 from orchestrator.store.requests import TERMINAL_EVENTS, RequestStore
 
 Event = tuple[str, str, dict]  # (stream entry id, event type, data)
@@ -31,7 +32,7 @@ class OpenStreams:
 
     def __init__(self, client: redis.Redis, prefix: str):
         self.redis = client
-        self.key = f"{prefix}streams-open"
+        self.key = Keys(prefix).streams_open
 
     def touch(self, reader: str) -> None:
         self.redis.zadd(self.key, {reader: time.time()})
@@ -58,7 +59,7 @@ def follow(
     before the end (the generator is closed: its caller went away) cancels the request,
     `grace` seconds ahead so that a reconnect can still resume it."""
     finished = False
-    streams, reader = OpenStreams(store.redis, store.prefix), f"{request_id}:{uuid.uuid4().hex[:8]}"
+    streams, reader = OpenStreams(store.redis, store.keyspace.prefix), f"{request_id}:{uuid.uuid4().hex[:8]}"
     touched = time.monotonic()
     streams.touch(reader)
     try:

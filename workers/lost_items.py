@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import logging
 
+from orchestrator.core.job import item_id
 from orchestrator.runtime.services import Services
-from orchestrator.store.batches import item_id
 from workers import broker, dispatch
 from workers.queues import BATCH_QUEUE
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 import time
+import uuid
 from dataclasses import dataclass, field
 
 from orchestrator.config import Settings
@@ -18,6 +20,28 @@ from orchestrator.core.types import ChatRequest, ChatResponse, Message
 
 JOB_VERSION = 1
 ADMIN_ID = "admin"  # the owner of work submitted with the operator's admin key
+
+
+_ITEM_ID = re.compile(r"(bat_[0-9a-f]{32})-\d{1,9}")
+
+
+def new_request_id() -> str:
+    return f"req_{uuid.uuid4().hex}"
+
+
+def new_batch_id() -> str:
+    return f"bat_{uuid.uuid4().hex}"
+
+
+def item_id(batch_id: str, index: int) -> str:
+    """A batch item's request id: its batch's id and its index."""
+    return f"{batch_id}-{index}"
+
+
+def batch_of(request_id: str) -> str | None:
+    """The batch a request id belongs to, or None for an interactive request."""
+    match = _ITEM_ID.fullmatch(request_id)
+    return match.group(1) if match else None
 
 
 class Status(enum.StrEnum):

@@ -41,6 +41,7 @@ from orchestrator.store.budgets import Budgets
 from orchestrator.store.circuits import Circuits
 from orchestrator.store.connection import RoundTrip
 from orchestrator.store.conversations import Conversations
+from orchestrator.store.ledger import Ledger
 from orchestrator.store.requests import RequestStore
 from orchestrator.store.stats import Stats
 from orchestrator.store.users import Users
@@ -63,11 +64,12 @@ class RunInputs:
 
 
 class Executor:
-    def __init__(self, *, redis_client: redis.Redis, catalog: Catalog, requests: RequestStore, users: Users,
+    def __init__(self, *, redis_client: redis.Redis, catalog: Catalog, requests: RequestStore, ledger: Ledger,
+                 users: Users,
                  budgets: Budgets, circuits: Circuits, stats: Stats, conversations: Conversations,
                  admission: Admission, caller: Caller, observer: Observer, rate_slots: RateSlots,
                  settlement: Settlement, settings: Settings):
-        self.redis, self.catalog, self.requests, self.users = redis_client, catalog, requests, users
+        self.redis, self.catalog, self.requests, self.ledger, self.users = redis_client, catalog, requests, ledger, users
         self.budgets, self.circuits, self.stats, self.conversations = budgets, circuits, stats, conversations
         self.admission, self.caller, self.observer = admission, caller, observer
         self.rate_slots, self.settlement, self.settings = rate_slots, settlement, settings
@@ -125,7 +127,7 @@ class Executor:
         An item waiting for a rate-limit slot, no provider called yet, is cancelled too; one that
         has called a provider (or may have: a redelivery after a crash) finishes."""
         may_cancel = chain is not None and not chain.attempts
-        state = self.requests.begin_item(request_id, CANCELLED, may_cancel)
+        state = self.ledger.begin_item(request_id, CANCELLED, may_cancel)
         if state == "cancel":
             self.settlement.cancel_item(request_id, job, Failure.from_json(CANCELLED))
         elif state != "run":

@@ -1,6 +1,6 @@
 """How a request ends: its answer or its failure published once, with its cost settled
 against the budget and its conversation extended in the same step (the terminal-once Lua of
-orchestrator/store/requests.py), then counted for its user."""
+orchestrator/store/ledger.py), then counted for its user."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from orchestrator.core.types import ChatResponse, Usage
 from orchestrator.execution.accounting import Accounting
 from orchestrator.store.budgets import Budgets, Charge
 from orchestrator.store.conversations import Conversations
-from orchestrator.store.requests import RequestStore
+from orchestrator.store.ledger import Ledger
 
 
 def exhausted(chain: Chain, status: int, code: str, message: str) -> Failure:
@@ -29,9 +29,9 @@ def cannot_finish(chain: Chain) -> Failure:
 
 
 class Settlement:
-    def __init__(self, *, requests: RequestStore, budgets: Budgets, conversations: Conversations,
+    def __init__(self, *, ledger: Ledger, budgets: Budgets, conversations: Conversations,
                  accounting: Accounting, cost_tracking: bool):
-        self.requests, self.budgets, self.conversations = requests, budgets, conversations
+        self.ledger, self.budgets, self.conversations = ledger, budgets, conversations
         self.accounting, self.cost_tracking = accounting, cost_tracking
 
     def charge(self, job: ChatJob, request_id: str, cost: float = 0.0) -> Charge | None:
@@ -40,14 +40,14 @@ class Settlement:
 
     def fail(self, request_id: str, job: ChatJob, failure: Failure) -> bool:
         """Publish the failure and release the reservation; False when the request had ended."""
-        return self.requests.fail(request_id, failure.to_json(), self.charge(job, request_id))
+        return self.ledger.fail(request_id, failure.to_json(), self.charge(job, request_id))
 
     def refuse(self, request_id: str, failure: Failure) -> None:
         """A request no model may take: nothing was reserved for it."""
-        self.requests.fail(request_id, failure.to_json())
+        self.ledger.fail(request_id, failure.to_json())
 
     def cancel_item(self, request_id: str, job: ChatJob, failure: Failure) -> None:
-        self.requests.cancel_item(request_id, failure.to_json(), self.charge(job, request_id))
+        self.ledger.cancel_item(request_id, failure.to_json(), self.charge(job, request_id))
 
     def complete(self, request_id: str, job: ChatJob, chain: Chain, response: ChatResponse, cost: float) -> None:
         """Publish the answer, extend the conversation and bill `cost`, once."""
@@ -55,12 +55,12 @@ class Settlement:
         turn = None
         if job.conversation_id:
             turn = self.conversations.turn(job.owner, job.conversation_id, job.messages, response.content)
-        if self.requests.complete(request_id, result.to_json(), turn, self.charge(job, request_id, cost)):
+        if self.ledger.complete(request_id, result.to_json(), turn, self.charge(job, request_id, cost)):
             self.accounting.after_settlement(job, chain, response.model, cost, response.usage.input_tokens,
                                              response.usage.output_tokens)
 
     def cancelled(self, request_id: str, job: ChatJob, chain: Chain, model: str, usage: Usage, cost: float) -> None:
         """The caller left: only what was generated is paid."""
         failure = exhausted(chain, 499, "cancelled", "the caller closed the connection")
-        if self.requests.fail(request_id, failure.to_json(), self.charge(job, request_id, cost)):
+        if self.ledger.fail(request_id, failure.to_json(), self.charge(job, request_id, cost)):
             self.accounting.after_settlement(job, chain, model, cost, usage.input_tokens, usage.output_tokens)

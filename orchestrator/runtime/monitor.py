@@ -33,6 +33,7 @@ from orchestrator.core.catalog import Catalog
 from orchestrator.runtime.analytics import histogram_of, quantile, summed
 from orchestrator.store.alerts import Alert, Alerts
 from orchestrator.store.fleet import Fleet
+from orchestrator.store.keyspace import Keys
 from orchestrator.store.stats import Stats
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class Monitor:
     def __init__(self, client: redis.Redis, prefix: str, stats: Stats, catalog: Catalog, alerts: Alerts, fleet: Fleet,
                  factor: float, ceiling: float | None):
         self.redis = client
-        self.prefix = prefix
+        self.keyspace = Keys(prefix)
         self.stats = stats
         self.catalog = catalog
         self.alerts = alerts
@@ -59,7 +60,7 @@ class Monitor:
 
     @property
     def lock_key(self) -> str:
-        return f"{self.prefix}monitor-lock"
+        return self.keyspace.monitor_lock
 
     def tick(self, *also: Callable[[], object]) -> list[Alert]:
         """Run the checks, then each of `also` (the worker's own periodic work), when no other

@@ -26,6 +26,7 @@ from orchestrator.store.connection import connect
 from orchestrator.store.conversations import Conversations
 from orchestrator.store.fleet import Fleet
 from orchestrator.store.learning import Learning
+from orchestrator.store.ledger import Ledger
 from orchestrator.store.neighbourhood_quality import NeighbourhoodQuality
 from orchestrator.store.provider_limits import ProviderLimits
 from orchestrator.store.rate_limit import RateLimiter
@@ -48,6 +49,10 @@ class Services:
     @cached_property
     def requests(self) -> RequestStore:
         return RequestStore(self.redis, self.settings.redis_prefix, self.settings.result_ttl)
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        return Ledger(self.redis, self.settings.redis_prefix, self.settings.result_ttl)
 
     @cached_property
     def router(self) -> Router:
@@ -117,7 +122,7 @@ class Services:
 
     @cached_property
     def batches(self) -> BatchStore:
-        return BatchStore(self.redis, self.settings.redis_prefix, self.settings.result_ttl, self.requests)
+        return BatchStore(self.redis, self.settings.redis_prefix, self.settings.result_ttl, self.requests, self.ledger)
 
     @cached_property
     def provider_limits(self) -> ProviderLimits:
@@ -135,7 +140,7 @@ class Services:
     @cached_property
     def executor(self) -> Executor:
         settings = self.settings
-        settlement = Settlement(requests=self.requests, budgets=self.budgets, conversations=self.conversations,
+        settlement = Settlement(ledger=self.ledger, budgets=self.budgets, conversations=self.conversations,
                                 accounting=self.accounting, cost_tracking=settings.cost_tracking_enabled)
         admission = Admission(
             redis_client=self.redis, catalog=self.catalog, router=self.router, budgets=self.budgets,
@@ -145,7 +150,7 @@ class Services:
             request_timeout=settings.request_timeout, max_models=settings.max_models_per_request,
         )
         return Executor(
-            redis_client=self.redis, catalog=self.catalog, requests=self.requests, users=self.users,
+            redis_client=self.redis, catalog=self.catalog, requests=self.requests, ledger=self.ledger, users=self.users,
             budgets=self.budgets, circuits=self.circuits, stats=self.stats, conversations=self.conversations,
             admission=admission, caller=Caller(self.providers),
             observer=Observer(redis_client=self.redis, stats=self.stats, circuits=self.circuits,

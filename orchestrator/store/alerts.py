@@ -33,27 +33,14 @@ from dataclasses import asdict, dataclass, field
 
 import redis
 
+from orchestrator.store.keyspace import Keys
+from orchestrator.store.scripts import Lua
+
 log = logging.getLogger(__name__)
 
 MAX_ALERTS = 1000
 WEBHOOK_TIMEOUT = 3.0
 WEBHOOK_QUEUE = 1000  # alerts waiting to be posted; more are dropped (and logged)
-
-# KEYS: episode key, the deployment's list, then the user's list when there is one.
-# ARGV: alert json, episode ttl (seconds, 0 = none), max length.
-_FIRE = """
-if ARGV[2] == '0' then
-  if not redis.call('SET', KEYS[1], '1', 'NX') then return 0 end
-elseif not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then
-  return 0
-end
-for i = 2, #KEYS do
-  redis.call('LPUSH', KEYS[i], ARGV[1])
-  redis.call('LTRIM', KEYS[i], 0, tonumber(ARGV[3]) - 1)
-end
-return 1
-"""
-
 
 @dataclass(frozen=True)
 class Alert:
@@ -110,19 +97,19 @@ class Webhook:
 class Alerts:
     def __init__(self, client: redis.Redis, prefix: str, webhook_url: str | None = None):
         self.redis = client
-        self.prefix = prefix
+        self.keyspace = Keys(prefix)
         self.webhook = Webhook(webhook_url) if webhook_url else None
-        self._fire = client.register_script(_FIRE)
+        self._fire = Lua(client, "alert_fire")
 
     @property
     def all_key(self) -> str:
-        return f"{self.prefix}alerts"
+        return self.keyspace.alerts
 
     def user_key(self, user_id: str) -> str:
-        return f"{self.prefix}alerts:user:{user_id}"
+        return self.keyspace.user_alerts(user_id)
 
     def episode_key(self, episode: str) -> str:
-        return f"{self.prefix}alert-once:{episode}"
+        return self.keyspace.alert_once(episode)
 
     def fire(self, alert: Alert, episode: str, ttl: float = 0) -> bool:
         """Record `alert` (and post it) unless its episode already fired; True when it is new."""
@@ -130,7 +117,7 @@ class Alerts:
         if alert.user_id:
             keys.append(self.user_key(alert.user_id))
         data = alert.as_dict()
-        fired = bool(self._fire(keys=keys, args=[json.dumps(data), int(ttl), MAX_ALERTS]))
+        fired = bool(self._fire(keys, alert=json.dumps(data), ttl=int(ttl), max_length=MAX_ALERTS))
         if fired:
             log.warning("ALERT %s %s: %s", alert.kind, alert.subject, alert.message)
             if self.webhook is not None:

@@ -4,63 +4,39 @@ A batch is a hash of its owner, priority, size, times and counters; each of its 
 request record (orchestrator/store/requests.py) whose id names the batch and the item's
 index (`bat_<hex>-<index>`), run by the same `execute_chat` task as an interactive request,
 on the `batch` queue. The item's transitions and the batch's counters move together in
-the request store's Lua scripts, so the counters stay exact under redelivery; this module
-writes the batch when it is submitted and when it is cancelled, and reads it back.
+the ledger's Lua (orchestrator/store/ledger.py), so the counters stay exact under
+redelivery; this module writes the batch when it is submitted, raises its cancel flag, and
+reads it back.
 
-Keys: {prefix}batch:{id} (hash: owner, priority, total, created_at, sent_at, started_at,
-finished_at, cancelled_at, running, completed, failed, cancelled, cost_micro), expiring
-RESULT_TTL after the batch's last item ended, {prefix}batch:{id}:lost-seen (set of the item
-indexes the last look found lost), and {prefix}batches-open (sorted set: the batches not
-known to have ended -> their creation time, for /health; a batch leaves it when a look finds
-it ended, or RESULT_TTL after its creation); the items' records are {prefix}req:{item id}
-(with the item's payload, index and metadata).
+Keys (orchestrator/store/keyspace.py): batch:{id} (expiring RESULT_TTL after the batch's last
+item ended), batch:{id}:lost-seen, batches-open (the batches not known to have ended, for
+/health and the lost-item sweep; a batch leaves it when a look finds it ended, or RESULT_TTL
+after its creation), and the items' records req:{item id} (with the item's job, index and
+metadata).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import time
-import uuid
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 import redis
 
 from orchestrator.config import Settings
-from orchestrator.core.job import ChatJob, job_from_body
-
-if TYPE_CHECKING:
-    from orchestrator.store.requests import RequestStore
+from orchestrator.core.job import ChatJob, Status, item_id, job_from_body
+from orchestrator.store.keyspace import Keys
+from orchestrator.store.ledger import Ledger
+from orchestrator.store.requests import RequestStore
 
 MICRO = 1_000_000
-STATES = ("queued", "running", "completed", "failed", "cancelled")
 ITEM_FIELDS = ("message", "task", "strategy", "model", "max_tokens", "system_prompt", "temperature")
 WRITE_CHUNK = 2_000  # items per pipeline round trip
 CANCEL_CHUNK = 1_000  # items per cancelling script run (each holds Redis a few milliseconds)
 
-_ITEM_ID = re.compile(r"(bat_[0-9a-f]{32})-\d{1,9}")
 CANCELLED = {"status": 499, "code": "cancelled", "message": "The batch was cancelled before this item started.",
              "details": {"attempts": []}}
-
-
-def new_batch_id() -> str:
-    return f"bat_{uuid.uuid4().hex}"
-
-
-def item_id(batch_id: str, index: int) -> str:
-    return f"{batch_id}-{index}"
-
-
-def batch_of(request_id: str) -> str | None:
-    """The batch a request id belongs to, or None for an interactive request."""
-    match = _ITEM_ID.fullmatch(request_id)
-    return match.group(1) if match else None
-
-
-def batch_key(prefix: str, batch_id: str) -> str:
-    return f"{prefix}batch:{batch_id}"
 
 
 def item_job(item: dict, owner: str, settings: Settings, batch_id: str, priority: int,
@@ -115,18 +91,19 @@ def _item_view(index: int, request_id: str, fields: list) -> dict:
 
 
 class BatchStore:
-    def __init__(self, client: redis.Redis, prefix: str, ttl: int, requests: RequestStore):
+    def __init__(self, client: redis.Redis, prefix: str, ttl: int, requests: RequestStore, ledger: Ledger):
         self.redis = client
-        self.prefix = prefix
+        self.keyspace = Keys(prefix)
+        self.ledger = ledger
         self.ttl = ttl
         self.requests = requests
 
     def key(self, batch_id: str) -> str:
-        return batch_key(self.prefix, batch_id)
+        return self.keyspace.batch(batch_id)
 
     @property
     def open_key(self) -> str:
-        return f"{self.prefix}batches-open"
+        return self.keyspace.batches_open
 
     def create(self, batch_id: str, owner: str, priority: int, jobs: list[ChatJob], metadata: list,
                end_user: str | None = None) -> None:
@@ -165,7 +142,7 @@ class BatchStore:
         so only an item seen lost twice, one look interval apart, is really lost. Looks never
         overlap (one worker of the fleet runs the monitor's pass at a time), so reading then
         writing is safe."""
-        key = f"{self.key(batch_id)}:lost-seen"
+        key = self.keyspace.batch_lost_seen(batch_id)
         confirmed = seen & {int(index) for index in self.redis.smembers(key)}
         pipe = self.redis.pipeline(transaction=True)
         pipe.delete(key)
@@ -181,7 +158,7 @@ class BatchStore:
         for index in range(total):
             pipe.hmget(self.requests.record_key(item_id(batch_id, index)), "status", "payload")
         return [(index, ChatJob.from_json(json.loads(payload))) for index, (status, payload) in enumerate(pipe.execute())
-                if status == "queued" and payload]
+                if status == Status.QUEUED and payload]
 
     def get(self, batch_id: str, now: float | None = None) -> dict | None:
         """The batch's summary: status, counts per state, progress, cost and timing. A batch
@@ -211,8 +188,8 @@ class BatchStore:
             return None
         now = now or time.time()
         total = int(raw["total"])
-        counts = {state: int(raw.get(state, 0)) for state in STATES[1:]}
-        counts = {"queued": max(0, total - sum(counts.values())), **counts}
+        counts = {state.value: int(raw.get(state, 0)) for state in Status if state is not Status.QUEUED}
+        counts = {Status.QUEUED.value: max(0, total - sum(counts.values())), **counts}
         done = counts["completed"] + counts["failed"] + counts["cancelled"]
         created, finished = float(raw["created_at"]), _float(raw.get("finished_at"))
         batch = {
@@ -257,5 +234,5 @@ class BatchStore:
         cancelled = 0
         for start in range(0, total, CANCEL_CHUNK):
             ids = [item_id(batch_id, index) for index in range(start, min(total, start + CANCEL_CHUNK))]
-            cancelled += self.requests.cancel_queued(batch_id, ids, CANCELLED)
+            cancelled += self.ledger.cancel_queued(batch_id, ids, CANCELLED)
         return cancelled

@@ -24,40 +24,15 @@ from dataclasses import dataclass
 import redis
 
 from orchestrator.store.connection import RoundTrip, one_trip
+from orchestrator.store.keyspace import Keys
+from orchestrator.store.scripts import Lua
 
 MICRO = 1_000_000
 KEY_TTL = 40 * 86400
 
-# Drop expired reservations; KEYS: held, until. Leaves the live total in `reserved`.
-_LIVE = """
-local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[1])
-for _, id in ipairs(expired) do redis.call('HDEL', KEYS[2], id) end
-if #expired > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[1]) end
-local reserved = 0
-for _, amount in ipairs(redis.call('HVALS', KEYS[2])) do reserved = reserved + tonumber(amount) end
-local spent = tonumber(redis.call('HGET', KEYS[1], 'spent_micro') or '0')
-"""
-
-# KEYS: totals, held, until; ARGV: now, limit_micro, request id, amount_micro, expires_at.
-# Returns 1 and reserves when spent + reserved + amount fits the limit, else 0.
-_RESERVE = _LIVE + """
-if redis.call('HEXISTS', KEYS[2], ARGV[3]) == 1 then return 1 end
-if spent + reserved + tonumber(ARGV[4]) > tonumber(ARGV[2]) then return 0 end
-redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
-redis.call('ZADD', KEYS[3], ARGV[5], ARGV[3])
-for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[6]) end
-return 1
-"""
-
-# KEYS: totals, held, until; ARGV: now. Returns {spent_micro, reserved_micro}.
-_REMAINING = _LIVE + """
-return {spent, reserved}
-"""
-
-
 @dataclass(frozen=True)
 class Charge:
-    """What settling a request means in Redis; RequestStore runs it with the terminal event.
+    """What settling a request means in Redis; the ledger runs it with the terminal event.
     `keys` are totals, held, until; `micro` is the real cost (0 for a failure)."""
 
     keys: tuple[str, str, str]
@@ -72,13 +47,12 @@ def month_of(now: float) -> str:
 class Budgets:
     def __init__(self, client: redis.Redis, prefix: str):
         self.redis = client
-        self.prefix = prefix
-        self._reserve = client.register_script(_RESERVE)
-        self._remaining = client.register_script(_REMAINING)
+        self.keyspace = Keys(prefix)
+        self._reserve = Lua(client, "reserve")
+        self._remaining = Lua(client, "budget_usage")
 
     def keys(self, user_id: str, month: str) -> tuple[str, str, str]:
-        base = f"{self.prefix}budget:{user_id}:{month}"
-        return base, f"{base}:held", f"{base}:until"
+        return self.keyspace.budget(user_id, month)
 
     def reserve(self, user_id: str, limit: float, request_id: str, amount: float, expires_at: float) -> bool:
         """Hold `amount` USD for the request until it settles or `expires_at`; False when
@@ -91,8 +65,8 @@ class Budgets:
         """`reserve`, in the caller's round trip."""
         now = time.time()
         return trip.script(
-            self._reserve, list(self.keys(user_id, month_of(now))),
-            [now, round(limit * MICRO), request_id, max(1, round(amount * MICRO)), expires_at, KEY_TTL], bool,
+            self._reserve, list(self.keys(user_id, month_of(now))), bool, now=now, limit_micro=round(limit * MICRO),
+            request_id=request_id, amount_micro=max(1, round(amount * MICRO)), expires_at=expires_at, ttl=KEY_TTL,
         )
 
     def usage(self, user_id: str) -> tuple[float, float]:
@@ -102,8 +76,8 @@ class Budgets:
     def usage_in(self, trip: RoundTrip, user_id: str) -> Callable[[], tuple[float, float]]:
         """`usage`, read in the caller's round trip."""
         now = time.time()
-        return trip.script(self._remaining, list(self.keys(user_id, month_of(now))), [now],
-                           lambda reply: (reply[0] / MICRO, reply[1] / MICRO))
+        return trip.script(self._remaining, list(self.keys(user_id, month_of(now))),
+                           lambda reply: (reply[0] / MICRO, reply[1] / MICRO), now=now)
 
     def charge(self, user_id: str, request_id: str, cost: float) -> Charge:
         """The settlement of the request: its reservation released, `cost` USD spent."""

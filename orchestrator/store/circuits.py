@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import redis
 
 from orchestrator.store.connection import RoundTrip, one_trip
+from orchestrator.store.keyspace import Keys
+from orchestrator.store.scripts import Lua
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 
@@ -35,89 +37,23 @@ class CircuitPolicy:
     probe_seconds: float = 60.0  # how long a probe slot is held at most
 
 
-# KEYS[1] the model's probe slot, then the circuit hashes; ARGV: now, success (1/0),
-# force_open_seconds (0 = none), window, min_calls, failure_rate, open_seconds.
-_RECORD = """
-local now = tonumber(ARGV[1])
-local success = ARGV[2] == '1'
-local force = tonumber(ARGV[3])
-local window, min_calls = tonumber(ARGV[4]), tonumber(ARGV[5])
-local rate, open_seconds = tonumber(ARGV[6]), tonumber(ARGV[7])
-redis.call('DEL', KEYS[1])
-local opened = {}
-for i = 2, #KEYS do
-  local key = KEYS[i]
-  local state = redis.call('HGET', key, 'state') or 'closed'
-  if force > 0 then
-    if state == 'closed' then opened[#opened + 1] = i - 1 end
-    redis.call('HSET', key, 'state', 'open', 'opened_at', now, 'until', now + force, 'calls', 0, 'failures', 0)
-  elseif state ~= 'closed' then
-    if success then
-      redis.call('HSET', key, 'state', 'closed', 'calls', 0, 'failures', 0, 'window_start', now)
-    elseif state == 'half_open' then
-      redis.call('HSET', key, 'state', 'open', 'opened_at', now, 'until', now + open_seconds)
-    end
-  else
-    local start = tonumber(redis.call('HGET', key, 'window_start') or '0')
-    if now - start > window then
-      redis.call('HSET', key, 'window_start', now, 'calls', 0, 'failures', 0)
-    end
-    local calls = redis.call('HINCRBY', key, 'calls', 1)
-    local failures = tonumber(redis.call('HGET', key, 'failures') or '0')
-    if not success then failures = redis.call('HINCRBY', key, 'failures', 1) end
-    if calls >= min_calls and failures / calls >= rate then
-      redis.call('HSET', key, 'state', 'open', 'opened_at', now, 'until', now + open_seconds)
-      opened[#opened + 1] = i - 1
-    end
-  end
-  redis.call('EXPIRE', key, 86400)
-end
-return opened
-"""
-
-# KEYS: circuit hashes; ARGV: now. Each one's state, "probe" for an open circuit whose
-# cool-down has passed.
-_STATES = """
-local now = tonumber(ARGV[1])
-local states = {}
-for i, key in ipairs(KEYS) do
-  local state, until_ = unpack(redis.call('HMGET', key, 'state', 'until'))
-  state = state or 'closed'
-  if state == 'open' and now >= tonumber(until_ or '0') then state = 'probe' end
-  states[i] = state
-end
-return states
-"""
-
-# KEYS[1] the probe slot, then the circuit hashes; ARGV: now, probe ttl. Claims the slot
-# and half-opens the circuits whose cool-down has passed; 0 when another worker holds it.
-_PROBE = """
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then return 0 end
-local now = tonumber(ARGV[1])
-for i = 2, #KEYS do
-  local state, until_ = unpack(redis.call('HMGET', KEYS[i], 'state', 'until'))
-  if state == 'open' and now >= tonumber(until_ or '0') then redis.call('HSET', KEYS[i], 'state', 'half_open') end
-end
-return 1
-"""
-
 _SEVERITY = {CLOSED: 0, "probe": 1, HALF_OPEN: 2, OPEN: 3}
 
 
 class Circuits:
     def __init__(self, client: redis.Redis, prefix: str, policy: CircuitPolicy = CircuitPolicy()):
         self.redis = client
-        self.prefix = prefix
+        self.keyspace = Keys(prefix)
         self.policy = policy
-        self._record = client.register_script(_RECORD)
-        self._states = client.register_script(_STATES)
-        self._probe = client.register_script(_PROBE)
+        self._record = Lua(client, "circuit_record")
+        self._states = Lua(client, "circuit_states")
+        self._probe = Lua(client, "circuit_probe")
 
     def _keys(self, model: str, provider: str) -> list[str]:
-        return [f"{self.prefix}circuit:model:{model}", f"{self.prefix}circuit:provider:{provider}"]
+        return [self.keyspace.circuit("model", model), self.keyspace.circuit("provider", provider)]
 
     def _probe_key(self, model: str) -> str:
-        return f"{self.prefix}circuit-probe:{model}"
+        return self.keyspace.circuit_probe(model)
 
     def record(self, model: str, provider: str, success: bool, force_open: bool = False, pipe=None):
         """Count one call's outcome for the model and its provider (on `pipe` when given).
@@ -127,9 +63,10 @@ class Circuits:
         circuits = self._keys(model, provider)
         # An unavailable model (a bad key, an unknown name) says nothing of its provider's health.
         keys = [self._probe_key(model), *(circuits[:1] if force_open else circuits)]
-        args = [time.time(), int(success), policy.unavailable_seconds if force_open else 0, policy.window,
-                policy.min_calls, policy.failure_rate, policy.open_seconds]
-        return self._record(keys=keys, args=args, client=pipe or self.redis)
+        return self._record(keys, client=pipe or self.redis, now=time.time(), success=int(success),
+                            force_open_seconds=policy.unavailable_seconds if force_open else 0, window=policy.window,
+                            min_calls=policy.min_calls, failure_rate=policy.failure_rate,
+                            open_seconds=policy.open_seconds)
 
     @staticmethod
     def opened(model: str, provider: str, reply) -> list[tuple[str, str]]:
@@ -139,7 +76,7 @@ class Circuits:
 
     def state_of(self, scope: str, name: str) -> dict:
         """A circuit's hash (state, opened_at, until, calls, failures), {} when never recorded."""
-        return self.redis.hgetall(f"{self.prefix}circuit:{scope}:{name}")
+        return self.redis.hgetall(self.keyspace.circuit(scope, name))
 
     def states(self, models: list[tuple[str, str]]) -> dict[str, str]:
         """For (model, provider) pairs, each model's effective state: the worse of its own
@@ -155,17 +92,17 @@ class Circuits:
             return {model: max(raw[2 * i], raw[2 * i + 1], key=_SEVERITY.__getitem__)
                     for i, (model, _) in enumerate(models)}
 
-        return trip.script(self._states, [k for pair in models for k in self._keys(*pair)], [time.time()], effective)
+        return trip.script(self._states, [k for pair in models for k in self._keys(*pair)], effective, now=time.time())
 
     def snapshot(self, models: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
         """Every circuit's own state, keyed by (scope, name): each model's and each provider's."""
         circuits = list(dict.fromkeys([("model", m) for m, _ in models] + [("provider", p) for _, p in models]))
         if not circuits:
             return {}
-        raw = self._states(keys=[f"{self.prefix}circuit:{scope}:{name}" for scope, name in circuits], args=[time.time()])
+        raw = self._states([self.keyspace.circuit(scope, name) for scope, name in circuits], now=time.time())
         return dict(zip(circuits, raw, strict=True))
 
     def try_probe(self, model: str, provider: str) -> bool:
         """Claim the single probe of a model whose circuit cooled down; False when another worker has it."""
         keys = [self._probe_key(model), *self._keys(model, provider)]
-        return bool(self._probe(keys=keys, args=[time.time(), int(self.policy.probe_seconds)]))
+        return bool(self._probe(keys, now=time.time(), probe_ttl=int(self.policy.probe_seconds)))

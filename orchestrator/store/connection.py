@@ -8,10 +8,10 @@ from typing import TypeVar
 
 import redis
 from redis.client import Pipeline
-from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
 from orchestrator.config import Settings
+from orchestrator.store.scripts import Lua
 
 # Every thread waiting on a request holds a connection in a blocking XREAD: an API process
 # has up to 500 such threads (`orchestrator web`), and redis-py's default pool stops at 100.
@@ -49,11 +49,14 @@ class RoundTrip:
         """`queue` adds commands to the pipeline; `parse` reads their replies, in a list."""
         return self._add(queue, parse, None)
 
-    def script(self, script: Script, keys: list, args: list, parse: Callable[[object], T]) -> Callable[[], T]:
-        def again() -> list:
-            return [script(keys=keys, args=args)]  # redis-py's Script loads itself when Redis lacks it
+    def script(self, lua: Lua, keys: list, parse: Callable[[object], T], **args) -> Callable[[], T]:
+        """`lua` with its ARGV by name (orchestrator/store/scripts.py)."""
+        values = lua.args(**args)
 
-        return self._add(lambda pipe: pipe.evalsha(script.sha, len(keys), *keys, *args),
+        def again() -> list:
+            return [lua.script(keys=keys, args=values)]  # redis-py's Script loads itself when Redis lacks it
+
+        return self._add(lambda pipe: pipe.evalsha(lua.script.sha, len(keys), *keys, *values),
                          lambda replies: parse(replies[0]), again)
 
     def _add(self, queue, parse, again) -> Callable:

@@ -17,6 +17,7 @@ import redis
 
 from orchestrator.core.types import Message
 from orchestrator.store.connection import RoundTrip
+from orchestrator.store.keyspace import Keys
 
 
 @dataclass(frozen=True)
@@ -28,10 +29,10 @@ class ConversationTurn:
 class Conversations:
     def __init__(self, client: redis.Redis, prefix: str):
         self.redis = client
-        self.prefix = prefix
+        self.keyspace = Keys(prefix)
 
     def key(self, owner: str, conversation_id: str) -> str:
-        return f"{self.prefix}conv:{owner}:{conversation_id}"
+        return self.keyspace.conversation(owner, conversation_id)
 
     def history_in(self, trip: RoundTrip, owner: str, conversation_id: str) -> Callable[[], tuple[Message, ...]]:
         """The conversation's messages so far, read in the caller's round trip."""

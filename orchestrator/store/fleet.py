@@ -11,13 +11,15 @@ import time
 
 import redis
 
+from orchestrator.store.keyspace import Keys
+
 HEARTBEAT_TTL = 15.0  # a worker silent this long counts as gone
 
 
 class Fleet:
     def __init__(self, client: redis.Redis, prefix: str):
         self.redis = client
-        self.key = f"{prefix}workers"
+        self.key = Keys(prefix).workers
 
     def heartbeat(self, hostname: str) -> None:
         # Stale entries stay until `lost()` takes them (the monitor alerts on each): a worker

@@ -29,6 +29,8 @@ import time
 import redis
 
 from orchestrator.core.evidence import RatedQuality
+from orchestrator.store.keyspace import Keys
+from orchestrator.store.scripts import Lua
 
 HALF_LIFE = 14 * 86400.0
 MIN_SCORE = 1.9  # two first-time answers, or one 5-star rating, recently
@@ -37,38 +39,6 @@ LEARNED_TTL = 90 * 86400
 QUALITY_CACHE = 5.0  # seconds a process keeps the rated qualities before reading them again
 RATING_DELTA = {1: -2.0, 2: -1.0, 3: 0.0, 4: 1.0, 5: 2.0}
 THUMB_DELTA = {"up": 1.5, "down": -2.0}
-
-# Lua: bump the decayed score in hash `learned` at field `f` by `delta` at time `now`.
-BUMP_LUA = """
-local function bump(learned, f, delta, now, half_life)
-  local old = redis.call('HGET', learned, f)
-  local score = 0
-  if old then
-    local colon = string.find(old, ':', 1, true)
-    local value, at = tonumber(string.sub(old, 1, colon - 1)), tonumber(string.sub(old, colon + 1))
-    score = value * (0.5 ^ (math.max(0, now - at) / half_life))
-  end
-  score = score + delta
-  redis.call('HSET', learned, f, string.format('%.6f', score) .. ':' .. string.format('%.3f', now))
-end
-"""
-
-# KEYS: feedback record, learned hash, quality hash. ARGV: now, half-life, learned field,
-# delta, quality field prefix "{model}|{task_type}", quality value, ttl, learned ttl, then
-# the record as field/value pairs. 0 when the request was already rated.
-_FEEDBACK = BUMP_LUA + """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local record = {}
-for i = 9, #ARGV do record[#record + 1] = ARGV[i] end
-redis.call('HSET', KEYS[1], unpack(record))
-redis.call('EXPIRE', KEYS[1], ARGV[7])
-bump(KEYS[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[1]), tonumber(ARGV[2]))
-redis.call('EXPIRE', KEYS[2], ARGV[8])
-redis.call('HINCRBYFLOAT', KEYS[3], ARGV[5] .. '|sum', ARGV[6])
-redis.call('HINCRBY', KEYS[3], ARGV[5] .. '|n', 1)
-return 1
-"""
-
 
 def decayed(raw: str, now: float, half_life: float = HALF_LIFE) -> float:
     value, _, at = raw.partition(":")
@@ -85,20 +55,20 @@ def rating_value(rating: int | None, thumbs: str | None) -> tuple[float, float]:
 class Learning:
     def __init__(self, client: redis.Redis, prefix: str, result_ttl: int = 86400):
         self.redis = client
-        self.prefix = prefix
+        self.keyspace = Keys(prefix)
         self.result_ttl = result_ttl
-        self._feedback = client.register_script(_FEEDBACK)
+        self._feedback = Lua(client, "feedback")
         self._quality_cache: tuple[float, dict[str, dict[str, RatedQuality]]] | None = None
 
     def learned_key(self, user_id: str) -> str:
-        return f"{self.prefix}learned:{user_id}"
+        return self.keyspace.learned(user_id)
 
     @property
     def quality_key(self) -> str:
-        return f"{self.prefix}quality"
+        return self.keyspace.rated_quality
 
     def feedback_key(self, request_id: str) -> str:
-        return f"{self.prefix}feedback:{request_id}"
+        return self.keyspace.feedback(request_id)
 
     # --- reading, for routing and analytics
 
@@ -169,11 +139,13 @@ class Learning:
         record = {"user_id": user_id, "model": model, "complexity": complexity, "task_type": task_type,
                   "rating": "" if rating is None else rating, "thumbs": thumbs or "", "comment": comment or "",
                   "time": now}
-        args = [now, HALF_LIFE, f"{complexity}|{model}", delta, f"{model}|{task_type}", quality,
-                self.result_ttl, LEARNED_TTL, *(x for pair in record.items() for x in pair)]
         keys = [self.feedback_key(request_id), self.learned_key(user_id), self.quality_key]
         self._quality_cache = None
-        return bool(self._feedback(keys=keys, args=args))
+        return bool(self._feedback(
+            keys, now=now, half_life=HALF_LIFE, learned_field=f"{complexity}|{model}", delta=delta,
+            quality_field=f"{model}|{task_type}", quality=quality, ttl=self.result_ttl, learned_ttl=LEARNED_TTL,
+            record=[x for pair in record.items() for x in pair],
+        ))
 
     def rating_of(self, request_id: str) -> dict | None:
         return self.redis.hgetall(self.feedback_key(request_id)) or None

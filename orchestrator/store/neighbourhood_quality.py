@@ -24,29 +24,13 @@ import time
 import redis
 
 from orchestrator.core.routing_model.neighbourhood import Neighbourhoods, correction
+from orchestrator.store.keyspace import Keys
+from orchestrator.store.scripts import Lua
 
 HALF_LIFE = 7 * 86400.0
 TTL = 90 * 86400
 FAILURE_WEIGHT = 0.5
 CACHE_SECONDS = 5.0  # a process re-reads the corrections at most this often
-
-# KEYS: the cluster's hash. ARGV: model, residual, weight, now, half-life, ttl.
-_RECORD = """
-local w, r, t = ARGV[1] .. '|w', ARGV[1] .. '|r', ARGV[1] .. '|t'
-local now, half_life = tonumber(ARGV[4]), tonumber(ARGV[5])
-local old = redis.call('HMGET', KEYS[1], w, r, t)
-local weight, residuals = tonumber(old[1]) or 0, tonumber(old[2]) or 0
-if old[3] then
-  local keep = 0.5 ^ (math.max(0, now - tonumber(old[3])) / half_life)
-  weight, residuals = weight * keep, residuals * keep
-end
-weight = weight + tonumber(ARGV[3])
-residuals = residuals + tonumber(ARGV[3]) * tonumber(ARGV[2])
-redis.call('HSET', KEYS[1], w, string.format('%.6f', weight), r, string.format('%.6f', residuals), t, ARGV[4])
-redis.call('EXPIRE', KEYS[1], ARGV[6])
-return 1
-"""
-
 
 def base_quality(decision: dict, model: str) -> float | None:
     """The model's predicted quality for the decision's prompt before any correction, or None
@@ -61,14 +45,14 @@ def base_quality(decision: dict, model: str) -> float | None:
 class NeighbourhoodQuality:
     def __init__(self, client: redis.Redis, prefix: str, clusters: int, half_life: float = HALF_LIFE):
         self.redis = client
-        self.prefix = prefix
+        self.keyspace = Keys(prefix)
         self.clusters = clusters
         self.half_life = half_life
-        self._record = client.register_script(_RECORD)
+        self._record = Lua(client, "neighbourhood_record")
         self._cache: tuple[float, Neighbourhoods] | None = None
 
     def key(self, cluster: int) -> str:
-        return f"{self.prefix}neighbourhood:{cluster}"
+        return self.keyspace.neighbourhood(cluster)
 
     def record(self, decision: dict, model: str, quality: float, weight: float = 1.0, now: float | None = None) -> bool:
         """One outcome of `model` on the request routed by `decision` (RoutingDecision.as_dict()).
@@ -79,7 +63,8 @@ class NeighbourhoodQuality:
             return False
         residual = min(1.0, max(-1.0, min(1.0, max(0.0, quality)) - predicted))
         now = time.time() if now is None else now
-        self._record(keys=[self.key(cluster)], args=[model, residual, weight, now, self.half_life, TTL])
+        self._record([self.key(cluster)], model=model, residual=residual, weight=weight, now=now,
+                     half_life=self.half_life, ttl=TTL)
         self._cache = None
         return True
 

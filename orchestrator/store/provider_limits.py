@@ -40,59 +40,13 @@ from dataclasses import dataclass
 import redis
 
 from orchestrator.core.catalog import ModelCapabilities, ModelLimits
+from orchestrator.store.keyspace import Keys
+from orchestrator.store.scripts import Lua
 
 CHAT, BATCH = "chat", "batch"
 # Seconds a window is counted beyond its length: more than the lag between booking a slot
 # and the provider seeing the call (a loaded worker took up to 0.3 s here).
 MARGIN = 0.5
-
-# KEYS: at, tok, meta. ARGV: window ms, most calls (0: no limit), most tokens (0: no limit),
-# this call's tokens, booking id, horizon ms. Returns {booked (0/1), ms until the slot}.
-_ACQUIRE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local window = tonumber(ARGV[1])
-local max_req, max_tok, need = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - window)
-for _, member in ipairs(gone) do
-  redis.call('ZREM', KEYS[2], member)
-  redis.call('HDEL', KEYS[3], 'c:' .. member)
-end
-if #gone > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window) end
-local at = now
-local n = redis.call('ZCARD', KEYS[1])
-if n > 0 then
-  at = math.max(at, tonumber(redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2]))
-  if max_req > 0 and n >= max_req then
-    -- the max_req-th latest booking must have left the window
-    at = math.max(at, tonumber(redis.call('ZRANGE', KEYS[1], n - max_req, n - max_req, 'WITHSCORES')[2]) + window)
-  end
-end
-local cum = tonumber(redis.call('HGET', KEYS[3], 'cum') or '0')
-if max_tok > 0 and n > 0 then
-  -- the latest booking with fewer than cum + need - max_tok tokens before it must have left the window
-  local last_out = redis.call('ZREVRANGEBYSCORE', KEYS[2], '(' .. (cum + need - max_tok), '-inf', 'LIMIT', 0, 1)
-  if last_out[1] then
-    at = math.max(at, tonumber(redis.call('ZSCORE', KEYS[1], last_out[1])) + window)
-  end
-end
-local delay = at - now
-if delay > tonumber(ARGV[6]) then return {0, delay} end
-redis.call('ZADD', KEYS[1], at, ARGV[5])
-redis.call('ZADD', KEYS[2], cum, ARGV[5])
-redis.call('HSET', KEYS[3], 'cum', cum + need)
-for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], delay + window + 1000) end
-return {1, delay}
-"""
-
-# KEYS: at, meta. ARGV: booking id. 1 when the booking is still counted and was not claimed.
-_CLAIM = """
-if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
-if redis.call('HSETNX', KEYS[2], 'c:' .. ARGV[1], 1) == 0 then return 0 end
-redis.call('PEXPIRE', KEYS[2], math.max(redis.call('PTTL', KEYS[1]), 1000))
-return 1
-"""
-
 
 @dataclass(frozen=True)
 class Allowance:
@@ -134,15 +88,14 @@ def allowances(limits: ModelLimits, window: float, batch_share: float) -> dict[s
 
 class ProviderLimits:
     def __init__(self, client: redis.Redis, prefix: str, window: float, batch_share: float):
-        self.prefix = prefix
+        self.keyspace = Keys(prefix)
         self.window = window
         self.batch_share = batch_share
-        self._acquire = client.register_script(_ACQUIRE)
-        self._claim = client.register_script(_CLAIM)
+        self._acquire = Lua(client, "slot_acquire")
+        self._claim = Lua(client, "slot_claim")
 
     def keys(self, model: str, lane: str) -> list[str]:
-        base = f"{self.prefix}plimit:{model}:{lane}"
-        return [f"{base}:at", f"{base}:tok", f"{base}:meta"]
+        return self.keyspace.provider_limit(model, lane)
 
     def lanes(self, model: ModelCapabilities) -> dict[str, Allowance]:
         return allowances(model.limits, self.window, self.batch_share) if model.limits else {}
@@ -155,9 +108,9 @@ class ProviderLimits:
             return None
         booking = f"{owner}:{secrets.token_hex(4)}"
         booked, delay_ms = self._acquire(
-            keys=self.keys(model.model_name, lane),
-            args=[round((allowance.window + MARGIN) * 1000), allowance.requests, allowance.tokens, max(1, tokens),
-                  booking, max(0, round(horizon * 1000))],
+            self.keys(model.model_name, lane), window_ms=round((allowance.window + MARGIN) * 1000),
+            max_requests=allowance.requests, max_tokens=allowance.tokens, tokens=max(1, tokens), booking=booking,
+            horizon_ms=max(0, round(horizon * 1000)),
         )
         return Grant(bool(booked), max(0.0, delay_ms / 1000), lane, booking)
 
@@ -165,4 +118,4 @@ class ProviderLimits:
         """Use a booked slot, once: False when it was used already (a redelivered task) or
         has left the window (the task came too late), and the call must book again."""
         at, _, meta = self.keys(model, lane)
-        return bool(self._claim(keys=[at, meta], args=[booking]))
+        return bool(self._claim([at, meta], booking=booking))

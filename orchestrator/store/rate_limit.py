@@ -21,30 +21,8 @@ from dataclasses import dataclass
 
 import redis
 
-# A key's log, its limit, the window in ms and a unique id for this request. Returns
-# {admitted (0/1), requests in the window, ms until the oldest of them leaves it}. A function,
-# so that authentication (orchestrator/store/users.py) can count a request in its own script.
-HIT_FUNCTION = """
-local function rate_limit_hit(log, limit, window, request)
-  local time = redis.call('TIME')
-  local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-  redis.call('ZREMRANGEBYSCORE', log, '-inf', now - window)
-  local count = redis.call('ZCARD', log)
-  local admitted = 0
-  if count < limit then
-    redis.call('ZADD', log, now, now .. ':' .. request)
-    redis.call('PEXPIRE', log, window)
-    count = count + 1
-    admitted = 1
-  end
-  local oldest = redis.call('ZRANGE', log, 0, 0, 'WITHSCORES')
-  local reset = window
-  if oldest[2] then reset = tonumber(oldest[2]) + window - now end
-  return {admitted, count, reset}
-end
-"""
-# KEYS[1] the key's log; ARGV: limit, window in ms, a unique id for this request.
-_HIT = HIT_FUNCTION + "return rate_limit_hit(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3])"
+from orchestrator.store.keyspace import Keys
+from orchestrator.store.scripts import Lua
 
 
 @dataclass(frozen=True)
@@ -60,20 +38,22 @@ class RateLimit:
 
 class RateLimiter:
     def __init__(self, client: redis.Redis, prefix: str, limit: int, window: int):
-        self.prefix = prefix
+        self.keyspace = Keys(prefix)
         self.limit = limit
         self.window = window
-        self._hit = client.register_script(_HIT)
+        self._hit = Lua(client, "rate_limit")
 
     def key(self, key_id: str) -> str:
-        return f"{self.prefix}ratelimit:{key_id}"
+        return self.keyspace.rate_limit(key_id)
 
     def hit(self, key_id: str) -> RateLimit:
         """Count one request of this key, unless it would go over the limit."""
-        return self.result(self._hit(keys=[self.key(key_id)], args=self.hit_args()))
+        limit, window_ms, request = self.hit_args()
+        return self.result(self._hit([self.key(key_id)], limit=limit, window_ms=window_ms, request=request))
 
     def hit_args(self) -> list:
-        """rate_limit_hit's arguments after the log: limit, window in ms, this request's id."""
+        """rate_limit_hit's arguments after the log (lua/lib/rate_limit_hit.lua): limit,
+        window in ms, this request's id."""
         return [self.limit, self.window * 1000, secrets.token_hex(6)]
 
     def result(self, reply: list) -> RateLimit:

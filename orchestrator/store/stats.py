@@ -28,6 +28,8 @@ import redis
 
 from orchestrator.core.evidence import Observation
 from orchestrator.store.connection import RoundTrip
+from orchestrator.store.keyspace import Keys
+from orchestrator.store.scripts import Lua
 
 ALPHA = 0.2  # weight of the newest sample in the moving averages
 RETENTION_SECONDS = 32 * 86400
@@ -49,48 +51,6 @@ class Outcome:
     fallback: bool = False  # this attempt was not the first choice
 
 
-# KEYS[1] moving averages, KEYS[2] the hour's counters, KEYS[3] the lifetime totals (what
-# /metrics exports as Prometheus counters); ARGV: alpha, success (1/0), latency, ttft (''
-# when unknown), now, error kind ('' for none), input tokens, output tokens, cost in
-# micro-dollars, fallback (1/0), latency bucket field, retention seconds, ttft bucket field.
-_RECORD = """
-local alpha, ok, latency = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local function ewma(field, value)
-  local old = redis.call('HGET', KEYS[1], field)
-  if old then value = alpha * value + (1 - alpha) * tonumber(old) end
-  redis.call('HSET', KEYS[1], field, tostring(value))
-end
-ewma('success', ok)
-if ok == 1 then ewma('latency', latency) end
-if ARGV[4] ~= '' then ewma('ttft', tonumber(ARGV[4])) end
-redis.call('HINCRBY', KEYS[1], 'samples', 1)
-redis.call('HSET', KEYS[1], 'updated_at', ARGV[5])
-if ok == 0 then redis.call('HSET', KEYS[1], 'last_error', ARGV[6], 'last_error_at', ARGV[5]) end
-for k = 2, #KEYS do
-  local key = KEYS[k]
-  redis.call('HINCRBY', key, 'requests', 1)
-  if ok == 1 then
-    redis.call('HINCRBY', key, 'ok', 1)
-    redis.call('HINCRBYFLOAT', key, 'latency_sum', latency)
-    redis.call('HINCRBY', key, ARGV[11], 1)
-    if ARGV[4] ~= '' then
-      redis.call('HINCRBYFLOAT', key, 'ttft_sum', ARGV[4])
-      redis.call('HINCRBY', key, 'ttft_count', 1)
-      if ARGV[13] then redis.call('HINCRBY', key, ARGV[13], 1) end
-    end
-  else
-    redis.call('HINCRBY', key, 'err:' .. ARGV[6], 1)
-  end
-  redis.call('HINCRBY', key, 'input_tokens', ARGV[7])
-  redis.call('HINCRBY', key, 'output_tokens', ARGV[8])
-  redis.call('HINCRBY', key, 'cost_micro', ARGV[9])
-  redis.call('HINCRBY', key, 'fallbacks', ARGV[10])
-end
-redis.call('EXPIRE', KEYS[2], ARGV[12])
-return 1
-"""
-
-
 def latency_bucket(seconds: float, name: str = "lat") -> str:
     ms = seconds * 1000
     bound = next((b for b in LATENCY_BOUNDS_MS if ms <= b), "inf")
@@ -100,17 +60,17 @@ def latency_bucket(seconds: float, name: str = "lat") -> str:
 class Stats:
     def __init__(self, client: redis.Redis, prefix: str):
         self.redis = client
-        self.prefix = prefix
-        self._record = client.register_script(_RECORD)
+        self.keyspace = Keys(prefix)
+        self._record = Lua(client, "stats_record")
 
     def _averages_key(self, model: str) -> str:
-        return f"{self.prefix}stats:{model}"
+        return self.keyspace.averages(model)
 
     def hour_key(self, model: str, hour: int) -> str:
-        return f"{self.prefix}stats:{model}:h{hour}"
+        return self.keyspace.hour(model, hour)
 
     def total_key(self, model: str) -> str:
-        return f"{self.prefix}stats:{model}:total"
+        return self.keyspace.totals(model)
 
     def hours(self, models: list[str], first_hour: int, last_hour: int) -> dict[str, list[dict]]:
         """Each model's hourly counters from `first_hour` to `last_hour` (inclusive), in one round trip."""
@@ -134,13 +94,14 @@ class Stats:
         now = time.time()
         keys = [self._averages_key(outcome.model), self.hour_key(outcome.model, int(now // 3600)),
                 self.total_key(outcome.model)]
-        args = [
-            ALPHA, int(outcome.error is None), outcome.latency, "" if outcome.ttft is None else outcome.ttft, now,
-            outcome.error or "", outcome.input_tokens, outcome.output_tokens, round(outcome.cost * 1_000_000),
-            int(outcome.fallback), latency_bucket(outcome.latency), RETENTION_SECONDS,
-            latency_bucket(outcome.ttft or 0.0, "ttft"),
-        ]
-        self._record(keys=keys, args=args, client=pipe or self.redis)
+        self._record(
+            keys, client=pipe or self.redis, alpha=ALPHA, success=int(outcome.error is None), latency=outcome.latency,
+            ttft="" if outcome.ttft is None else outcome.ttft, now=now, error=outcome.error or "",
+            input_tokens=outcome.input_tokens, output_tokens=outcome.output_tokens,
+            cost_micro=round(outcome.cost * 1_000_000), fallback=int(outcome.fallback),
+            latency_bucket=latency_bucket(outcome.latency), retention=RETENTION_SECONDS,
+            ttft_bucket=latency_bucket(outcome.ttft or 0.0, "ttft"),
+        )
 
     def observations_in(self, trip: RoundTrip, models: list[str]) -> Callable[[], dict[str, Observation]]:
         """The moving averages of the models that have any, read in the caller's round trip."""

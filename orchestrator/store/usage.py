@@ -37,7 +37,9 @@ import redis
 
 from orchestrator.store.alerts import Alert, Alerts
 from orchestrator.store.budgets import MICRO, Budgets, month_of
-from orchestrator.store.learning import BUMP_LUA, HALF_LIFE, LEARNED_TTL, Learning
+from orchestrator.store.keyspace import Keys
+from orchestrator.store.learning import HALF_LIFE, LEARNED_TTL, Learning
+from orchestrator.store.scripts import Lua
 
 THRESHOLDS = (50, 80, 100)
 KEY_TTL = 40 * 86400
@@ -46,71 +48,6 @@ ANOMALY_WINDOW_HOURS = 7 * 24  # the average is over this many hours before the 
 ANOMALY_MIN_HISTORY_HOURS = 24  # a user seen for less has no average worth comparing to
 ANOMALY_EPISODE_TTL = 2 * 3600  # an anomaly episode ends two hours after its last anomalous settlement
 FIELDS = ("requests", "input_tokens", "output_tokens", "cost_micro")
-
-# KEYS: 1 usage month hash, 2 day spend hash, 3 user hourly spend, 4 budget totals, 5 user
-# record, 6 learned hash, 7-9 the budget threshold episode keys (50, 80, 100), 10 anomaly
-# episode key. ARGV: 1 complexity, 2 model, 3 cost micro, 4 input tokens, 5 output tokens,
-# 6 hour, 7 default limit micro, 8 ttl, 9 first try (1/0), 10 now, 11 half-life,
-# 12 anomaly factor, 13 anomaly min micro, 14 min history hours, 15 window hours,
-# 16 user id, 17 hourly ttl, 18 learned ttl, 19 anomaly episode ttl.
-_SETTLED = BUMP_LUA + """
-local level, model, cost = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local base = level .. '|' .. model .. '|'
-redis.call('HINCRBY', KEYS[1], base .. 'requests', 1)
-redis.call('HINCRBY', KEYS[1], base .. 'input_tokens', ARGV[4])
-redis.call('HINCRBY', KEYS[1], base .. 'output_tokens', ARGV[5])
-redis.call('HINCRBY', KEYS[1], base .. 'cost_micro', cost)
-redis.call('EXPIRE', KEYS[1], ARGV[8])
-local who = ARGV[16] .. '|' .. model .. '|'
-redis.call('HINCRBY', KEYS[2], who .. 'requests', 1)
-redis.call('HINCRBY', KEYS[2], who .. 'cost_micro', cost)
-redis.call('EXPIRE', KEYS[2], ARGV[8])
-if ARGV[9] == '1' then
-  bump(KEYS[6], level .. '|' .. model, 1, tonumber(ARGV[10]), tonumber(ARGV[11]))
-  redis.call('EXPIRE', KEYS[6], ARGV[18])
-end
--- hourly spend, and the anomaly check
-local hour = tonumber(ARGV[6])
-local window = tonumber(ARGV[15])
-local this_hour = redis.call('HINCRBY', KEYS[3], 'h' .. hour, cost)
-local first = tonumber(redis.call('HGET', KEYS[3], 'first') or '-1')
-if first < 0 then first = hour; redis.call('HSET', KEYS[3], 'first', hour) end
-redis.call('EXPIRE', KEYS[3], ARGV[17])
-local anomaly, average = 0, 0
-if this_hour >= tonumber(ARGV[13]) and hour - first >= tonumber(ARGV[14]) then
-  local total = 0
-  local flat = redis.call('HGETALL', KEYS[3])
-  for i = 1, #flat, 2 do
-    local name = flat[i]
-    if string.sub(name, 1, 1) == 'h' then
-      local h = tonumber(string.sub(name, 2))
-      if h < hour - window then redis.call('HDEL', KEYS[3], name)
-      elseif h < hour then total = total + tonumber(flat[i + 1]) end
-    end
-  end
-  average = total / math.min(window, hour - first)
-  if this_hour > tonumber(ARGV[12]) * average then
-    if redis.call('EXISTS', KEYS[10]) == 1 then
-      redis.call('EXPIRE', KEYS[10], ARGV[19])
-    else
-      anomaly = 1
-    end
-  end
-end
--- budget thresholds
-local spent = tonumber(redis.call('HGET', KEYS[4], 'spent_micro') or '0')
-local budget = redis.call('HGET', KEYS[5], 'monthly_budget')
-local limit = budget and math.floor(tonumber(budget) * 1000000 + 0.5) or tonumber(ARGV[7])
-local crossed = {}
-local pcts = {50, 80, 100}
-for i = 1, 3 do
-  if limit > 0 and spent * 100 >= pcts[i] * limit and redis.call('EXISTS', KEYS[6 + i]) == 0 then
-    crossed[#crossed + 1] = pcts[i]
-  end
-end
-return {spent, limit, this_hour, tostring(average), anomaly, crossed, redis.call('HGET', KEYS[5], 'name') or ''}
-"""
-
 
 @dataclass(frozen=True)
 class Settled:
@@ -139,23 +76,23 @@ class Usage:
     def __init__(self, client: redis.Redis, prefix: str, budgets: Budgets, learning: Learning, alerts: Alerts,
                  default_limit: float, anomaly_factor: float, anomaly_min_spend: float):
         self.redis = client
-        self.prefix = prefix
+        self.keyspace = Keys(prefix)
         self.budgets = budgets
         self.learning = learning
         self.alerts = alerts
         self.default_limit = default_limit
         self.anomaly_factor = anomaly_factor  # this hour's spend over this many times the average hourly spend
         self.anomaly_min_spend = anomaly_min_spend  # USD in the hour: below this nothing is an anomaly
-        self._settled = client.register_script(_SETTLED)
+        self._settled = Lua(client, "usage_settled")
 
     def month_key(self, user_id: str, month: str) -> str:
-        return f"{self.prefix}usage:{user_id}:{month}"
+        return self.keyspace.usage(user_id, month)
 
     def day_key(self, day: str) -> str:
-        return f"{self.prefix}spend:{day}"
+        return self.keyspace.daily_spend(day)
 
     def hourly_key(self, user_id: str) -> str:
-        return f"{self.prefix}uspend:{user_id}"
+        return self.keyspace.hourly_spend(user_id)
 
     @staticmethod
     def budget_episode(user_id: str, month: str, pct: int) -> str:
@@ -181,13 +118,14 @@ class Usage:
             *(self.alerts.episode_key(self.budget_episode(user_id, month, pct)) for pct in THRESHOLDS),
             self.alerts.episode_key(self.anomaly_episode(user_id)),
         ]
-        args = [
-            complexity, model, round(cost * MICRO), input_tokens, output_tokens, int(now // 3600),
-            round(self.default_limit * MICRO), KEY_TTL, int(first_try), now, HALF_LIFE, self.anomaly_factor,
-            round(self.anomaly_min_spend * MICRO), ANOMALY_MIN_HISTORY_HOURS, ANOMALY_WINDOW_HOURS, user_id, HOURLY_TTL,
-            LEARNED_TTL, ANOMALY_EPISODE_TTL,
-        ]
-        spent, limit, hour_spend, average, anomaly, crossed, name = self._settled(keys=keys, args=args)
+        spent, limit, hour_spend, average, anomaly, crossed, name = self._settled(
+            keys, complexity=complexity, model=model, cost_micro=round(cost * MICRO), input_tokens=input_tokens,
+            output_tokens=output_tokens, hour=int(now // 3600), default_limit_micro=round(self.default_limit * MICRO),
+            ttl=KEY_TTL, first_try=int(first_try), now=now, half_life=HALF_LIFE, anomaly_factor=self.anomaly_factor,
+            anomaly_min_micro=round(self.anomaly_min_spend * MICRO), min_history_hours=ANOMALY_MIN_HISTORY_HOURS,
+            window_hours=ANOMALY_WINDOW_HOURS, user_id=user_id, hourly_ttl=HOURLY_TTL, learned_ttl=LEARNED_TTL,
+            anomaly_ttl=ANOMALY_EPISODE_TTL,
+        )
         return Settled(spent / MICRO, limit / MICRO, hour_spend / MICRO, float(average) / MICRO, bool(anomaly),
                        tuple(int(p) for p in crossed), name or None)
 

@@ -7,7 +7,7 @@ nor a slow KDF. Beside the hash, a key record holds a short random key id (to li
 revoke it) and the key's first characters (to recognise it). Authentication is one round
 trip: a Lua script maps the key's hash to its user and key ids, stamps the key's last use,
 returns the user's record and, for the API, counts the request against the key's rate limit
-(orchestrator/store/rate_limit.py's HIT_FUNCTION). The script names the keys it finds, as every
+(lua/lib/rate_limit_hit.lua). The script names the keys it finds, as every
 script here that follows a lookup does: one Redis server, not a cluster. Revoking a key
 removes its hash from that lookup.
 
@@ -40,29 +40,15 @@ from orchestrator.config import Settings
 from orchestrator.core.job import ADMIN_ID
 from orchestrator.core.strategies import Preferences
 from orchestrator.store.connection import RoundTrip, one_trip
-from orchestrator.store.rate_limit import HIT_FUNCTION, RateLimit, RateLimiter
+from orchestrator.store.keyspace import Keys
+from orchestrator.store.rate_limit import RateLimit, RateLimiter
+from orchestrator.store.scripts import Lua
 
 KEY_PREFIX = "orch-"
 KEY_RANDOM_BYTES = 30  # 40 url-safe characters
 SHOWN_KEY_CHARS = len(KEY_PREFIX) + 4  # what listings show of a key: "orch-AbCd"
 WEIGHTS = ("cost_sensitivity", "speed_preference", "quality_preference")
 _PREFERRED = "preferred:"
-
-# KEYS[1] the lookup hash; ARGV: the key's hash, now, the apikey: and user: key prefixes;
-# with a rate limit, also the prefix of the rate limit's logs and rate_limit_hit's limit,
-# window and request id. Returns {user id, key id, the user's hash as a flat list, and the
-# rate limit's reply when the user exists}: the request is counted in the same round trip.
-_AUTHENTICATE = HIT_FUNCTION + """
-local entry = redis.call('HGET', KEYS[1], ARGV[1])
-if not entry then return false end
-local space = string.find(entry, ' ', 1, true)
-local user_id, key_id = string.sub(entry, 1, space - 1), string.sub(entry, space + 1)
-redis.call('HSET', ARGV[3] .. key_id, 'last_used_at', ARGV[2])
-local user = redis.call('HGETALL', ARGV[4] .. user_id)
-if #user == 0 or not ARGV[5] then return {user_id, key_id, user} end
-return {user_id, key_id, user, rate_limit_hit(ARGV[5] .. key_id, tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8])}
-"""
-
 
 class NotFound(LookupError):
     """No such user or key; the message names it."""
@@ -149,31 +135,31 @@ def _api_key(key_id: str, record: dict) -> ApiKey:
 class Users:
     def __init__(self, client: redis.Redis, prefix: str, default_budget: float, admin_key: str | None = None):
         self.redis = client
-        self.prefix = prefix
+        self.keyspace = Keys(prefix)
         self.default_budget = default_budget
         self._admin_key = admin_key
-        self._authenticate = client.register_script(_AUTHENTICATE)
+        self._authenticate = Lua(client, "authenticate")
 
     @classmethod
     def for_settings(cls, client: redis.Redis, settings: Settings) -> Users:
         return cls(client, settings.redis_prefix, settings.monthly_cost_limit, settings.admin_api_key)
 
     def user_key(self, user_id: str) -> str:
-        return f"{self.prefix}user:{user_id}"
+        return self.keyspace.user(user_id)
 
     def key_record_key(self, key_id: str) -> str:
-        return f"{self.prefix}apikey:{key_id}"
+        return self.keyspace.api_key(key_id)
 
     @property
     def users_key(self) -> str:
-        return f"{self.prefix}users"
+        return self.keyspace.users
 
     def user_keys_key(self, user_id: str) -> str:
-        return f"{self.prefix}user_keys:{user_id}"
+        return self.keyspace.user_keys(user_id)
 
     @property
     def lookup_key(self) -> str:
-        return f"{self.prefix}apikeys"
+        return self.keyspace.key_lookup
 
     @property
     def admin(self) -> User:
@@ -293,10 +279,10 @@ class Users:
         key from the environment is not limited)."""
         if self._admin_key and hmac.compare_digest(key.encode(), self._admin_key.encode()):
             return Identity(self.admin, None)
-        args = [hash_key(key), time.time(), self.key_record_key(""), self.user_key("")]
-        if limiter is not None:
-            args += [limiter.key(""), *limiter.hit_args()]
-        found = self._authenticate(keys=[self.lookup_key], args=args)
+        rate_limit = [limiter.key(""), *limiter.hit_args()] if limiter is not None else []
+        found = self._authenticate([self.lookup_key], key_hash=hash_key(key), now=time.time(),
+                                   key_prefix=self.key_record_key(""), user_prefix=self.user_key(""),
+                                   rate_limit=rate_limit)
         if not found or not found[2]:
             return None
         user_id, key_id, flat = found[:3]

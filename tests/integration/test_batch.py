@@ -11,8 +11,9 @@ import requests
 
 from api import create_app
 from api.batch import _send
+from orchestrator.core.job import new_batch_id
 from orchestrator.runtime.services import Services
-from orchestrator.store.batches import item_job, new_batch_id
+from orchestrator.store.batches import item_job
 from tests.processes import wait_until
 
 BATCH = "/api/v1/orchestrator/batch"

@@ -67,8 +67,8 @@ def test_a_settlement_is_applied_once_however_often_the_answer_is_published(serv
     charge = services.budgets.charge("usr_once", "req_once", 0.25)
     services.budgets.reserve("usr_once", 10, "req_once", 1.0, expires_at=9e9)
     services.requests.create("req_once", "usr_once", "chat")
-    assert services.requests.complete("req_once", {"ok": 1}, charge=charge) is True
-    assert services.requests.complete("req_once", {"ok": 2}, charge=charge) is False
+    assert services.ledger.complete("req_once", {"ok": 1}, charge=charge) is True
+    assert services.ledger.complete("req_once", {"ok": 2}, charge=charge) is False
     assert services.budgets.usage("usr_once") == (0.25, 0.0)
 
 

@@ -90,11 +90,11 @@ def test_budget_thresholds_are_reported_once_each(redis_client):
 
     def settle(cost):
         budgets.reserve("u", 1.0, f"r{cost}", cost, time.time() + 60)
+        from orchestrator.store.ledger import Ledger
         from orchestrator.store.requests import RequestStore
 
-        store = RequestStore(redis_client, "t:", 60)
-        store.create(f"r{cost}", "u", "chat")
-        store.complete(f"r{cost}", {}, charge=budgets.charge("u", f"r{cost}", cost))
+        RequestStore(redis_client, "t:", 60).create(f"r{cost}", "u", "chat")
+        Ledger(redis_client, "t:", 60).complete(f"r{cost}", {}, charge=budgets.charge("u", f"r{cost}", cost))
         settled = usage.settled("u", "gpt-4", "simple", cost, 1, 1, True, "t:user:u")
         return [a.details["threshold"] for a in usage.alert("u", settled)]
 

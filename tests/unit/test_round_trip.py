@@ -4,6 +4,7 @@ import redis
 
 from orchestrator.store.circuits import Circuits
 from orchestrator.store.connection import RoundTrip
+from orchestrator.store.ledger import Ledger
 from orchestrator.store.requests import RequestStore
 from orchestrator.store.stats import Stats
 
@@ -42,7 +43,7 @@ def test_a_script_redis_forgot_is_loaded_and_run_again_alone():
 def test_an_ended_request_is_not_marked_running_again():
     store = RequestStore(fakeredis.FakeRedis(decode_responses=True), "t:", ttl=60)
     store.create("r1", "alice", "chat")
-    store.complete("r1", {"answer": 1})
+    Ledger(store.redis, "t:", ttl=60).complete("r1", {"answer": 1})
     trip = RoundTrip(store.redis)
     status = store.start_in(trip, "r1")
     trip.run()
