@@ -150,7 +150,7 @@ def test_fallbacks_are_ranked_other_providers_first(router):
 
 
 def test_the_operators_default_model_is_always_a_fallback():
-    decision = Router(FIXED, default_model="cheap").route(ask(EXPERT), "quality_optimal")
+    decision = Router(FIXED, default_model="cheap", quality_model=EasyOrHard()).route(ask(EXPERT), "quality_optimal")
     assert decision.fallback_models[-1] == ("a", "cheap")
 
 
