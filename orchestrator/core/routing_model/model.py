@@ -89,7 +89,7 @@ class QualityModel:
         rows = [i for i in map(index.get, words) if i is not None]
         if not rows:
             return np.zeros(self._table.shape[1])
-        total = self._table[rows].sum(axis=0)
+        total = self._table.take(rows, axis=0).sum(axis=0)
         norm = math.sqrt(float(total[_HEAD_COLUMNS:] @ total[_HEAD_COLUMNS:]))
         return total / norm if norm > 0 else total * 0.0
 
