@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 from orchestrator.core.analysis import TaskAnalysis, analyze, message_text
 from orchestrator.core.catalog import Catalog
@@ -23,7 +23,6 @@ from orchestrator.core.evidence import Observation, RatedQuality
 from orchestrator.core.routing_model import Prediction, QualityModel, load_shipped, resolve_tier
 from orchestrator.core.routing_model.neighbourhood import NONE, Neighbourhoods
 from orchestrator.core.strategies import (
-    HIGH_BAR_LOSS,
     LOW_BAR_LOSS,
     Candidate,
     Context,
@@ -60,6 +59,9 @@ class NoSuitableModel(Exception):
 
 @dataclass(slots=True)
 class RoutingDecision:
+    """`prediction` and `candidates` are built when read (as_dict reads them): most decisions
+    are only executed, and listing every candidate costs about a tenth of the decision."""
+
     chosen_provider: str
     chosen_model: str
     reasoning: str
@@ -69,14 +71,26 @@ class RoutingDecision:
     confidence: float = 0.5
     strategy: str = RoutingStrategy.BALANCED.value
     analysis: TaskAnalysis | None = None
-    prediction: dict | None = None  # the learned router's reading of the prompt (Prediction.as_dict)
-    candidates: list[dict] = field(default_factory=list)  # each candidate as ranked, with its prediction
     why: str = ""  # why the chosen model won
+    predicted: Prediction | None = field(default=None, repr=False)  # the learned router's reading of the prompt
+    ranked: Ranked = field(default_factory=list, repr=False)  # the candidates, best first
+    tiers: dict[str, float] = field(default_factory=dict, repr=False)  # each model's tier (routing_model)
+
+    @property
+    def prediction(self) -> dict | None:
+        return self.predicted.as_dict() if self.predicted is not None else None
+
+    @property
+    def candidates(self) -> list[dict]:
+        """Each candidate as ranked, with its predicted quality, tier, cost, time and score."""
+        return _listed(self.ranked, self.tiers)
 
     def as_dict(self) -> dict:
-        decision = asdict(self)
+        decision = {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
         decision["fallback_models"] = [list(pair) for pair in self.fallback_models]
         decision["analysis"] = self.analysis.as_dict() if self.analysis else None
+        decision["prediction"] = self.prediction
+        decision["candidates"] = self.candidates
         return decision
 
     @property
@@ -94,10 +108,8 @@ def _blend(ttft: float, quality: float, observed: Observation, now: float) -> tu
     return ttft, quality * (1 - trust * (1 - observed.success_rate))
 
 
-_BARS = {RoutingStrategy.COST_OPTIMAL.value: LOW_BAR_LOSS, RoutingStrategy.PERFORMANCE_OPTIMAL.value: LOW_BAR_LOSS,
-         RoutingStrategy.QUALITY_OPTIMAL.value: HIGH_BAR_LOSS}
-_RULES = {RoutingStrategy.COST_OPTIMAL.value: "the cheapest", RoutingStrategy.PERFORMANCE_OPTIMAL.value: "the fastest",
-          RoutingStrategy.QUALITY_OPTIMAL.value: "the cheapest"}
+_BARS = {RoutingStrategy.COST_OPTIMAL.value: LOW_BAR_LOSS, RoutingStrategy.PERFORMANCE_OPTIMAL.value: LOW_BAR_LOSS}
+_RULES = {RoutingStrategy.COST_OPTIMAL.value: "the cheapest", RoutingStrategy.PERFORMANCE_OPTIMAL.value: "the fastest"}
 
 
 def _why(strategy: str, chosen: Candidate, ranked: Ranked, prediction: Prediction) -> str:
@@ -177,9 +189,10 @@ class Router:
             confidence=self._confidence(ranked),
             strategy=strategy,
             analysis=analysis,
-            prediction=prediction.as_dict(),
-            candidates=_listed(ranked, self.tiers),
             why=why,
+            predicted=prediction,
+            ranked=ranked,
+            tiers=self.tiers,
         )
 
     def predict(self, request: ChatRequest, analysis: TaskAnalysis) -> Prediction:

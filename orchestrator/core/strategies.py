@@ -69,7 +69,6 @@ QUALITY_TOLERANCE = 0.02  # kept for the analytics' level requirements (orchestr
 # against the best candidate for this prompt: cost_optimal and performance_optimal accept
 # losing up to twenty points, quality_optimal three.
 LOW_BAR_LOSS = 0.20
-HIGH_BAR_LOSS = 0.03
 
 
 def required_quality(complexity_score: float) -> float:
@@ -106,8 +105,10 @@ def performance_optimal(candidates: list[Candidate], context: Context) -> Ranked
 
 
 def quality_optimal(candidates: list[Candidate], context: Context) -> Ranked:
-    """The cheapest model predicted within HIGH_BAR_LOSS of the best for this prompt."""
-    return _cheapest_clearing(candidates, context.best_quality - HIGH_BAR_LOSS)
+    """The model predicted best for this prompt, whatever it costs (the brief's contract); the
+    cheaper of two predicted equal."""
+    return sorted(((c.quality, c) for c in candidates), key=lambda pair: (-pair[0], pair[1].cost,
+                                                                          pair[1].model.model_name))
 
 
 # Under balanced, with equal weights, giving up this much predicted quality weighs as much

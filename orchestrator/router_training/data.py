@@ -22,6 +22,7 @@ MMLU_FILE = "mmlu_gpt4_vs_mixtral.jsonl.gz"
 MT_BENCH_FILE = "mt_bench_gpt4_vs_mixtral.jsonl"
 STRONG, WEAK = "gpt-4-1106-preview", "mistralai/mixtral-8x7b-chat"
 MMLU = "mmlu"
+POOLED = "pooled training files (mixed traffic)"
 
 
 @dataclass(frozen=True)

@@ -50,3 +50,17 @@ def cost_to_match_strong(scores: Sequence[float] | np.ndarray, strong: np.ndarra
     cost = np.concatenate([[0.0], np.cumsum(cs - cw)]) + cw.sum()
     matching = accuracy >= s.sum() - 1e-9
     return float(cost[matching].min() / cs.sum())
+
+
+def cheapest_within(predicted: np.ndarray, scores: np.ndarray, costs: np.ndarray,
+                    thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per threshold t, send each prompt to the cheapest model predicted within t of its best
+    predicted model: (total accuracy, total cost) per t. Arrays are (prompts, models)."""
+    rows = np.arange(len(predicted))
+    accuracy, cost = [], []
+    for t in thresholds:
+        eligible = predicted >= predicted.max(axis=1, keepdims=True) - t
+        pick = np.where(eligible, costs, np.inf).argmin(axis=1)
+        accuracy.append(scores[rows, pick].sum())
+        cost.append(costs[rows, pick].sum())
+    return np.array(accuracy), np.array(cost)

@@ -7,7 +7,9 @@ length and the old heuristic (complexity_score), on every set the issue names.
   predictions of 5-fold cross-validation (fixed seed) over the whole training set, grouped
   by question, MMLU and the MMLU questions of other files by subject.
 - RouterBench: the cost, as a share of always-GPT-4's, at which the router (GPT-4 for the
-  prompts it scores highest, Mixtral for the rest) is as accurate as always-GPT-4.
+  prompts it scores highest, Mixtral for the rest) is as accurate as always-GPT-4; and the
+  same with per-model predictions over all eleven models (the cheapest one predicted within
+  a threshold of the best, the threshold swept).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from orchestrator.core.types import Message
 from orchestrator.router_training.data import (
     DEFAULT_DIR,
     MMLU,
+    POOLED,
     STRONG,
     WEAK,
     Sample,
@@ -32,11 +35,18 @@ from orchestrator.router_training.data import (
     load_training_set,
     training_files,
 )
-from orchestrator.router_training.evaluation import apgr, cost_to_match_strong
-from orchestrator.router_training.training import features, out_of_fold, reading_of, word_vectors
+from orchestrator.router_training.evaluation import apgr, cheapest_within, cost_to_match_strong
+from orchestrator.router_training.training import (
+    Features,
+    features,
+    neighbourhoods,
+    out_of_fold,
+    out_of_fold_per_model,
+    reading_of,
+    word_vectors,
+)
 
 RANDOM_SEEDS = 10
-POOLED = "pooled training files (mixed traffic)"
 
 
 @dataclass(frozen=True)
@@ -81,9 +91,32 @@ def rows_for(set_name: str, samples: Sequence[Sample], learned: np.ndarray, lear
     return [Row(set_name, len(samples), name, a, c) for name, (a, c) in figures]
 
 
-def cross_validated(samples: list[Sample], penalty: float) -> np.ndarray:
-    readings = [reading_of(s.turns) for s in samples]
-    return out_of_fold(features(word_vectors(readings), readings), samples, penalty)[:, 0]
+def cross_validated(samples: list[Sample], f: Features, penalty: float, length_weight: float) -> np.ndarray:
+    """Out-of-fold routing scores: the gap of the ridge fitted on the other folds, plus the length term."""
+    return out_of_fold(f, samples, penalty)[:, 0] + length_weight * neighbourhoods(f).relative_length(f)
+
+
+def routerbench_per_model(samples: list[Sample], f: Features, penalty: float) -> list[str]:
+    """Each RouterBench model's correctness predicted out of fold; each prompt goes to the cheapest
+    model predicted within t of the best, t swept: the cost (share of always-GPT-4's) at which
+    accuracy first reaches always-GPT-4's, and the accuracy reached at half its cost."""
+    models = sorted(next(s.costs for s in samples if s.source.startswith("routerbench")))
+    rows = np.array([i for i, s in enumerate(samples) if s.source.startswith("routerbench")
+                     and set(models) <= set(s.scores) and set(models) <= set(s.costs)])
+    scores = np.array([[samples[i].scores[m] for m in models] for i in rows])
+    costs = np.array([[samples[i].costs[m] for m in models] for i in rows])
+    predicted = out_of_fold_per_model(f, samples, rows, models, penalty)
+    accuracy, cost = cheapest_within(predicted, scores, costs, np.linspace(0.0, 0.5, 201))
+    strong = models.index(STRONG)
+    target, full = scores[:, strong].sum(), costs[:, strong].sum()
+    matching = accuracy >= target - 1e-9
+    matched = (f"first reaches always-GPT-4's accuracy ({target / len(rows):.3f}) at {100 * cost[matching].min() / full:.1f}% "
+               "of its cost" if matching.any() else
+               f"never reaches always-GPT-4's accuracy ({target / len(rows):.3f}); at best {accuracy.max() / len(rows):.3f}")
+    half = cost <= full / 2
+    return [f"RouterBench, per-model predictions ({len(rows)} prompts with all {len(models)} models, 5-fold CV, the "
+            f"cheapest model predicted within t of the best, t swept): {matched}; at 50% of GPT-4's cost it reaches "
+            f"{accuracy[half].max() / len(rows):.3f} ({100 * accuracy[half].max() / target:.1f}% of GPT-4's accuracy)."]
 
 
 def routerbench_cost_share(samples: Sequence[Sample], gap: np.ndarray) -> tuple[float, int]:
@@ -103,8 +136,10 @@ def report(directory: Path = DEFAULT_DIR, model: QualityModel | None = None) -> 
     rows += rows_for("MT-Bench (never trained on)", mt_bench, np.array([learned_gap(model)(s) for s in mt_bench]),
                      "learned router (shipped artifact)")
     samples = load_training_set(directory, training_files(directory))
-    penalty = float(model.metadata["penalty"])
-    gap = cross_validated(samples, penalty)
+    penalty, length_weight = float(model.metadata["penalty"]), float(model.metadata["length_weight"])
+    readings = [reading_of(s.turns) for s in samples]
+    f = features(word_vectors(readings), readings)
+    gap = cross_validated(samples, f, penalty, length_weight)
     by_source: dict[str, list[int]] = {}
     for i, s in enumerate(samples):
         by_source.setdefault(s.source, []).append(i)
@@ -119,7 +154,9 @@ def report(directory: Path = DEFAULT_DIR, model: QualityModel | None = None) -> 
     notes = [
         f"RouterBench ({count} prompts, 5-fold CV): the router matches always-GPT-4's accuracy at "
         f"{100 * share:.1f}% of its cost (GPT-4 for the highest-scored prompts, Mixtral-8x7B for the rest).",
-        f"Penalty {penalty:g} (chosen by the same cross-validation when the artifact was trained); "
+        *routerbench_per_model(samples, f, penalty),
+        f"Penalty {penalty:g} and length weight {length_weight:g} (chosen by the same cross-validation when the "
+        f"artifact was trained); "
         f"trained on {model.metadata['trained_on']}.",
     ]
     return rows, notes

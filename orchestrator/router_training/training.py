@@ -10,7 +10,13 @@
    embeddings' penalty is chosen by 5-fold cross-validation grouped by question (MMLU by
    subject), maximising the mean APGR over the sets. MT-Bench plays no part.
 3. k-means over the training prompts' projected vectors: the neighbourhoods that online
-   learning keeps estimates for.
+   learning keeps estimates for, and that the prompt's length is measured against.
+4. The routing score: the regression's gap plus `length_weight` times the prompt's log
+   length standardised within its neighbourhood (a longer prompt than its kind's usual one
+   is a harder one). The ridge, fitting squared error on noisy 0/1 outcomes across very
+   different files, gives that within-kind length almost no weight although it orders the
+   prompts of one file better; the weight is chosen by the same cross-validation, as the one
+   whose worst set (each file, MMLU, the files pooled) comes out best against prompt length.
 
 Deterministic: a fixed seed, closed-form solutions, fixed iteration counts.
 """
@@ -29,19 +35,20 @@ from pathlib import Path
 import numpy as np
 
 from orchestrator.core.analysis import analyze
-from orchestrator.core.routing_model.features import SCALAR_NAMES, Reading, read
+from orchestrator.core.routing_model.features import LENGTH_SCALAR, SCALAR_NAMES, Reading, read
 from orchestrator.core.routing_model.model import QualityModel
 from orchestrator.core.types import Message
-from orchestrator.router_training.data import STRONG, WEAK, Sample
+from orchestrator.router_training.data import MMLU, POOLED, STRONG, WEAK, Sample
 from orchestrator.router_training.evaluation import apgr
 
 SEED = 20261207
 FOLDS = 5
 PROJECTION_DIMS = 32
-CLUSTERS = 16
+CLUSTERS = 32
 KMEANS_ROUNDS = 25
 PENALTIES = (10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0)  # for the embeddings; the standardised scalars take 1
 SCALAR_PENALTY = 1.0
+LENGTH_WEIGHTS = (0.0, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2)
 MIN_WORD_COUNT = 2
 QUANTILES = 101
 WORDLLAMA_CONFIG = "l2_supercat"
@@ -176,6 +183,21 @@ def out_of_fold(f: Features, samples: Sequence[Sample], penalty: float, seed: in
     return predicted
 
 
+def out_of_fold_per_model(f: Features, samples: Sequence[Sample], rows: np.ndarray, models: Sequence[str],
+                          penalty: float, seed: int = SEED) -> np.ndarray:
+    """(rows, models): each model's score on the samples `rows` (which must all have every
+    model's score), predicted by a ridge fitted on those rows of the other folds (the folds of
+    `out_of_fold`)."""
+    fold = folds(samples, seed)[rows]
+    y = np.zeros((len(samples), len(models)))
+    y[rows] = [[samples[i].scores[m] for m in models] for i in rows]
+    weights, predicted = np.ones(len(samples)), np.zeros((len(rows), len(models)))
+    for k in range(FOLDS):
+        held = fold == k
+        predicted[held] = fit_ridge(f, y, weights, rows[~held], penalty).predict(f, rows[held])
+    return predicted
+
+
 def mean_apgr(samples: Sequence[Sample], gap: np.ndarray) -> float:
     sources = sorted({s.source for s in samples})
     by_source = []
@@ -211,6 +233,53 @@ def kmeans(points: np.ndarray, clusters: int, seed: int = SEED) -> np.ndarray:
     return centres
 
 
+@dataclass(frozen=True)
+class Neighbourhoods:
+    centroids: np.ndarray  # (CLUSTERS, PROJECTION_DIMS), unit length
+    length_mean: np.ndarray  # (CLUSTERS,): the mean log length of the training prompts nearest each
+    length_scale: np.ndarray  # (CLUSTERS,): and its standard deviation
+    nearest: np.ndarray  # (samples,): each training prompt's cluster
+
+    def relative_length(self, f: Features) -> np.ndarray:
+        """Each prompt's log length standardised within its cluster."""
+        return (f.scalars[:, LENGTH_SCALAR] - self.length_mean[self.nearest]) / self.length_scale[self.nearest]
+
+
+def neighbourhoods(f: Features, seed: int = SEED) -> Neighbourhoods:
+    centroids = kmeans(f.projected, CLUSTERS, seed)
+    nearest = np.argmax(f.projected @ centroids.T, axis=1)
+    lengths = f.scalars[:, LENGTH_SCALAR]
+    mean = np.array([lengths[nearest == c].mean() if (nearest == c).any() else lengths.mean() for c in range(CLUSTERS)])
+    scale = np.array([lengths[nearest == c].std() if (nearest == c).sum() > 1 else 0.0 for c in range(CLUSTERS)])
+    scale[scale == 0] = 1.0
+    return Neighbourhoods(centroids, mean, scale, nearest)
+
+
+def evaluation_sets(samples: Sequence[Sample]) -> dict[str, np.ndarray]:
+    """The rows of each file, and of every file but MMLU pooled as mixed traffic."""
+    sources = np.array([s.source for s in samples])
+    sets = {source: np.flatnonzero(sources == source) for source in sorted(set(sources))}
+    sets[POOLED] = np.flatnonzero(sources != MMLU)
+    return sets
+
+
+def choose_length_weight(samples: Sequence[Sample], gap: np.ndarray, relative_length: np.ndarray,
+                         ) -> tuple[float, dict[str, float]]:
+    """The weight whose worst set, measured against ordering by prompt length, does best: the
+    goal is no set below prompt length (out-of-fold gaps; the sets of `evaluation_sets`)."""
+    length = np.log1p([sum(map(len, s.turns)) for s in samples])
+    sets = evaluation_sets(samples)
+    baseline = {name: apgr(length[rows], [samples[i] for i in rows])[0] for name, rows in sets.items()}
+
+    def worst_margin(weight: float) -> float:
+        score = gap + weight * relative_length
+        return min(apgr(score[rows], [samples[i] for i in rows])[0] - baseline[name] for name, rows in sets.items())
+
+    margins = {str(w): worst_margin(w) for w in LENGTH_WEIGHTS}
+    best = max(LENGTH_WEIGHTS, key=lambda w: (margins[str(w)], -w))
+    return best, margins
+
+
 def reference_tiers(samples: Sequence[Sample]) -> dict[str, float]:
     """Each reference model's mean score placed between the weak (0) and strong (1) reference,
     per file, averaged over the files that measured it with both references."""
@@ -232,8 +301,10 @@ def _digest(paths: Sequence[Path]) -> dict[str, str]:
 
 
 def train(samples: Sequence[Sample], sources: Sequence[Path], seed: int = SEED,
-          penalties: Sequence[float] | None = None) -> tuple[dict[str, np.ndarray], dict]:
-    """The artifact's arrays and metadata, fitted on every sample."""
+          penalties: Sequence[float] | None = None, length_weights: Sequence[float] | None = None,
+          ) -> tuple[dict[str, np.ndarray], dict]:
+    """The artifact's arrays and metadata, fitted on every sample; `penalties` and
+    `length_weights` given skip the cross-validation and take their first value."""
     readings = [reading_of(s.turns) for s in samples]
     vectors = word_vectors(readings)
     f = features(vectors, readings)
@@ -241,8 +312,15 @@ def train(samples: Sequence[Sample], sources: Sequence[Path], seed: int = SEED,
         penalty, cv_scores = choose_penalty(f, samples)
     else:
         penalty, cv_scores = penalties[0], {}
+    places = neighbourhoods(f, seed)
+    relative_length = places.relative_length(f)
+    if length_weights is None:
+        length_weight, length_scores = choose_length_weight(samples, out_of_fold(f, samples, penalty)[:, 0],
+                                                            relative_length)
+    else:
+        length_weight, length_scores = length_weights[0], {}
     ridge = fit_ridge(f, targets(samples), source_weights(samples), np.arange(len(samples)), penalty)
-    gaps = ridge.predict(f)[:, 0]
+    gaps = ridge.predict(f)[:, 0] + length_weight * relative_length
     dims = vectors.full.shape[1]
     whole_coef, last_coef = ridge.coef[:dims], ridge.coef[dims:2 * dims]
     heads = np.hstack([vectors.full @ whole_coef[:, :1], vectors.full @ last_coef[:, :1],
@@ -254,7 +332,9 @@ def train(samples: Sequence[Sample], sources: Sequence[Path], seed: int = SEED,
         "scalar_scale": ridge.scalar_scale,
         "scalar_coef": ridge.coef[2 * dims:].T.copy(),
         "intercept": ridge.intercept,
-        "centroids": kmeans(f.projected, CLUSTERS, seed),
+        "centroids": places.centroids,
+        "length_mean": places.length_mean,
+        "length_scale": places.length_scale,
         "gap_quantiles": np.quantile(gaps, np.linspace(0.0, 1.0, QUANTILES)),
     }
     counts = Counter(s.source for s in samples)
@@ -266,6 +346,8 @@ def train(samples: Sequence[Sample], sources: Sequence[Path], seed: int = SEED,
         "embeddings": f"WordLlama {WORDLLAMA_CONFIG} 256-d token embeddings (MIT), averaged per word",
         "penalty": penalty,
         "cv_mean_apgr_by_penalty": cv_scores,
+        "length_weight": length_weight,
+        "cv_worst_margin_over_length_by_length_weight": length_scores,
         "scalars": list(SCALAR_NAMES),
         "reference_tiers": reference_tiers(samples),
         "mean_gap": round(float(targets(samples)[:, 0].mean()), 6),

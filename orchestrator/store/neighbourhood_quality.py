@@ -9,7 +9,7 @@ decision. Per cluster and model the store keeps a decayed weight and a decayed s
 residuals (half of both gone after HALF_LIFE without news); the router reads them as a
 bounded, shrunk correction (orchestrator/routing_model/neighbourhood.py).
 
-Bounded: one hash per cluster (the artifact's k-means clusters, 16), three fields per model
+Bounded: one hash per cluster (the artifact's k-means clusters, 32), three fields per model
 that received an outcome there, each hash expiring TTL after its last update.
 
 Keys:

@@ -13,10 +13,11 @@ from orchestrator.core.analysis import analyze
 from orchestrator.core.catalog import Catalog, CatalogError
 from orchestrator.core.router import Router
 from orchestrator.core.routing_model import QualityModel, load_shipped, resolve_tier
+from orchestrator.core.routing_model.features import LENGTH_SCALAR
 from orchestrator.core.routing_model.tiers import UnknownReference
 from orchestrator.core.types import ChatRequest, Message
-from orchestrator.router_training.data import load_training_set, training_files
-from orchestrator.router_training.training import reading_of, train
+from orchestrator.router_training.data import Sample, load_training_set, training_files
+from orchestrator.router_training.training import choose_length_weight, reading_of, train
 
 
 def predict(model: QualityModel, text):
@@ -103,3 +104,25 @@ def test_the_bundled_catalog_routes_by_the_prediction():
     assert router.tiers["gpt-4"] == 1.0 and router.tiers["gpt-3.5-turbo"] < 0.2
     decision = router.route(ChatRequest(model="", messages=(Message("user", "Hello there"),), max_tokens=100))
     assert decision.candidates[0]["model"] == decision.chosen_model and decision.why
+
+
+def test_a_longer_prompt_than_its_clusters_usual_scores_a_larger_gap_by_the_length_weight():
+    model = load_shipped()
+    reading = reading_of(("Prove that the square root of 2 is irrational.",))
+    longer = reading._replace(scalars=[*reading.scalars])
+    longer.scalars[LENGTH_SCALAR] += 1.0
+    base, moved = model.predict_reading(reading), model.predict_reading(longer)
+    assert moved.cluster == base.cluster
+    scalar_part = model._scalar_coef[0, LENGTH_SCALAR]
+    expected = scalar_part + model.metadata["length_weight"] / model._length_scale[base.cluster]
+    assert model.metadata["length_weight"] > 0
+    assert moved.gap - base.gap == pytest.approx(expected)
+
+
+def test_the_length_weight_is_the_smallest_that_brings_the_worst_set_up_to_prompt_length():
+    samples = [Sample((("x " * n),), source, float(n > 5), 0.0, f"{source}{n}")
+               for source in ("one", "two") for n in range(1, 11)]
+    relative_length = np.array([n - 5.5 for _ in range(2) for n in range(1, 11)], dtype=float)
+    backwards = -0.01 * relative_length  # a regression that orders these prompts the wrong way round
+    weight, margins = choose_length_weight(samples, backwards, relative_length)
+    assert margins["0.0"] < 0 and weight == 0.025 and margins["0.025"] == pytest.approx(0.0)

@@ -29,6 +29,8 @@ SCALAR_NAMES = (
     "earlier_user_turns", *(f"type_{t.value}" for t in TASK_TYPES),
 )
 
+LENGTH_SCALAR = SCALAR_NAMES.index("log_chars_all")
+
 
 class Reading(NamedTuple):
     """A conversation as the predictor sees it."""

@@ -7,7 +7,8 @@ over both windows and a few numbers (SCALAR_NAMES) predict the weak model's qual
 strong-minus-weak gap. Being linear, each regression folds into one number per word and
 head, so the artifact ships those numbers (and a 32-dimensional projection that gives the
 length and the cluster) instead of the embeddings: a dictionary look-up per word and two
-small sums per request.
+small sums per request. The routing score (`gap`) adds `length_weight` times the prompt's log
+length standardised within its cluster (training.py says why).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from orchestrator.core.analysis import TaskAnalysis
-from orchestrator.core.routing_model.features import Reading, read
+from orchestrator.core.routing_model.features import LENGTH_SCALAR, Reading, read
 
 ARTIFACT_NAME = "quality_model"
 HEADS = ("gap", "weak")
@@ -41,7 +42,7 @@ class Prediction:
     median prompt the typical gain and the hardest twice that."""
 
     weak: float  # predicted quality (0..1) of the weak reference model (Mixtral-8x7B class)
-    gap: float  # the regression's strong-minus-weak gap: the routing score
+    gap: float  # the routing score: the regression's strong-minus-weak gap and the length term
     percentile: float  # of `gap` among the training prompts', in [0, 1]
     strong_gain: float  # the calibrated gap: what a GPT-4-class model adds on this prompt
     cluster: int  # the prompt's neighbourhood, for online learning
@@ -69,6 +70,9 @@ class QualityModel:
         self._scalar_coef = arrays["scalar_coef"] / arrays["scalar_scale"]  # (heads, scalars)
         self._intercept = arrays["intercept"] - self._scalar_coef @ self._scalar_mean
         self._centroids = arrays["centroids"]
+        self._length_mean = arrays["length_mean"]
+        self._length_scale = arrays["length_scale"]
+        self._length_weight = float(metadata["length_weight"])
         self._gap_quantiles = arrays["gap_quantiles"]
         self._levels = np.linspace(0.0, 1.0, len(self._gap_quantiles))
         self._mean_gap = float(metadata["mean_gap"])
@@ -85,16 +89,17 @@ class QualityModel:
         rows = [i for i in map(index.get, words) if i is not None]
         if not rows:
             return np.zeros(self._table.shape[1])
-        total = self._table[rows].sum(axis=0)
+        total = self._table.take(rows, axis=0).sum(axis=0)
         norm = math.sqrt(float(total[_HEAD_COLUMNS:] @ total[_HEAD_COLUMNS:]))
         return total / norm if norm > 0 else total * 0.0
 
     def predict_reading(self, reading: Reading) -> Prediction:
         whole, last = self._window(reading.words), self._window(reading.last_words)
         heads = self._intercept + self._scalar_coef @ np.asarray(reading.scalars)
-        gap = float(heads[0] + whole[_GAP_ALL] + last[_GAP_LAST])
-        weak = float(heads[1] + whole[_WEAK_ALL] + last[_WEAK_LAST])
         cluster = int(np.argmax(self._centroids @ whole[_HEAD_COLUMNS:])) if whole.any() else 0
+        length = (reading.scalars[LENGTH_SCALAR] - self._length_mean[cluster]) / self._length_scale[cluster]
+        gap = float(heads[0] + whole[_GAP_ALL] + last[_GAP_LAST]) + self._length_weight * float(length)
+        weak = float(heads[1] + whole[_WEAK_ALL] + last[_WEAK_LAST])
         percentile = float(np.interp(gap, self._gap_quantiles, self._levels))
         return Prediction(weak, gap, percentile, 2 * self._mean_gap * percentile, cluster)
 
