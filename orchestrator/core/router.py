@@ -85,12 +85,19 @@ class RoutingDecision:
         """Each candidate as ranked, with its predicted quality, tier, cost, time and score."""
         return _listed(self.ranked, self.tiers)
 
-    def as_dict(self) -> dict:
+    def as_dict(self, every_candidate: bool = True) -> dict:
+        """The decision as JSON. The prediction carries the tiers of the chain's models (what
+        an outcome of one of them is measured against); `every_candidate` adds the ranked
+        list of all (POST /chat/route), which an executed request does not carry."""
         decision = {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
         decision["fallback_models"] = [list(pair) for pair in self.fallback_models]
         decision["analysis"] = self.analysis.as_dict() if self.analysis else None
-        decision["prediction"] = self.prediction
-        decision["candidates"] = self.candidates
+        prediction = self.prediction
+        if prediction is not None:
+            prediction["tiers"] = {m: self.tiers[m] for m in self.models if self.tiers.get(m) is not None}
+        decision["prediction"] = prediction
+        if every_candidate:
+            decision["candidates"] = self.candidates
         return decision
 
     @property

@@ -63,7 +63,8 @@ class Admission:
         if job.models:  # an explicit list of models is the chain, in the caller's order
             decision.fallback_models = [(self.catalog.get(m).provider, m) for m in job.models[1:]]
         chain = Chain(models=decision.models[: self.max_models],
-                      deadline=job.deadline or time.time() + self.request_timeout, decision=decision.as_dict())
+                      deadline=job.deadline or time.time() + self.request_timeout,
+                      decision=decision.as_dict(every_candidate=False))
         if not self._reserve(request_id, job, request, decision, chain, limit):
             return None
         return chain

@@ -36,8 +36,8 @@ def base_quality(decision: dict, model: str) -> float | None:
     """The model's predicted quality for the decision's prompt before any correction, or None
     when the decision has no prediction or did not consider the model."""
     prediction = decision.get("prediction")
-    tier = next((c.get("tier") for c in decision.get("candidates") or () if c.get("model") == model), None)
-    if not prediction or tier is None:
+    tier = (prediction.get("tiers") or {}).get(model) if prediction else None
+    if tier is None:
         return None
     return min(1.0, max(0.0, prediction["weak"] + tier * prediction["strong_gain"]))
 

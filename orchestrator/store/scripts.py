@@ -66,12 +66,12 @@ class Lua:
     def __init__(self, client: redis.Redis, name: str):
         self.source = source(name)
         self.script: Script = client.register_script(self.source.text)
+        self._names = frozenset(self.source.argv) | ({self.source.rest} if self.source.rest else set())
 
     def args(self, **named) -> list:
         """ARGV in the script's order from named values; a missing or unknown name is an error."""
-        expected = set(self.source.argv) | ({self.source.rest} if self.source.rest else set())
-        if set(named) != expected:
-            raise TypeError(f"{self.source.name}.lua takes {sorted(expected)}, got {sorted(named)}")
+        if named.keys() != self._names:
+            raise TypeError(f"{self.source.name}.lua takes {sorted(self._names)}, got {sorted(named)}")
         values = [named[name] for name in self.source.argv]
         return values + list(named[self.source.rest]) if self.source.rest else values
 

@@ -62,7 +62,7 @@ def test_failures_count_less_than_ratings_and_everything_decays(store):
 
 
 def test_decisions_without_a_prediction_are_ignored(store):
-    assert not store.record({"prediction": None, "candidates": []}, "budget", 0.0)
-    assert not store.record({"prediction": {"weak": 0.5, "strong_gain": 0.1, "cluster": 7},
-                             "candidates": [{"model": "budget", "tier": 0.3}]}, "budget", 0.0)
+    assert not store.record({"prediction": None}, "budget", 0.0)
+    assert not store.record({"prediction": {"weak": 0.5, "strong_gain": 0.1, "cluster": 7,
+                                            "tiers": {"budget": 0.3}}}, "budget", 0.0)
     assert store.snapshot().corrections == {}
