@@ -36,6 +36,7 @@ from flask import Blueprint, Response, jsonify, request
 from api import services
 from api.chat import WAIT_GRACE, enqueue_chat, run_chat
 from api.event_stream import Event, follow, no_answer
+from api.schemas import unencodable_path
 from api.streaming import HEARTBEAT_SECONDS, RESUME_GRACE, sse_response
 from orchestrator.core.strategies import RoutingStrategy
 
@@ -145,6 +146,9 @@ def _json_body() -> dict:
     if not isinstance(body, dict):
         raise _invalid("We could not parse the JSON body of your request: send a JSON object "
                        "with the header Content-Type: application/json.", None, "invalid_json")
+    path = unencodable_path(body)
+    if path is not None:
+        raise _invalid(f"Invalid '{path}': the text holds an unpaired surrogate; send valid Unicode.", path)
     return body
 
 

@@ -16,6 +16,34 @@ class StrictSchema(ma.Schema):
     class Meta:
         unknown = ma.RAISE
 
+    @ma.pre_load
+    def _only_valid_text(self, data, **kwargs):
+        """Text a provider could not be sent (an unpaired surrogate such as "\\ud800", which JSON
+        escapes allow) is the caller's to fix: refused here, naming the field, before it can
+        reach a worker and fail there."""
+        path = unencodable_path(data)
+        if path is not None:
+            raise ma.ValidationError({path: ["must be valid Unicode text: it holds an unpaired surrogate."]})
+        return data
+
+
+def unencodable_path(value) -> str | None:
+    """The dotted path of the first string in `value` (JSON: dicts, lists, scalars) that cannot
+    be encoded as UTF-8, or None. Iterative: a deeply nested body costs no recursion."""
+    stack: list[tuple[str, object]] = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return path or "body"
+        elif isinstance(item, dict):
+            stack.extend((f"{path}.{key}" if path else str(key), child) for key, child in item.items())
+        elif isinstance(item, list):
+            stack.extend((f"{path}.{index}" if path else str(index), child) for index, child in enumerate(item))
+    return None
+
 
 class StrictFloat(fields.Float):
     """A JSON number only: no numeric strings, no booleans."""

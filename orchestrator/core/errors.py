@@ -8,7 +8,24 @@ may be tried, or neither.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
+
+# What a credential looks like in a provider's error text (OpenAI and Anthropic keys, Google
+# API keys, this gateway's own keys, any bearer token). An upstream 401 often quotes the key.
+_SECRET = re.compile(
+    r"(?i)\bbearer\s+\S+"
+    r"|\bsk-[A-Za-z0-9_*.-]{8,}"
+    r"|\bAIza[0-9A-Za-z_-]{20,}"
+    r"|\borch-[A-Za-z0-9_-]{16,}"
+)
+REDACTED = "[redacted]"
+
+
+def scrubbed(text: str) -> str:
+    """`text` with anything shaped like a credential replaced, so that it can be logged,
+    stored and shown."""
+    return _SECRET.sub(REDACTED, text)
 
 
 @dataclass(frozen=True)
@@ -16,6 +33,7 @@ class Policy:
     retry_same: bool  # the same model may answer if asked again
     fallback: bool  # another model may answer
     http_status: int  # what the caller sees when this is the last error
+    blames_model: bool = True  # says something of the model's health; False when the request caused it
 
 
 class ErrorKind(str, enum.Enum):
@@ -42,9 +60,9 @@ _POLICIES = {
     ErrorKind.TIMEOUT: Policy(retry_same=False, fallback=True, http_status=504),
     ErrorKind.CONNECTION: Policy(retry_same=True, fallback=True, http_status=502),
     ErrorKind.AUTH: Policy(retry_same=False, fallback=True, http_status=502),
-    ErrorKind.BAD_REQUEST: Policy(retry_same=False, fallback=False, http_status=400),
-    ErrorKind.CONTEXT_LENGTH_EXCEEDED: Policy(retry_same=False, fallback=True, http_status=400),
-    ErrorKind.CONTENT_FILTERED: Policy(retry_same=False, fallback=False, http_status=422),
+    ErrorKind.BAD_REQUEST: Policy(retry_same=False, fallback=False, http_status=400, blames_model=False),
+    ErrorKind.CONTEXT_LENGTH_EXCEEDED: Policy(retry_same=False, fallback=True, http_status=400, blames_model=False),
+    ErrorKind.CONTENT_FILTERED: Policy(retry_same=False, fallback=False, http_status=422, blames_model=False),
     ErrorKind.NOT_FOUND: Policy(retry_same=False, fallback=True, http_status=502),
 }
 
@@ -62,6 +80,7 @@ class ProviderError(Exception):
         status: int | None = None,
         retry_after: float | None = None,
     ):
+        message = scrubbed(message)
         super().__init__(message)
         self.kind = kind
         self.message = message

@@ -133,8 +133,8 @@ class Observer:
             output_tokens=response.usage.output_tokens if response else 0,
             cost=cost, fallback=fallback,
         ), pipe=pipe)
-        # Refusals and bad requests say nothing of a model's health; everything else does.
-        if kind is None or kind.policy.fallback:
+        # An error the request caused (bad, filtered, too long) says nothing of a model's health.
+        if kind is None or kind.policy.blames_model:
             unavailable = kind in (ErrorKind.AUTH, ErrorKind.NOT_FOUND)
             self.circuits.record(model.model_name, model.provider, success=kind is None, force_open=unavailable,
                                  pipe=pipe)
@@ -147,7 +147,7 @@ class Observer:
     def learn_failure(self, decision: dict, model: ModelCapabilities, error: ProviderError) -> None:
         """A model that failed this prompt's kind of request counts against it in the prompt's
         neighbourhood; errors the request caused (a bad request, a filter) say nothing of it."""
-        if not error.kind.policy.fallback:
+        if not error.kind.policy.blames_model:
             return
         try:
             self.neighbourhoods.record_failure(decision, model.model_name)

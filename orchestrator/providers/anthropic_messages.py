@@ -52,6 +52,8 @@ class AnthropicProvider(SdkProvider):
                                                   timeout=timeout)
         except anthropic.APIError as exc:
             raise self._error(exc, request.model) from exc
+        except STREAM_BREAKS as exc:
+            raise interrupted(exc, self.name, request.model) from exc
         self._refuse_refusal(message.stop_reason, request.model)
         return self._response(
             request, started, "".join(block.text for block in message.content if block.type == "text"),

@@ -42,7 +42,11 @@ def classify(status: int, code: str | None, message: str) -> ErrorKind:
 
 
 def interrupted(exc: Exception, provider: str, model: str) -> ProviderError:
-    """A stream broken after it began: a timeout, a dropped connection or an unreadable chunk."""
+    """A call broken on our side of the wire: a timeout, a dropped connection or an unreadable
+    chunk, or a request that could not even be encoded (the request's fault, not the model's)."""
+    if isinstance(exc, UnicodeError):
+        return ProviderError(ErrorKind.BAD_REQUEST, "the request holds text that cannot be encoded as UTF-8 "
+                             "(an unpaired surrogate?)", provider=provider, model=model)
     if isinstance(exc, httpx2.TimeoutException):
         return ProviderError(ErrorKind.TIMEOUT, "the provider stopped sending before the answer was complete",
                              provider=provider, model=model)
@@ -53,7 +57,7 @@ def interrupted(exc: Exception, provider: str, model: str) -> ProviderError:
                          provider=provider, model=model)
 
 
-STREAM_BREAKS = (httpx2.HTTPError, ValueError)  # what the SDKs let escape from a broken stream
+STREAM_BREAKS = (httpx2.HTTPError, ValueError)  # what the SDKs let escape from a broken call
 
 
 def retry_after(headers: Mapping[str, str] | None, now: float | None = None) -> float | None:

@@ -70,6 +70,8 @@ class OpenAICompatibleProvider(SdkProvider):
             )
         except openai.APIError as exc:
             raise self._error(exc, request.model) from exc
+        except STREAM_BREAKS as exc:
+            raise interrupted(exc, self.name, request.model) from exc
         choice = completion.choices[0]
         return self._response(
             request, started, choice.message.content or "", _FINISH_REASONS.get(choice.finish_reason, "stop"),
