@@ -13,12 +13,11 @@ import time
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from api import services
 from api.auth import current_user, require_admin
-from api.errors import ApiError, ErrorResponseSchema
+from api.errors import ApiError, Blueprint, ErrorResponseSchema
 from orchestrator.core.job import ADMIN_ID
 from orchestrator.runtime import analytics
 

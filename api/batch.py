@@ -15,12 +15,11 @@ from collections.abc import Iterable
 import marshmallow as ma
 from flask import Response, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from api import services
 from api.auth import current_user
-from api.errors import ApiError, ErrorResponseSchema, _flatten
+from api.errors import ApiError, Blueprint, ErrorResponseSchema, _flatten
 from api.schemas import STRATEGIES, CatalogModel, StrictFloat, StrictSchema, _not_blank
 from orchestrator.config import get_settings
 from orchestrator.core.job import ChatJob, item_id, new_batch_id

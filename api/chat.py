@@ -5,11 +5,10 @@ from __future__ import annotations
 import time
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api import services
 from api.auth import current_user
-from api.errors import ApiError, ErrorResponseSchema
+from api.errors import ApiError, Blueprint, ErrorResponseSchema
 from api.event_stream import no_answer
 from api.schemas import ChatRequestSchema, ChatResultSchema, RoutingDecisionSchema
 from orchestrator.core.job import ChatJob, job_from_body, new_request_id

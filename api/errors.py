@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
+import flask_smorest
 import marshmallow as ma
 import redis
 from flask import Flask, current_app, jsonify, request
 from flask_smorest import Api
 from kombu.exceptions import OperationalError
-from werkzeug.exceptions import HTTPException
+from webargs.flaskparser import FlaskParser, abort
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +81,29 @@ def _flatten(messages, path: str = "") -> list[str]:
     if isinstance(messages, list):
         return [line for item in messages for line in _flatten(item, path)]
     return [f"{path}: {messages}" if path else str(messages)]
+
+
+class JsonBodyParser(FlaskParser):
+    """webargs' reading of a JSON body, with what json.loads raises on hostile bodies (nesting
+    past the recursion limit, an integer of thousands of digits) answered as invalid JSON
+    rather than a 500, and a chunked body cut at the size limit answered as too large."""
+
+    def _raw_load_json(self, req):
+        limit = req.max_content_length
+        if limit is not None and req.content_length is None and len(req.get_data(cache=True)) >= limit:
+            raise RequestEntityTooLarge()
+        try:
+            return super()._raw_load_json(req)
+        except json.JSONDecodeError:
+            raise  # webargs' own invalid-JSON answer
+        except (RecursionError, ValueError):
+            abort(400, messages={"json": ["Invalid JSON body: nested too deeply or a number too long."]})
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest's Blueprint reading bodies with JsonBodyParser."""
+
+    ARGUMENTS_PARSER = JsonBodyParser()
 
 
 class OrchestratorApi(Api):

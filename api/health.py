@@ -19,10 +19,10 @@ import kombu.exceptions
 import marshmallow as ma
 import redis
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields
 
 from api import services
+from api.errors import Blueprint
 from api.event_stream import OpenStreams
 from api.schemas import HealthSchema
 from workers import dispatch

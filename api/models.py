@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api import services
+from api.errors import Blueprint
 from api.schemas import CapabilitiesSchema
 
 blp = Blueprint("models", __name__, description="Available models")

@@ -142,7 +142,10 @@ def _invalid(message: str, param: str | None, code: str = "invalid_value") -> Op
 # --- reading the request --------------------------------------------------------------
 
 def _json_body() -> dict:
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # nesting past the recursion limit: not a body we can read
+        body = None
     if not isinstance(body, dict):
         raise _invalid("We could not parse the JSON body of your request: send a JSON object "
                        "with the header Content-Type: application/json.", None, "invalid_json")

@@ -5,11 +5,10 @@ from __future__ import annotations
 import dataclasses
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api import services
 from api.auth import current_user
-from api.errors import ApiError, ErrorResponseSchema
+from api.errors import ApiError, Blueprint, ErrorResponseSchema
 from api.schemas import PreferencesSchema, PreferencesUpdateSchema
 from orchestrator.store.users import NotFound, User
 

@@ -18,12 +18,11 @@ from collections.abc import Iterator
 
 from flask import Response, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api import services
 from api.auth import current_user
 from api.chat import WAIT_GRACE, enqueue_chat
-from api.errors import ApiError, ErrorResponseSchema
+from api.errors import ApiError, Blueprint, ErrorResponseSchema
 from api.event_stream import follow, no_answer
 from api.schemas import ChatRequestSchema
 from orchestrator.store.requests import TERMINAL_EVENTS, RequestStore

@@ -3,6 +3,7 @@ refused at the door, naming the field, and reaches no worker, provider or circui
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -45,3 +46,25 @@ def test_refused_text_moves_no_circuit_and_reaches_no_provider(client, services,
     pairs = [(m.model_name, m.provider) for m in services.catalog]
     assert set(services.circuits.snapshot(pairs).values()) == {"closed"}
     assert requests.get(f"{fresh_sandbox}/_sandbox/attempts", timeout=5).json()["attempts"] == []
+
+
+DEEP = '{"message": "hi", "history": ' + "[" * 50_000 + "]" * 50_000 + "}"
+HUGE = '{"message": "hi", "max_tokens": ' + "9" * 5_000 + "}"
+
+
+@pytest.mark.parametrize("path", [CHAT, "/api/v1/orchestrator/batch/submit", "/v1/chat/completions"])
+@pytest.mark.parametrize("body", [DEEP, HUGE], ids=["nested-50000-deep", "integer-5000-digits"])
+def test_bodies_json_cannot_hold_get_a_400_not_a_500(client, path, body):
+    reply = client.post(path, data=body, content_type="application/json")
+    assert reply.status_code == 400, reply.get_data(as_text=True)[:300]
+    error = reply.get_json()["error"]
+    assert error["code"] == "invalid_json"
+    assert client.get("/api/v1/orchestrator/health/live").status_code == 200
+
+
+def test_a_chunked_body_over_the_limit_is_too_large_not_invalid(client, settings):
+    body = json.dumps({"message": "x" * (settings.max_body_bytes + 10)}).encode()
+    reply = client.post(CHAT, input_stream=io.BytesIO(body), content_type="application/json",
+                        headers={"Transfer-Encoding": "chunked"}, environ_base={"wsgi.input_terminated": True})
+    assert reply.status_code == 413, reply.get_data(as_text=True)[:300]
+    assert reply.get_json()["error"]["code"] == "payload_too_large"
