@@ -14,7 +14,9 @@ the caller. Per error class of the taxonomy (providers/errors.py):
 - auth, not_found: fall over (the executor also marks the model unavailable).
 
 Once part of the answer has been streamed to the caller, the next attempt must continue
-it: it goes to a model that takes the partial answer as an assistant prefill.
+it: it goes to a model that takes the partial answer as an assistant prefill. A chain of
+models the caller named (`models`) is closed: neither a larger context nor a continuation
+brings in a model from outside it.
 
 No model is tried more than MAX_TRIES_PER_MODEL times per request, and no wait runs past
 the request's deadline. The chain holds the configured number of models
@@ -51,6 +53,7 @@ class Chain:
     attempts: list[dict] = field(default_factory=list)
     decision: dict = field(default_factory=dict)
     partial: str = ""  # the answer's text already streamed to the caller
+    closed: bool = False  # the caller named the models: no other may answer, nor continue an answer
 
     @property
     def current(self) -> str:
@@ -133,6 +136,8 @@ def _larger_context(chain: Chain, catalog: Catalog) -> Step:
     needed = catalog.get(chain.current).context_window
     remaining = chain.models[chain.index + 1:]
     larger = [m for m in remaining if catalog.get(m).context_window > needed]
+    if not larger and chain.closed:
+        return GIVE_UP
     if not larger:
         tried = set(chain.models)
         spare = sorted(
@@ -153,6 +158,8 @@ def _continuable(chain: Chain, catalog: Catalog, step: Step) -> Step:
     one of the catalog not tried yet. Without one, give up (the answer stays incomplete)."""
     rest = chain.models[chain.index:]
     capable = [m for m in rest if catalog.get(m).supports_assistant_prefill]
+    if not capable and chain.closed:
+        return GIVE_UP
     if not capable:
         spare = sorted(
             (m for m in catalog if m.supports_assistant_prefill and m.model_name not in chain.models),

@@ -64,7 +64,7 @@ class Admission:
             decision.fallback_models = [(self.catalog.get(m).provider, m) for m in job.models[1:]]
         chain = Chain(models=decision.models[: self.max_models],
                       deadline=job.deadline or time.time() + self.request_timeout,
-                      decision=decision.as_dict(every_candidate=False))
+                      decision=decision.as_dict(every_candidate=False), closed=bool(job.models))
         if not self._reserve(request_id, job, request, decision, chain, limit):
             return None
         return chain

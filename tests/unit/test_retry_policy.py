@@ -95,3 +95,31 @@ def test_retry_after_as_an_http_date():
     assert retry_after({"retry-after": date}, now=now) == pytest.approx(30, abs=1)
     past = format_datetime(datetime.fromtimestamp(now - 30, tz=UTC), usegmt=True)
     assert retry_after({"retry-after": past}, now=now) == 0.0
+
+
+def test_a_closed_chain_never_brings_in_a_model_from_outside(catalog):
+    """The caller named the models: a cut answer nobody on the list can continue, or a context
+    nobody on the list can hold, ends the request instead of going to another model."""
+    no_prefill = [m.model_name for m in catalog if not m.supports_assistant_prefill]
+    assert no_prefill, "the bundled catalog has a model that takes no prefill"
+    cut = Chain(models=[SMALL, no_prefill[0]], deadline=time.time() + 100, partial="Once upon", closed=True)
+    error = ProviderError(ErrorKind.CONNECTION, "x", provider="openai", model=SMALL)
+    cut.record(SMALL, "openai", error, 0.1)
+    cut.record(SMALL, "openai", error, 0.1)
+    assert next_step(cut, error, catalog, time.time(), RETRY_AFTER_LIMIT).give_up
+    assert cut.models == [SMALL, no_prefill[0]]
+
+    overflow = Chain(models=[LARGE, SMALL], deadline=time.time() + 100, closed=True)
+    error = ProviderError(ErrorKind.CONTEXT_LENGTH_EXCEEDED, "x", provider="anthropic", model=LARGE)
+    overflow.record(LARGE, "anthropic", error, 0.1)
+    assert next_step(overflow, error, catalog, time.time(), RETRY_AFTER_LIMIT).give_up
+
+
+def test_an_open_chain_may_still_continue_on_a_model_of_the_catalog(catalog):
+    no_prefill = [m.model_name for m in catalog if not m.supports_assistant_prefill]
+    cut = Chain(models=[SMALL, no_prefill[0]], deadline=time.time() + 100, partial="Once upon")
+    error = ProviderError(ErrorKind.CONNECTION, "x", provider="openai", model=SMALL)
+    cut.record(SMALL, "openai", error, 0.1)
+    cut.record(SMALL, "openai", error, 0.1)
+    step = next_step(cut, error, catalog, time.time(), RETRY_AFTER_LIMIT)
+    assert not step.give_up and catalog.get(cut.current).supports_assistant_prefill
