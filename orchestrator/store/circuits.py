@@ -2,13 +2,15 @@
 
 A circuit opens when, within a window, at least MIN_CALLS calls were made and at least
 FAILURE_RATE of them failed with an error that says the model is unwell (not a bad request
-or a content filter). While open, the router routes around it. After OPEN_SECONDS a single
-probe may pass (half-open): the worker that wins the probe slot calls the model; success
-closes the circuit, failure opens it for another OPEN_SECONDS. Auth and not-found errors
-open it at once, for longer: the model is unavailable until an operator fixes its key.
+or a content filter). While open, the router routes around it. After first_probe_seconds
+(2 s) a single probe may pass (half-open): the worker that wins the probe slot calls the
+model; success closes the circuit, failure opens it again for twice as long, up to
+CIRCUIT_OPEN_SECONDS, so a model back from a short outage serves again within seconds and a
+long outage is probed sparingly. Auth and not-found errors open it at once, for longer: the
+model is unavailable until an operator fixes its key.
 
-Keys: {prefix}circuit:{scope}:{name} (hash: state, opened_at, until, calls, failures,
-window_start) with scope "model" or "provider", and {prefix}circuit-probe:{scope}:{name}
+Keys (store/keyspace.py): circuit:{scope}:{name} (hash: state, opened_at, until, calls,
+failures, window_start, reopens) with scope "model" or "provider", and circuit-probe:{model}
 (the probe slot, SET NX with a TTL).
 """
 
@@ -32,7 +34,8 @@ class CircuitPolicy:
     window: float = 60.0  # seconds over which the failure rate is measured
     min_calls: int = 5
     failure_rate: float = 0.5
-    open_seconds: float = 30.0
+    open_seconds: float = 30.0  # the longest an outage keeps a circuit open between two probes
+    first_probe_seconds: float = 2.0  # the first probe after opening; each failed probe doubles it
     unavailable_seconds: float = 600.0  # after an auth or not-found error
     probe_seconds: float = 60.0  # how long a probe slot is held at most
 
@@ -66,7 +69,7 @@ class Circuits:
         return self._record(keys, client=pipe or self.redis, now=time.time(), success=int(success),
                             force_open_seconds=policy.unavailable_seconds if force_open else 0, window=policy.window,
                             min_calls=policy.min_calls, failure_rate=policy.failure_rate,
-                            open_seconds=policy.open_seconds)
+                            open_seconds=policy.open_seconds, first_probe_seconds=policy.first_probe_seconds)
 
     @staticmethod
     def opened(model: str, provider: str, reply) -> list[tuple[str, str]]:

@@ -69,3 +69,29 @@ def test_a_provider_error_never_carries_a_credential(upstream):
     assert "[redacted]" in error.message and str(error) == error.message
     for secret in ("sk-proj-abcdefghijklmnop1234", "sk-ant-api03", "AIzaSyA1234567890", "orch-0123456789"):
         assert secret not in error.message and secret not in repr(error.as_dict())
+
+
+def test_a_circuit_probes_soon_after_opening_then_backs_off_to_the_cap():
+    client = fakeredis.FakeRedis(decode_responses=True)
+    circuits = Circuits(client, "t:", CircuitPolicy(min_calls=2, failure_rate=0.5, open_seconds=30,
+                                                    first_probe_seconds=2))
+    key = circuits.keyspace.circuit("model", "flaky")
+
+    def open_for() -> float:
+        state = client.hgetall(key)
+        assert state["state"] == "open"
+        return round(float(state["until"]) - float(state["opened_at"]), 3)
+
+    for _ in range(2):
+        circuits.record("flaky", "p", success=False)
+    waits = [open_for()]
+    for _ in range(5):  # each probe fails
+        client.hset(key, "state", "half_open")
+        circuits.record("flaky", "p", success=False)
+        waits.append(open_for())
+    assert waits == [2, 4, 8, 16, 30, 30]
+    client.hset(key, "state", "half_open")
+    circuits.record("flaky", "p", success=True)  # the model is back: the doubling starts over
+    for _ in range(5):
+        circuits.record("flaky", "p", success=False)
+    assert open_for() == 2
