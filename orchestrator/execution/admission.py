@@ -16,15 +16,13 @@ from orchestrator.core.router import NoSuitableModel, Router, RoutingDecision
 from orchestrator.core.strategies import RoutingStrategy
 from orchestrator.core.types import ChatRequest
 from orchestrator.execution.accounting import Accounting
-from orchestrator.execution.settlement import Settlement
+from orchestrator.execution.settlement import RESERVATION_GRACE, Settlement
 from orchestrator.store.budgets import Budgets
 from orchestrator.store.circuits import OPEN
 from orchestrator.store.connection import RoundTrip
 from orchestrator.store.neighbourhood_quality import NeighbourhoodQuality
 from orchestrator.store.requests import RequestStore
 from orchestrator.store.users import User
-
-RESERVATION_GRACE = 60.0  # seconds a crashed worker's reservation outlives its request's deadline
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,20 @@
 """How a request ends: its answer or its failure published once, with its cost settled
 against the budget and its conversation extended in the same step (the terminal-once Lua of
-orchestrator/store/ledger.py), then counted for its user."""
+orchestrator/store/ledger.py), then counted for its user.
+
+Redis may be away at that moment, with an answer already paid for in hand: the write is
+tried again, backing off, until Redis answers or the reservation's grace after the request's
+deadline has passed; only then does the error go up (the task's message, never acked, is
+delivered again once the broker is back).
+"""
 
 from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import redis
 
 from orchestrator.core.job import ChatJob, ChatResult, Failure
 from orchestrator.core.retry_policy import Chain
@@ -11,6 +23,25 @@ from orchestrator.execution.accounting import Accounting
 from orchestrator.store.budgets import Budgets, Charge
 from orchestrator.store.conversations import Conversations
 from orchestrator.store.ledger import Ledger
+
+log = logging.getLogger(__name__)
+
+RESERVATION_GRACE = 60.0  # seconds a reservation outlives its request's deadline (a crashed worker's expires)
+MAX_BACKOFF = 2.0  # seconds between two tries of a terminal write while Redis is away
+
+
+def _written(write: Callable[[], bool], request_id: str, until: float) -> bool:
+    """`write`'s answer, tried again while Redis is unreachable, until `until` (time.time())."""
+    delay = 0.05
+    while True:
+        try:
+            return write()
+        except (redis.ConnectionError, redis.TimeoutError):
+            if time.time() + delay > until:
+                raise
+            log.warning("Redis unreachable while ending request %s; trying again in %.2fs", request_id, delay)
+            time.sleep(delay)
+            delay = min(2 * delay, MAX_BACKOFF)
 
 
 def exhausted(chain: Chain, status: int, code: str, message: str) -> Failure:
@@ -40,7 +71,9 @@ class Settlement:
 
     def fail(self, request_id: str, job: ChatJob, failure: Failure) -> bool:
         """Publish the failure and release the reservation; False when the request had ended."""
-        return self.ledger.fail(request_id, failure.to_json(), self.charge(job, request_id))
+        until = (job.deadline or time.time()) + RESERVATION_GRACE
+        return _written(lambda: self.ledger.fail(request_id, failure.to_json(), self.charge(job, request_id)),
+                        request_id, until)
 
     def refuse(self, request_id: str, failure: Failure) -> None:
         """A request no model may take: nothing was reserved for it."""
@@ -55,12 +88,16 @@ class Settlement:
         turn = None
         if job.conversation_id:
             turn = self.conversations.turn(job.owner, job.conversation_id, job.messages, response.content)
-        if self.ledger.complete(request_id, result.to_json(), turn, self.charge(job, request_id, cost)):
+        charge, data = self.charge(job, request_id, cost), result.to_json()
+        if _written(lambda: self.ledger.complete(request_id, data, turn, charge), request_id,
+                    chain.deadline + RESERVATION_GRACE):
             self.accounting.after_settlement(job, chain, response.model, cost, response.usage.input_tokens,
                                              response.usage.output_tokens)
 
     def cancelled(self, request_id: str, job: ChatJob, chain: Chain, model: str, usage: Usage, cost: float) -> None:
         """The caller left: only what was generated is paid."""
-        failure = exhausted(chain, 499, "cancelled", "the caller closed the connection")
-        if self.ledger.fail(request_id, failure.to_json(), self.charge(job, request_id, cost)):
+        failure, charge = exhausted(chain, 499, "cancelled", "the caller closed the connection"), self.charge(
+            job, request_id, cost)
+        if _written(lambda: self.ledger.fail(request_id, failure.to_json(), charge), request_id,
+                    chain.deadline + RESERVATION_GRACE):
             self.accounting.after_settlement(job, chain, model, cost, usage.input_tokens, usage.output_tokens)

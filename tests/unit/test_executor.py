@@ -9,6 +9,7 @@ from collections import defaultdict
 
 import fakeredis
 import pytest
+import redis
 
 from orchestrator.config import load_settings
 from orchestrator.core.catalog import Catalog
@@ -134,3 +135,23 @@ def test_a_job_from_a_newer_release_is_refused():
 def test_a_job_survives_its_json_round_trip():
     job = _job(models=(FIRST, SECOND), stop=("END",), owner="usr_1", stream=True, deadline=12.5)
     assert ChatJob.from_json(job.to_json()) == job
+
+
+def test_an_answer_in_hand_waits_out_a_redis_outage_before_it_is_published(env, monkeypatch):
+    services, registry = env
+    registry.scripts[FIRST] = ["kept through the outage"]
+    services.requests.create("req_outage", "admin", "chat")
+    real, failures = services.ledger.complete, [redis.ConnectionError("Redis went away")] * 3
+
+    def flaky(*args, **kwargs):
+        if failures:
+            raise failures.pop()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(services.ledger, "complete", flaky)
+    monkeypatch.setattr("orchestrator.execution.settlement.time.sleep", lambda seconds: None)
+    assert services.executor.run("req_outage", _job(models=(FIRST,))) == FINISHED
+    record = services.requests.get("req_outage")
+    assert record["status"] == Status.COMPLETED and record["result"]["response"]["content"] == "kept through the outage"
+    assert services.budgets.usage("admin")[0] > 0 and not failures
+    assert registry.calls == [FIRST]  # the provider was not asked twice
