@@ -140,7 +140,12 @@ class Observer:
                                  pipe=pipe)
             if unavailable and error is not None:
                 log.warning("ALERT model %s marked unavailable: %s", model.model_name, error.message)
-        replies = pipe.execute()
+        try:
+            replies = pipe.execute()
+        except redis.RedisError:
+            # Statistics and circuits miss one attempt; the answer in hand must still be published.
+            log.warning("could not record an attempt of %s: Redis unreachable", model.model_name)
+            return
         if kind is not None and len(replies) > 1 and replies[1]:  # a circuit opened just now
             self.accounting.circuits_opened(model.model_name, model.provider, replies[1], kind.value)
 
