@@ -1,9 +1,13 @@
-"""GET /metrics: Prometheus text format, from Redis (orchestrator/runtime/metrics.py); no key needed,
-outside the OpenAPI spec (it is not JSON)."""
+"""GET /metrics: Prometheus text format, from Redis (orchestrator/runtime/metrics.py), outside
+the OpenAPI spec (it is not JSON). Models, circuits, queues and workers need no key; the
+per-user budget series only come to a scrape that sends the admin key (Authorization:
+Bearer ADMIN_API_KEY), so that an anonymous scrape lists no user ids."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app
+import hmac
+
+from flask import Blueprint, Response, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from orchestrator.runtime.metrics import RedisCollector, registry
@@ -13,17 +17,26 @@ from workers import dispatch
 blp = Blueprint("metrics", __name__)
 
 
-def _registry(services: Services):
+def _registry(services: Services, per_user: bool):
     prefix = services.settings.redis_prefix
     return registry(RedisCollector(
         services.redis, prefix, services.catalog, services.stats, services.circuits, services.fleet, services.users,
-        services.budgets, lambda: dispatch.queue_depths(services.redis, prefix),
+        services.budgets, lambda: dispatch.queue_depths(services.redis, prefix), per_user=per_user,
     ))
+
+
+def _from_admin(services: Services) -> bool:
+    admin = services.settings.admin_api_key
+    sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    return bool(admin) and hmac.compare_digest(sent.encode(), admin.encode())
 
 
 @blp.get("/metrics")
 def metrics() -> Response:
     extensions = current_app.extensions
-    if "orchestrator_metrics" not in extensions:
-        extensions["orchestrator_metrics"] = _registry(extensions["orchestrator"])
-    return Response(generate_latest(extensions["orchestrator_metrics"]), mimetype=CONTENT_TYPE_LATEST)
+    services = extensions["orchestrator"]
+    per_user = _from_admin(services)
+    name = f"orchestrator_metrics_{'admin' if per_user else 'public'}"
+    if name not in extensions:
+        extensions[name] = _registry(services, per_user)
+    return Response(generate_latest(extensions[name]), mimetype=CONTENT_TYPE_LATEST)

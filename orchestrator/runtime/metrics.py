@@ -40,8 +40,10 @@ def _histogram(name: str, doc: str, totals: dict[str, dict], prefix: str, count_
 
 class RedisCollector(Collector):
     def __init__(self, client: redis.Redis, prefix: str, catalog: Catalog, stats: Stats, circuits: Circuits,
-                 fleet: Fleet, users: Users, budgets: Budgets, queue_depths: Callable[[], dict[str, dict[int, int]]]):
+                 fleet: Fleet, users: Users, budgets: Budgets, queue_depths: Callable[[], dict[str, dict[int, int]]],
+                 per_user: bool = False):
         self.redis, self.prefix, self.catalog, self.stats = client, prefix, catalog, stats
+        self.per_user = per_user  # each user's budget series (user ids): for the admin's scrape only
         self.circuits, self.fleet, self.users, self.budgets = circuits, fleet, users, budgets
         self.queue_depths = queue_depths  # the broker's layout is kombu's (workers/broker.py)
 
@@ -68,7 +70,8 @@ class RedisCollector(Collector):
         yield depth
         yield GaugeMetricFamily("orchestrator_workers_alive", "Workers with a recent heartbeat",
                                 value=len(self.fleet.alive()))
-        yield from self._budgets()
+        if self.per_user:
+            yield from self._budgets()
 
     @staticmethod
     def _counters(totals: dict[tuple[str, str], dict]):

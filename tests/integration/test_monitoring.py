@@ -67,8 +67,13 @@ def test_metrics_count_the_traffic_driven_through_the_sandbox(app, services, wor
     assert key("orchestrator_queue_depth", queue="chat", level="0") in metrics
     assert metrics[key("orchestrator_workers_alive")] >= 1
     user = services.users.authenticate(api_key).user
-    assert metrics[key("orchestrator_budget_utilization_ratio", user_id=user.id)] == pytest.approx(
+    assert not any(name.startswith("orchestrator_budget") for name, _ in metrics)  # no user ids without a key
+    admin = app.test_client().get("/metrics", headers={"Authorization": f"Bearer {services.settings.admin_api_key}"})
+    per_user = samples(admin.get_data(as_text=True))
+    assert per_user[key("orchestrator_budget_utilization_ratio", user_id=user.id)] == pytest.approx(
         cost / user.monthly_budget, rel=1e-3)
+    someone = app.test_client().get("/metrics", headers={"Authorization": f"Bearer {api_key}"})
+    assert "user_id=" not in someone.get_data(as_text=True)  # a user's key is not the admin's
 
 
 def test_health_details_and_probes(app, services, worker):
