@@ -157,3 +157,15 @@ def test_a_client_that_disconnects_stops_the_provider_call(web, api_key, sandbox
                           headers={"Authorization": f"Bearer {api_key}"})
     error = events(status)[-1]
     assert error["event"] == "error" and error["data"]["code"] == "cancelled"
+
+
+def test_another_user_cannot_resume_your_stream(web, api_key, services):
+    with stream(web, api_key) as response:
+        request_id = response.headers["X-Request-ID"]
+        events(response)
+    _, other = services.users.create("someone else")
+    stranger = requests.get(f"{web}/chat/stream/{request_id}", timeout=30,
+                            headers={"Authorization": f"Bearer {other.key}"})
+    assert stranger.status_code == 404 and stranger.json()["error"]["code"] == "not_found"
+    owner = requests.get(f"{web}/chat/stream/{request_id}", timeout=30, headers={"Authorization": f"Bearer {api_key}"})
+    assert owner.status_code == 200 and "event: final" in owner.text
