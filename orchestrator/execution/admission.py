@@ -3,11 +3,13 @@ budget and builds its fallback chain, or refuses it."""
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
 import redis
 
+from orchestrator.core.analysis import analyze
 from orchestrator.core.catalog import Catalog
 from orchestrator.core.evidence import Observation
 from orchestrator.core.job import ChatJob, Failure
@@ -91,10 +93,17 @@ class Admission:
         took what was left first, the 402 follows the decision on the stream."""
         trip, reserved, worst = RoundTrip(self.redis), None, 0.0
         if self.cost_tracking:
-            # The worst case of the chain's priciest model is held until the request settles. A task
-            # redelivered after a crash finds its reservation gone at the deadline, not before.
-            input_tokens = decision.analysis.input_tokens if decision.analysis else 0
-            worst = max(self.catalog.get(m).worst_case_cost(input_tokens, request.max_tokens) for m in chain.models)
+            # The worst case of the chain's priciest model, on the most input tokens a provider can
+            # count for the prompt, is held until the request settles. A task redelivered after a
+            # crash finds its reservation gone at the deadline, not before.
+            analysis = decision.analysis or analyze(request.messages, request.system_prompt, request.max_tokens)
+            worst = max(self.catalog.get(m).worst_case_cost(analysis.max_input_tokens, request.max_tokens)
+                        for m in chain.models)
+            if not math.isfinite(worst):  # a caller's `models` list may name a model without a full price
+                self.settlement.refuse(request_id, Failure(
+                    402, "budget_exceeded", f"No suitable models available for this request under a budget: "
+                    f"a model of its chain has no full price, so nothing bounds its cost: {', '.join(chain.models)}."))
+                return False
             reserved = self.budgets.reserve_in(trip, job.owner, limit, request_id, worst,
                                                chain.deadline + RESERVATION_GRACE)
         if job.stream:
