@@ -11,7 +11,7 @@ import fakeredis
 import pytest
 
 from orchestrator.config import load_settings
-from orchestrator.core.catalog import Catalog
+from orchestrator.core.catalog import Catalog, ModelCapabilities
 from orchestrator.core.errors import ErrorKind, ProviderError
 from orchestrator.core.job import ChatJob, Status
 from orchestrator.core.retry_policy import Chain
@@ -51,14 +51,17 @@ class ScriptedRegistry:
         return ScriptedProvider(self.scripts, self.calls)
 
 
-@pytest.fixture
-def env():
+def scripted_services(catalog: Catalog) -> tuple[Services, ScriptedRegistry]:
     settings = dataclasses.replace(load_settings(), redis_prefix="t:", cost_tracking_enabled=True)
-    services = Services(settings=settings, redis=fakeredis.FakeRedis(decode_responses=True),
-                        catalog=Catalog.load(None))
+    services = Services(settings=settings, redis=fakeredis.FakeRedis(decode_responses=True), catalog=catalog)
     registry = ScriptedRegistry()
     services.__dict__["providers"] = registry  # the cached property, given before the executor is built
     return services, registry
+
+
+@pytest.fixture
+def env():
+    return scripted_services(Catalog.load(None))
 
 
 def _job(**fields) -> ChatJob:
@@ -134,3 +137,15 @@ def test_a_job_from_a_newer_release_is_refused():
 def test_a_job_survives_its_json_round_trip():
     job = _job(models=(FIRST, SECOND), stop=("END",), owner="usr_1", stream=True, deadline=12.5)
     assert ChatJob.from_json(job.to_json()) == job
+
+
+def test_a_callers_models_list_naming_a_model_without_a_full_price_is_refused_under_a_budget():
+    unpriced = ModelCapabilities(provider="openai", model_name="no-such-model-anywhere", max_tokens=1000,
+                                 cost_per_1k_input=0.001, cost_per_1k_output=0.002)
+    bundled = Catalog.load(None)
+    services, registry = scripted_services(Catalog({**bundled.models, unpriced.model_name: unpriced}, bundled.providers))
+    services.requests.create("req_unpriced", "admin", "chat")
+    assert services.executor.run("req_unpriced", _job(models=(FIRST, unpriced.model_name))) == FINISHED
+    result = services.requests.get("req_unpriced")["result"]
+    assert (result["status"], result["code"]) == (402, "budget_exceeded") and "no full price" in result["message"]
+    assert registry.calls == [] and services.budgets.usage("admin") == (0.0, 0.0)
