@@ -56,7 +56,7 @@ class ModelLimits:
     tpm: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PriceTier:
     """What a call pays once its input passes `above` tokens (genai-prices' tiers: the rate of
     the highest tier reached applies to every token of the call), in USD a token."""
@@ -142,12 +142,12 @@ class ModelCapabilities:
         that is counted; max_tokens is taken as asked, since a provider bills no more output
         than it was asked for, whatever the catalog says of the model's limit.
         """
-        if not self.fully_priced:
+        tiers = self.price_tiers
+        if not tiers:
             return math.inf
         input_tokens = min(max_input_tokens, self.context_window)
-        first, *higher = self.price_tiers
-        worst = first.most(input_tokens, max_tokens)
-        for tier in higher:  # a dearer tier usually, but nothing requires it to be
+        worst = tiers[0].most(input_tokens, max_tokens)
+        for tier in tiers[1:]:  # a dearer tier usually, but nothing requires it to be
             if tier.above >= input_tokens:
                 break
             worst = max(worst, tier.most(input_tokens, max_tokens))
