@@ -64,7 +64,7 @@ class TaskAnalysis:
     task_type: TaskType
     input_tokens: int
     expected_output_tokens: int
-    max_input_tokens: int  # the most a provider can count for the prompt (`max_input_tokens`): budgets reserve on it
+    max_input_tokens: int  # the most tokens a provider can count for the prompt: budgets reserve on it
     needs: frozenset[str] = frozenset()
 
     def as_dict(self) -> dict:
@@ -100,9 +100,8 @@ def max_input_tokens(texts: list[str], system_prompt: str) -> int:
     rests on this bound rather than on `estimate_tokens`, which is about a quarter of it for
     English.
     """
-    return sum(_max_text_tokens(text) for text in texts) + _max_text_tokens(system_prompt) + _FRAMING_TOKENS * (
-        len(texts) + 1
-    )
+    framing = _FRAMING_TOKENS * (len(texts) + 1)
+    return sum(_max_text_tokens(text) for text in texts) + _max_text_tokens(system_prompt) + framing
 
 
 def _max_text_tokens(text: str) -> int:

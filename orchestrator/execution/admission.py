@@ -3,7 +3,6 @@ budget and builds its fallback chain, or refuses it."""
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 
@@ -97,13 +96,14 @@ class Admission:
             # count for the prompt, is held until the request settles. A task redelivered after a
             # crash finds its reservation gone at the deadline, not before.
             analysis = decision.analysis or analyze(request.messages, request.system_prompt, request.max_tokens)
-            worst = max(self.catalog.get(m).worst_case_cost(analysis.max_input_tokens, request.max_tokens)
-                        for m in chain.models)
-            if not math.isfinite(worst):  # a caller's `models` list may name a model without a full price
+            models = [self.catalog.get(m) for m in chain.models]
+            unpriced = [m.model_name for m in models if not m.fully_priced]
+            if unpriced:  # the router leaves them out under a budget, but a caller's `models` list may name one
                 self.settlement.refuse(request_id, Failure(
                     402, "budget_exceeded", f"No suitable models available for this request under a budget: "
-                    f"a model of its chain has no full price, so nothing bounds its cost: {', '.join(chain.models)}."))
+                    f"{', '.join(unpriced)} lacks an input or output price, so nothing bounds its cost."))
                 return False
+            worst = max(m.worst_case_cost(analysis.max_input_tokens, request.max_tokens) for m in models)
             reserved = self.budgets.reserve_in(trip, job.owner, limit, request_id, worst,
                                                chain.deadline + RESERVATION_GRACE)
         if job.stream:

@@ -147,5 +147,5 @@ def test_a_callers_models_list_naming_a_model_without_a_full_price_is_refused_un
     services.requests.create("req_unpriced", "admin", "chat")
     assert services.executor.run("req_unpriced", _job(models=(FIRST, unpriced.model_name))) == FINISHED
     result = services.requests.get("req_unpriced")["result"]
-    assert (result["status"], result["code"]) == (402, "budget_exceeded") and "no full price" in result["message"]
+    assert (result["status"], result["code"]) == (402, "budget_exceeded") and "lacks an input or output price" in result["message"]
     assert registry.calls == [] and services.budgets.usage("admin") == (0.0, 0.0)
