@@ -25,6 +25,7 @@ import enum
 import itertools
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -63,6 +64,7 @@ class TaskAnalysis:
     task_type: TaskType
     input_tokens: int
     expected_output_tokens: int
+    max_input_tokens: int  # the most tokens a provider can count for the prompt: budgets reserve on it
     needs: frozenset[str] = frozenset()
 
     def as_dict(self) -> dict:
@@ -79,6 +81,34 @@ class TaskAnalysis:
 def estimate_tokens(text: str) -> int:
     """About four characters a token: cheap, and close enough for English prose and code."""
     return (len(text) + 3) // 4
+
+
+# Tokens a provider adds around each message (role and turn markers) and once around the
+# prompt; OpenAI documents 3 a message and 3 to prime the reply, the others use as few.
+_FRAMING_TOKENS = 16
+
+
+def max_input_tokens(texts: list[str], system_prompt: str) -> int:
+    """The most input tokens any provider can count for these texts: one a UTF-8 byte, and a
+    few for the framing of each message.
+
+    No tokenizer the providers use makes a token of less than a byte: OpenAI's and Anthropic's
+    are byte-level BPE, Gemini's a SentencePiece with byte fallback; digits (one token each on
+    Gemini) and rare characters (a token a byte) come close. A tokenizer that applies NFKC first
+    counts the normalized text, which some characters lengthen (U+FDFA becomes 33 bytes), so the
+    longer of the two is counted. Settlement bills what the provider reports, so the reservation
+    rests on this bound rather than on `estimate_tokens`, which is about a quarter of it for
+    English.
+    """
+    framing = _FRAMING_TOKENS * (len(texts) + 1)
+    return sum(_max_text_tokens(text) for text in texts) + _max_text_tokens(system_prompt) + framing
+
+
+def _max_text_tokens(text: str) -> int:
+    if text.isascii():
+        return len(text)
+    normalized = text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
+    return max(len(text.encode("utf-8", "surrogatepass")), len(normalized.encode("utf-8", "surrogatepass")))
 
 
 # --- The vocabulary ---------------------------------------------------------------------
@@ -540,5 +570,6 @@ def analyze(messages: tuple[Message, ...], system_prompt: str | None, max_tokens
         task_type=_TYPES[type_index],
         input_tokens=input_tokens,
         expected_output_tokens=_expected_output(type_index, band, last_tokens, max_tokens),
+        max_input_tokens=max_input_tokens(texts, system_prompt),
         needs=_needs(score, type_index, code, input_tokens, images),
     )

@@ -7,6 +7,7 @@ them; everything else comes from models.yaml, merged with the operator's MODELS_
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -14,8 +15,14 @@ from pathlib import Path
 import yaml
 from genai_prices import Usage as PriceUsage
 from genai_prices import calc_price
+from genai_prices.types import TieredPrices
 
 from orchestrator.core.types import Usage
+
+# A worst case is a float sum of per-token rates; genai-prices totals in Decimal. This much
+# on top keeps float rounding from ever putting the worst case a hair under a settled cost.
+ROUNDING_HEADROOM = 1e-9
+_PROBE_OUTPUT_TOKENS = 1_000_000
 
 
 class ModelProvider(str, enum.Enum):
@@ -49,6 +56,22 @@ class ModelLimits:
     tpm: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class PriceTier:
+    """What a call pays once its input passes `above` tokens (genai-prices' tiers: the rate of
+    the highest tier reached applies to every token of the call), in USD a token."""
+
+    above: int
+    up_to: float  # the most input tokens it applies to: the next tier's `above`, or infinity
+    input: float  # the dearer of an uncached and a cached input token
+    output: float  # reasoning tokens are output tokens
+    fixed: float = 0.0  # a price per call, if any
+
+    def most(self, input_tokens: int, output_tokens: int) -> float:
+        """The most a call of at most these sizes pays in this tier."""
+        return self.fixed + self.input * min(input_tokens, self.up_to) + self.output * output_tokens
+
+
 @dataclass(frozen=True)
 class ModelCapabilities:
     """One model. The first fields are the brief's; prices are USD per 1K tokens."""
@@ -76,6 +99,12 @@ class ModelCapabilities:
     # What the learned router compares it to: a reference model of its training data, "weak",
     # "strong" or a tier number (orchestrator/routing_model/tiers.py); None: placed by its quality prior.
     comparable_to: str | float | None = None
+    # Read from `cost` itself when the model is made; empty when part of a call has no price,
+    # so that nothing bounds what a call costs.
+    price_tiers: tuple[PriceTier, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "price_tiers", self._read_price_tiers())
 
     def cost(self, usage: Usage) -> float:
         """What `usage` costs on this model, in USD."""
@@ -98,9 +127,67 @@ class ModelCapabilities:
             + usage.output_tokens * self.cost_per_1k_output
         ) / 1000
 
-    def worst_case_cost(self, input_tokens: int, max_tokens: int) -> float:
-        """The most a call can cost: the input, and every output token it may write."""
-        return (input_tokens * self.cost_per_1k_input + min(max_tokens, self.max_tokens) * self.cost_per_1k_output) / 1000
+    @property
+    def fully_priced(self) -> bool:
+        """Every part of a call has a price, so its worst case is finite."""
+        return bool(self.price_tiers)
+
+    def worst_case_cost(self, max_input_tokens: int, max_tokens: int) -> float:
+        """The most a call can be billed when the provider counts at most `max_input_tokens` of
+        input (analysis.max_input_tokens) and writes at most `max_tokens`, reasoning included:
+        every input token at the dearer of the cached and uncached rate, in the dearest tier
+        the input can reach. Infinite when the model's prices leave part of a call unpriced.
+
+        A provider refuses, unbilled, a prompt longer than its context window, so no more than
+        that is counted; max_tokens is taken as asked, since a provider bills no more output
+        than it was asked for, whatever the catalog says of the model's limit.
+        """
+        tiers = self.price_tiers
+        if not tiers:
+            return math.inf
+        input_tokens = min(max_input_tokens, self.context_window)
+        worst = tiers[0].most(input_tokens, max_tokens)
+        for tier in tiers[1:]:  # a dearer tier usually, but nothing requires it to be
+            if tier.above >= input_tokens:
+                break
+            worst = max(worst, tier.most(input_tokens, max_tokens))
+        return worst * (1 + ROUNDING_HEADROOM)
+
+    def _read_price_tiers(self) -> tuple[PriceTier, ...]:
+        """The per-token rates of each input-size tier, read by pricing a call inside the tier
+        through `cost`, the settlement's own pricing."""
+        try:
+            thresholds = self._tier_thresholds()
+            return tuple(self._read_price_tier(above, up_to)
+                         for above, up_to in zip(thresholds, [*thresholds[1:], math.inf], strict=True))
+        except LookupError:  # genai-prices does not know the model, or lacks an input or output price
+            return ()
+
+    def _tier_thresholds(self) -> list[int]:
+        """0, and the input sizes above which genai-prices changes this model's rates."""
+        if self.price_source != "genai-prices":
+            return [0]
+        prices = calc_price(PriceUsage(input_tokens=1), model_ref=self.price_ref or self.model_name,
+                            provider_id=self.provider).model_price
+        if prices.input_mtok is None or prices.output_mtok is None:
+            raise LookupError(f"no input or output price for {self.model_name}")
+        tiered = [price for price in (prices.input_mtok, prices.cache_read_mtok, prices.output_mtok)
+                  if isinstance(price, TieredPrices)]
+        return sorted({0} | {tier.start for price in tiered for tier in price.tiers})
+
+    def _read_price_tier(self, above: int, up_to: float) -> PriceTier:
+        tokens = above + 1
+        fixed = self.cost(Usage())
+        plain = self.cost(Usage(input_tokens=tokens))
+        cached = self.cost(Usage(input_tokens=tokens, cached_tokens=tokens))
+        written = self.cost(Usage(input_tokens=tokens, output_tokens=_PROBE_OUTPUT_TOKENS))
+        return PriceTier(
+            above=above,
+            up_to=up_to,
+            input=(max(plain, cached) - fixed) / tokens,
+            output=(written - plain) / _PROBE_OUTPUT_TOKENS,
+            fixed=fixed,
+        )
 
     def quality_for(self, task_type: str) -> float:
         return self.quality.get(task_type, self.quality.get("default", 0.5))

@@ -34,6 +34,7 @@ from orchestrator.core.strategies import (
 from orchestrator.core.types import ChatRequest
 
 MAX_FALLBACKS = 3
+UNPRICED = "it lacks an input or output price (in genai-prices, or `prices` in models.yaml), so nothing bounds its cost"
 INFINITY = float("inf")
 DEFAULT_PREFERENCES = Preferences()
 
@@ -171,6 +172,7 @@ class Router:
             analysis, prediction, request.max_tokens, observations or {}, feedback_quality, neighbourhoods
         )
         allowance = min(budget_limit or INFINITY, INFINITY if budget_remaining is None else budget_remaining)
+        # A model without a full price has an infinite worst case: it fits only where no budget applies.
         fitting = [c for c in candidates if c.worst_cost <= allowance]
         if not fitting:
             raise NoSuitableModel(self._why_none(analysis, candidates, allowance), "budget" if candidates else "context")
@@ -213,6 +215,7 @@ class Router:
     ) -> list[Candidate]:
         """The models with the capabilities the request needs and a context that holds it."""
         input_tokens, expected = analysis.input_tokens, analysis.expected_output_tokens
+        max_input_tokens = analysis.max_input_tokens
         needs_vision, needs_code = "vision" in analysis.needs, "code" in analysis.needs
         task_type = str(analysis.task_type)  # an enum member as a dict key is looked up three times slower
         ratings = feedback_quality or {}
@@ -239,7 +242,7 @@ class Router:
                 Candidate(
                     model,
                     (input_tokens * model.cost_per_1k_input + output * model.cost_per_1k_output) / 1000,
-                    model.worst_case_cost(input_tokens, max_tokens),
+                    model.worst_case_cost(max_input_tokens, max_tokens),
                     ttft + output / model.tokens_per_second,
                     quality,
                 )
@@ -263,6 +266,8 @@ class Router:
                 f"{name} has a {model.context_window}-token context",
                 "context",
             )
+        if not model.fully_priced:
+            raise NoSuitableModel(f"model {name!r} cannot be used under a budget: {UNPRICED}", "budget")
         raise NoSuitableModel(f"model {name!r} could cost more than the budget left (${allowance:.6f})", "budget")
 
     def _fallbacks(self, chosen: Candidate, ranked: Ranked) -> list[tuple[str, str]]:
@@ -293,6 +298,9 @@ class Router:
                 f"the largest context is {largest.context_window} tokens ({largest.model_name}). Shorten the conversation."
             )
         cheapest = min(candidates, key=lambda c: c.worst_cost)
+        if not cheapest.model.fully_priced:
+            return (f"No suitable models available for this request under a budget: the models that fit, "
+                    f"{cheapest.model.model_name} among them, cannot be used under one: {UNPRICED}.")
         return (
             f"No suitable models available for this request: the budget left is ${allowance:.6f} and the cheapest "
             f"model that fits, {cheapest.model.model_name}, could cost ${cheapest.worst_cost:.6f} "

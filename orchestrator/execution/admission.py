@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import redis
 
+from orchestrator.core.analysis import analyze
 from orchestrator.core.catalog import Catalog
 from orchestrator.core.evidence import Observation
 from orchestrator.core.job import ChatJob, Failure
@@ -89,10 +90,18 @@ class Admission:
         took what was left first, the 402 follows the decision on the stream."""
         trip, reserved, worst = RoundTrip(self.redis), None, 0.0
         if self.cost_tracking:
-            # The worst case of the chain's priciest model is held until the request settles. A task
-            # redelivered after a crash finds its reservation gone at the deadline, not before.
-            input_tokens = decision.analysis.input_tokens if decision.analysis else 0
-            worst = max(self.catalog.get(m).worst_case_cost(input_tokens, request.max_tokens) for m in chain.models)
+            # The worst case of the chain's priciest model, on the most input tokens a provider can
+            # count for the prompt, is held until the request settles. A task redelivered after a
+            # crash finds its reservation gone at the deadline, not before.
+            analysis = decision.analysis or analyze(request.messages, request.system_prompt, request.max_tokens)
+            models = [self.catalog.get(m) for m in chain.models]
+            unpriced = [m.model_name for m in models if not m.fully_priced]
+            if unpriced:  # the router leaves them out under a budget, but a caller's `models` list may name one
+                self.settlement.refuse(request_id, Failure(
+                    402, "budget_exceeded", f"No suitable models available for this request under a budget: "
+                    f"{', '.join(unpriced)} lacks an input or output price, so nothing bounds its cost."))
+                return False
+            worst = max(m.worst_case_cost(analysis.max_input_tokens, request.max_tokens) for m in models)
             reserved = self.budgets.reserve_in(trip, job.owner, limit, request_id, worst,
                                                chain.deadline + RESERVATION_GRACE)
         if job.stream:

@@ -8,6 +8,8 @@ import time
 import pytest
 import requests
 
+from orchestrator.core.analysis import analyze
+from orchestrator.core.types import Message
 from orchestrator.store.alerts import Alert, Webhook
 from orchestrator.store.usage import Usage
 from tests.processes import free_port, wait_until
@@ -47,7 +49,7 @@ def test_budget_alerts_fire_once_at_each_threshold_and_reach_the_webhook(app, se
     status, body = ask(calibration, model="gpt-4", max_tokens=40)
     assert status == 200, body
     cost = body["response"]["cost"]
-    worst = services.catalog.get("gpt-4").worst_case_cost(body["routing_decision"]["analysis"]["input_tokens"], 40)
+    worst = services.catalog.get("gpt-4").worst_case_cost(analyze((Message("user", SIMPLE),), None, 40).max_input_tokens, 40)
     budget = 9 * cost + worst + 0.000005  # ten requests fit, the eleventh does not
     user, client = new_client(app, services, budget=budget, name="alice")
 

@@ -63,6 +63,35 @@ def test_concurrent_requests_never_spend_past_the_budget(app, services, worker):
     assert spent <= user.monthly_budget and reserved == 0
 
 
+LONG_CONTEXT_MODEL = "gemini-2.5-pro"  # its rates rise by half or more above 200,000 input tokens
+
+
+def test_concurrent_requests_past_the_long_context_tier_never_spend_past_the_budget(app, services, worker):
+    # The sandbox counts four characters a token: each prompt is just above 200,000 tokens, and
+    # each answer settles at about $0.50 at the long-context rate. The reservation rests on one
+    # token a byte (about $2.00), so one or two of six fit in $2.60; reserved at the base rate
+    # ($0.25, as the gateway once did), all six would fit and spend about $3.00.
+    budget = 2.60
+    user, issued_client = user_client(app, services, budget=budget)
+    header = issued_client.environ_base["HTTP_AUTHORIZATION"]
+    prompt = "tea " * 200_050
+
+    def ask(i: int):
+        client = app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = header
+        reply = client.post(EXECUTE, json={"message": f"{i} {prompt}", "model": LONG_CONTEXT_MODEL, "max_tokens": 50})
+        return reply.status_code, reply.get_json()
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        replies = list(pool.map(ask, range(6)))
+    answered = [body for status, body in replies if status == 200]
+    assert answered and {status for status, _ in replies} <= {200, 402}, [status for status, _ in replies]
+    assert all(b["response"]["usage"]["input_tokens"] > 200_000 and b["response"]["cost"] > 0.5 for b in answered)
+    spent, reserved = services.budgets.usage(user.id)
+    assert spent == pytest.approx(sum(b["response"]["cost"] for b in answered), abs=1e-5)
+    assert spent <= budget and reserved == 0
+
+
 def test_a_settlement_is_applied_once_however_often_the_answer_is_published(services):
     charge = services.budgets.charge("usr_once", "req_once", 0.25)
     services.budgets.reserve("usr_once", 10, "req_once", 1.0, expires_at=9e9)

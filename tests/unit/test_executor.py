@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from orchestrator.config import load_settings
-from orchestrator.core.catalog import Catalog
+from orchestrator.core.catalog import Catalog, ModelCapabilities
 from orchestrator.core.errors import ErrorKind, ProviderError
 from orchestrator.core.job import ChatJob, Status
 from orchestrator.core.retry_policy import Chain
@@ -52,14 +52,17 @@ class ScriptedRegistry:
         return ScriptedProvider(self.scripts, self.calls)
 
 
-@pytest.fixture
-def env():
+def scripted_services(catalog: Catalog) -> tuple[Services, ScriptedRegistry]:
     settings = dataclasses.replace(load_settings(), redis_prefix="t:", cost_tracking_enabled=True)
-    services = Services(settings=settings, redis=fakeredis.FakeRedis(decode_responses=True),
-                        catalog=Catalog.load(None))
+    services = Services(settings=settings, redis=fakeredis.FakeRedis(decode_responses=True), catalog=catalog)
     registry = ScriptedRegistry()
     services.__dict__["providers"] = registry  # the cached property, given before the executor is built
     return services, registry
+
+
+@pytest.fixture
+def env():
+    return scripted_services(Catalog.load(None))
 
 
 def _job(**fields) -> ChatJob:
@@ -155,3 +158,15 @@ def test_an_answer_in_hand_waits_out_a_redis_outage_before_it_is_published(env, 
     assert record["status"] == Status.COMPLETED and record["result"]["response"]["content"] == "kept through the outage"
     assert services.budgets.usage("admin")[0] > 0 and not failures
     assert registry.calls == [FIRST]  # the provider was not asked twice
+
+
+def test_a_callers_models_list_naming_a_model_without_a_full_price_is_refused_under_a_budget():
+    unpriced = ModelCapabilities(provider="openai", model_name="no-such-model-anywhere", max_tokens=1000,
+                                 cost_per_1k_input=0.001, cost_per_1k_output=0.002)
+    bundled = Catalog.load(None)
+    services, registry = scripted_services(Catalog({**bundled.models, unpriced.model_name: unpriced}, bundled.providers))
+    services.requests.create("req_unpriced", "admin", "chat")
+    assert services.executor.run("req_unpriced", _job(models=(FIRST, unpriced.model_name))) == FINISHED
+    result = services.requests.get("req_unpriced")["result"]
+    assert (result["status"], result["code"]) == (402, "budget_exceeded") and "lacks an input or output price" in result["message"]
+    assert registry.calls == [] and services.budgets.usage("admin") == (0.0, 0.0)
