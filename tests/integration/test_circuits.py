@@ -32,10 +32,13 @@ def test_outage_opens_the_circuit_and_recovery_closes_it(client, sandbox, settin
     started = time.time()
 
     # The first requests fail on the primary (tried twice each) and are served by a fallback.
-    served_during_outage = []  # a bounded number: the key's rate limit is 100 a minute
+    served_during_outage, answers = [], []  # a bounded number: the key's rate limit is 100 a minute
     while time.time() - started < outage and len(served_during_outage) < 30:
-        served_during_outage.append(ask(client)["model_used"])
+        answers.append(ask(client))
+        served_during_outage.append(answers[-1]["model_used"])
     assert PRIMARY not in served_during_outage
+    # The executor itself skipped the primary for its open circuit (not merely timing).
+    assert any(a["error"] == "circuit_open" for answer in answers for a in answer["attempts"])
     outage_attempts = [a for a in primary_attempts(sandbox) if a["time"] < started + outage]
     skipped = len(served_during_outage) * 2 - len(outage_attempts)
     assert skipped > 0, "the open circuit should have spared the primary some attempts"
