@@ -6,10 +6,12 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 
 import redis
 import requests
 
+from orchestrator.store.budgets import Budgets, month_of
 from orchestrator.store.users import Users
 from tests.processes import free_port, orchestrator, wait_until
 
@@ -30,7 +32,7 @@ def test_sigkill_mid_request_gives_exactly_one_answer(sandbox, logs, settings):
     client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
     try:
         wait_until(lambda: requests.get(f"{base}/health", timeout=5).status_code == 200, 30, "the stack")
-        _, issued = Users(client, prefix, default_budget=10).create("kill-test")
+        user, issued = Users(client, prefix, default_budget=10).create("kill-test")
         reply = {}
         caller = threading.Thread(target=lambda: reply.update(response=requests.post(
             f"{base}/chat/execute", json={"message": "Tell me about tides", "model": MODEL}, timeout=60,
@@ -54,6 +56,10 @@ def test_sigkill_mid_request_gives_exactly_one_answer(sandbox, logs, settings):
         counted = [client.hgetall(k) for k in hours]
         assert sum(int(c.get("ok", 0)) for c in counted) == 1
         assert sum(int(c.get("cost_micro", 0)) for c in counted) == round(body["response"]["cost"] * 1_000_000)
+        # The user is billed the answer once, and the killed attempt's reservation is gone.
+        budget = Budgets(client, prefix).keys(user.id, month_of(time.time()))
+        assert int(client.hget(budget[0], "spent_micro")) == round(body["response"]["cost"] * 1_000_000)
+        assert client.hlen(budget[1]) == 0
     finally:
         for process in (web, first, second):
             if process is not None:
