@@ -123,6 +123,9 @@ def _providers() -> tuple[dict, list[str]]:
                 "last_error_at": float(averages["last_error_at"]) if averages.get("last_error_at") else None,
             }
         if not models:
+            reason = svc.providers.missing_credentials(config)
+            if reason:
+                providers[name] = {"kind": config.kind, "sandbox": False, "available": False, "reason": reason}
             continue
         last = max((m for m in models.values() if m["last_error_at"]), key=lambda m: m["last_error_at"], default=None)
         circuit = states.get(("provider", name), "closed")

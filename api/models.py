@@ -26,4 +26,4 @@ class Capabilities(MethodView):
             entry["served_by"] = "sandbox" if svc.providers.uses_sandbox(provider) else "provider"
             entry["base_url"] = svc.providers.base_url(provider)
             models.append(entry)
-        return {"models": models, "count": len(models)}
+        return {"models": models, "count": len(models), "unavailable": svc.unavailable}

@@ -315,7 +315,9 @@ def _conversation(messages) -> tuple[str | None, list[dict]]:
 
 
 def _unknown_model(name: str, param: str) -> OpenAIError:
-    message = f"The model '{name}' does not exist; GET /v1/models lists the models."
+    reason = services().unavailable.get(name)
+    message = (f"The model '{name}' is unavailable: {reason}." if reason
+               else f"The model '{name}' does not exist; GET /v1/models lists the models.")
     return OpenAIError(404, openai_error(404, message, "model_not_found", param))
 
 

@@ -240,6 +240,8 @@ class ModelCapabilitiesSchema(ma.Schema):
 class CapabilitiesSchema(ma.Schema):
     models = fields.List(fields.Nested(ModelCapabilitiesSchema), required=True)
     count = fields.Integer(required=True)
+    unavailable = fields.Dict(keys=fields.String(), values=fields.String(), required=True, metadata={
+        "description": "Catalog models nobody can serve here (no API key and the sandbox off), with why"})
 
 
 class CatalogModel(fields.String):
@@ -247,6 +249,8 @@ class CatalogModel(fields.String):
 
     def _deserialize(self, value, attr, data, **kwargs):
         name = super()._deserialize(value, attr, data, **kwargs)
+        if name in services().unavailable:
+            raise ma.ValidationError(f"Model {name!r} is unavailable: {services().unavailable[name]}.")
         if name not in services().catalog:
             raise ma.ValidationError(f"Unknown model {name!r}; GET /models/capabilities lists the models.")
         return name

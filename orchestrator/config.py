@@ -21,7 +21,9 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class Settings:
-    # Provider keys: absent means the provider's models are served by the sandbox.
+    # Provider keys. A provider without one is played by the sandbox when the sandbox is on
+    # (SANDBOX=on, or SANDBOX=auto, the default, with no provider key set at all: the demo);
+    # otherwise its models are unavailable.
     openai_api_key: str | None = field(default=None, repr=False)
     anthropic_api_key: str | None = field(default=None, repr=False)
     google_api_key: str | None = field(default=None, repr=False)
@@ -44,6 +46,14 @@ class Settings:
 
     sandbox_url: str = "http://127.0.0.1:8100"
     sandbox_latency_scale: float = 1.0
+    sandbox: str = "auto"  # auto, on or off
+
+    @property
+    def sandbox_on(self) -> bool:
+        """Whether providers without a key are played by the sandbox."""
+        if self.sandbox != "auto":
+            return self.sandbox == "on"
+        return not (self.openai_api_key or self.anthropic_api_key or self.google_api_key)
     models_file: str | None = None
 
     request_timeout: float = 60.0
@@ -138,6 +148,7 @@ def load_settings(read_dotenv: bool = True) -> Settings:
         default_max_tokens=_read(env, "int", "DEFAULT_MAX_TOKENS", 2048, validate=at_least_one),
         sandbox_url=_check_url("SANDBOX_URL", env.str("SANDBOX_URL", "http://127.0.0.1:8100"), ("http", "https")),
         sandbox_latency_scale=_read(env, "float", "SANDBOX_LATENCY_SCALE", 1.0, validate=positive),
+        sandbox=_read(env, "str", "SANDBOX", "auto", validate=OneOf(("auto", "on", "off"))),
         models_file=env.str("MODELS_FILE", None) or None,
         request_timeout=_read(env, "float", "REQUEST_TIMEOUT", 60.0, validate=Range(min=1)),
         first_token_timeout=_read(env, "float", "FIRST_TOKEN_TIMEOUT", 10.0, validate=Range(min=0.1)),

@@ -287,6 +287,10 @@ class Catalog:
     def provider_of(self, model: ModelCapabilities) -> ProviderConfig:
         return self.providers[model.provider]
 
+    def without(self, names) -> Catalog:
+        """This catalog less the models named."""
+        return Catalog({name: m for name, m in self.models.items() if name not in names}, self.providers)
+
     @classmethod
     def load(cls, extra_file: str | None = None) -> Catalog:
         """The bundled models.yaml, with `extra_file` (MODELS_FILE) merged over it."""

@@ -138,9 +138,11 @@ def _listed(ranked: Ranked, tiers: dict[str, float]) -> list[dict]:
 
 
 class Router:
-    def __init__(self, catalog: Catalog, default_model: str | None = None, quality_model: QualityModel | None = None):
+    def __init__(self, catalog: Catalog, default_model: str | None = None, quality_model: QualityModel | None = None,
+                 unserved: dict[str, str] | None = None):
         self.catalog = catalog
         self.default_model = default_model
+        self.unserved = unserved or {}  # models left out of `catalog` because nobody serves them, and why
         self.quality_model = quality_model or load_shipped()
         references = self.quality_model.reference_tiers
         self.tiers = {model.model_name: resolve_tier(model, references) for model in catalog}
@@ -256,6 +258,8 @@ class Router:
         for candidate in fitting:
             if candidate.model.model_name == name:
                 return candidate
+        if name in self.unserved:
+            raise NoSuitableModel(f"model {name!r} is unavailable: {self.unserved[name]}", "unknown_model")
         if name not in self.catalog:
             raise NoSuitableModel(f"model {name!r} is not in the catalog", "unknown_model")
         model = self.catalog.get(name)

@@ -1,7 +1,9 @@
 """One client per provider and process, pointed at the real API or at the sandbox.
 
 A built-in provider whose API key is not set is served by the sandbox upstream through
-the same SDK code path; a custom provider always goes to its declared base URL.
+the same SDK code path when the sandbox is on (Settings.sandbox_on), and is unavailable
+otherwise: a deployment with real keys never mixes sandbox answers in. A custom provider
+always goes to its declared base URL.
 
 A provider's SDK is imported when its client is first built, not with this module: the
 API's processes never call a provider, and the three SDKs would cost each of them about
@@ -42,6 +44,21 @@ class ProviderRegistry:
         return built_in[env] if env in built_in else os.environ.get(env) or None
 
     def uses_sandbox(self, provider: ProviderConfig) -> bool:
+        return self.settings.sandbox_on and self._keyless(provider)
+
+    def missing_credentials(self, provider: ProviderConfig) -> str | None:
+        """Why nobody can serve this provider's models, or None when someone can."""
+        if self.settings.sandbox_on or not self._keyless(provider):
+            return None
+        return (f"no credentials for provider {provider.name}: set {provider.api_key_env or 'its API key'}, "
+                "or SANDBOX=on to have the sandbox play it")
+
+    def unavailable_models(self) -> dict[str, str]:
+        """Each model nobody can serve, and why."""
+        reasons = {name: self.missing_credentials(config) for name, config in self.catalog.providers.items()}
+        return {m.model_name: reason for m in self.catalog if (reason := reasons.get(m.provider))}
+
+    def _keyless(self, provider: ProviderConfig) -> bool:
         return provider.base_url is None and self.api_key(provider) is None
 
     def for_model(self, model: ModelCapabilities) -> Provider:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import redis
@@ -42,9 +42,15 @@ class Services:
     redis: redis.Redis
     catalog: Catalog
 
+    # The catalog's models that nobody can serve (no key, sandbox off), and why; not in `catalog`.
+    unavailable: dict[str, str] = field(default_factory=dict)
+
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
-        return cls(settings=settings, redis=connect(settings), catalog=Catalog.load(settings.models_file))
+        everything = Catalog.load(settings.models_file)
+        unavailable = ProviderRegistry(settings, everything).unavailable_models()
+        return cls(settings=settings, redis=connect(settings), catalog=everything.without(unavailable),
+                   unavailable=unavailable)
 
     @cached_property
     def requests(self) -> RequestStore:
@@ -56,7 +62,7 @@ class Services:
 
     @cached_property
     def router(self) -> Router:
-        return Router(self.catalog, default_model=self.settings.default_model_name)
+        return Router(self.catalog, default_model=self.settings.default_model_name, unserved=self.unavailable)
 
     @cached_property
     def providers(self) -> ProviderRegistry:
