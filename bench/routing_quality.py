@@ -157,7 +157,7 @@ def main() -> None:
 
 
 def learned_router() -> None:
-    """The learned router (orchestrator/routing_model) on every set, beside the baselines."""
+    """The learned router (orchestrator/core/routing_model) on every set, beside the baselines."""
     from orchestrator.router_training.report import markdown, report
 
     rows, notes = report(DATA_DIR)

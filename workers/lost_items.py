@@ -4,8 +4,8 @@ kombu's Redis transport loses a message whose worker dies between taking it (BRP
 recording it as unacked. An item not started yet whose task is neither on the batch queue
 nor held by a worker was lost. One worker of the fleet looks at every unfinished batch on
 each monitor pass (orchestrator/runtime/monitor.py: every INTERVAL seconds); the look is
-cheap unless the batch queue is empty, and an item is sent again when two passes in a row
-found it lost. Sent twice, an item would call its provider twice, but it ends and is
+cheap unless the batch queue is empty, runs at most every SWEEP_EVERY seconds across the
+fleet, and an item is sent again when two looks in a row found it lost. Sent twice, an item would call its provider twice, but it ends and is
 billed once.
 """
 
@@ -20,12 +20,14 @@ from workers.queues import BATCH_QUEUE
 
 log = logging.getLogger(__name__)
 
+SWEEP_EVERY = 5.0  # seconds between two looks: far longer than a worker takes to record a message
+
 
 def sweep(services: Services) -> int:
     """Send again what the broker lost of every unfinished batch; how many items."""
     prefix = services.settings.redis_prefix
-    if broker.queue_length(services.redis, BATCH_QUEUE, prefix):
-        return 0  # the items not started may still be waiting on the queue
+    if broker.queue_length(services.redis, BATCH_QUEUE, prefix) or not services.batches.may_sweep(SWEEP_EVERY):
+        return 0  # the items not started may still be waiting on the queue, or a look is recent
     sent = 0
     for batch_id in services.batches.open_ids():
         batch = services.batches.get(batch_id)

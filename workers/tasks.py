@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import gc
+import logging
 from functools import lru_cache
 
 import redis
 from celery.signals import heartbeat_sent, worker_ready, worker_shutdown
 
 from orchestrator.config import get_settings
-from orchestrator.core.job import ChatJob, RateLimitSlot
+from orchestrator.core.job import ADMIN_ID, ChatJob, RateLimitSlot, UnknownJobVersion
 from orchestrator.core.retry_policy import Chain
 from orchestrator.execution.outcomes import RetryLater
 from orchestrator.runtime import logs
@@ -17,6 +18,8 @@ from orchestrator.runtime.services import Services
 from workers.app import app
 from workers.dispatch import EXECUTE_CHAT
 from workers.queues import DEFAULT_PRIORITY, MOST_URGENT, batch_kombu_priority, kombu_priority, task_reprs
+
+log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=1)
@@ -29,9 +32,15 @@ def services() -> Services:
 def execute_chat(self, request_id: str, payload: dict, chain: dict | None = None, slot: dict | None = None) -> None:
     """One step of a request's chain (`payload` is its ChatJob as JSON); the next attempt is
     this same task, retried. A batch item runs the same way, on the batch queue."""
-    job = ChatJob.from_json(payload)
-    outcome = services().executor.run(request_id, job, Chain.from_dict(chain) if chain else None,
-                                      RateLimitSlot.from_json(slot) if slot else None, logs.REQUEST_ID.get())
+    try:
+        job = ChatJob.from_json(payload)
+        state = Chain.from_dict(chain) if chain else None
+        booked = RateLimitSlot.from_json(slot) if slot else None
+    except (UnknownJobVersion, LookupError, TypeError, ValueError) as exc:
+        log.exception("request %s: its task's arguments cannot be read", request_id)
+        services().settlement.unreadable(request_id, payload.get("owner") or ADMIN_ID, str(exc) or type(exc).__name__)
+        return
+    outcome = services().executor.run(request_id, job, state, booked, logs.REQUEST_ID.get())
     if isinstance(outcome, RetryLater):
         kwargs: dict = {"chain": outcome.chain.as_dict()}
         if outcome.slot is not None:

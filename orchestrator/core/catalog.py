@@ -97,7 +97,7 @@ class ModelCapabilities:
     price_ref: str | None = None
     limits: ModelLimits | None = None  # the provider's rpm/tpm for this model, from `limits` in models.yaml
     # What the learned router compares it to: a reference model of its training data, "weak",
-    # "strong" or a tier number (orchestrator/routing_model/tiers.py); None: placed by its quality prior.
+    # "strong" or a tier number (orchestrator/core/routing_model/tiers.py); None: placed by its quality prior.
     comparable_to: str | float | None = None
     # Read from `cost` itself when the model is made; empty when part of a call has no price,
     # so that nothing bounds what a call costs.

@@ -20,6 +20,7 @@ _SECRET = re.compile(
     r"|\borch-[A-Za-z0-9_-]{16,}"
 )
 REDACTED = "[redacted]"
+MAX_MESSAGE_CHARS = 500  # of a provider's error text kept: scrubbed first, so no key is cut in two
 
 
 def scrubbed(text: str) -> str:
@@ -80,7 +81,7 @@ class ProviderError(Exception):
         status: int | None = None,
         retry_after: float | None = None,
     ):
-        message = scrubbed(message)
+        message = scrubbed(message)[:MAX_MESSAGE_CHARS]
         super().__init__(message)
         self.kind = kind
         self.message = message

@@ -45,7 +45,7 @@ def batch_of(request_id: str) -> str | None:
 
 
 class Status(enum.StrEnum):
-    """A request's life; the Lua scripts of orchestrator/store/requests.py write the same words."""
+    """A request's life; the Lua scripts of orchestrator/store/lua write the same words."""
 
     QUEUED = "queued"
     RUNNING = "running"

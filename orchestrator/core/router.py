@@ -1,12 +1,12 @@
 """Router.route(request) -> RoutingDecision: which model answers, why, and what comes next.
 
-1. Analyse the conversation (orchestrator/analysis.py).
+1. Analyse the conversation (orchestrator/core/analysis.py).
 2. Keep the models that can take it: the capabilities it needs, a context that holds it,
    a worst-case cost within the request's budget_limit and the user's remaining budget,
    and not marked unavailable.
-3. Predict each one's quality on this prompt (orchestrator/routing_model: the weak and
+3. Predict each one's quality on this prompt (orchestrator/core/routing_model: the weak and
    strong references' predicted quality, placed by the model's tier), moved by what was
-   observed of it, and rank them with the strategy (orchestrator/strategies.py).
+   observed of it, and rank them with the strategy (orchestrator/core/strategies.py).
 4. Choose the best (or the pinned model), and up to three fallbacks, other providers first.
    The operator's default model (DEFAULT_MODEL_NAME), when it fits, is always among the
    fallbacks: the model the operator trusts is the last resort.
@@ -161,10 +161,10 @@ class Router:
         feedback_quality: dict[str, dict[str, RatedQuality]] | None = None,
         neighbourhoods: Neighbourhoods = NONE,
     ) -> RoutingDecision:
-        """`observations` (orchestrator/stats.py) blend into the predicted qualities, and so do
-        users' ratings per model and task type (`feedback_quality`, orchestrator/learning.py)
+        """`observations` (orchestrator/store/stats.py) blend into the predicted qualities, and so do
+        users' ratings per model and task type (`feedback_quality`, orchestrator/store/learning.py)
         and the corrections learned in the prompt's neighbourhood (`neighbourhoods`,
-        orchestrator/neighbourhood_quality.py); models in `unavailable` (open circuits) are
+        orchestrator/store/neighbourhood_quality.py); models in `unavailable` (open circuits) are
         routed around unless nothing else fits."""
         strategy = strategy.value if isinstance(strategy, RoutingStrategy) else strategy
         rank = get_strategy(strategy)

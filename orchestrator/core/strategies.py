@@ -3,7 +3,7 @@
 A strategy receives the candidates that passed the router's hard filters (capability,
 context, budget, availability) and returns them ranked, best first, each with its score.
 Each candidate's quality is the learned router's prediction for this prompt
-(orchestrator/routing_model), so the bars below move with the prompt: when the cheap
+(orchestrator/core/routing_model), so the bars below move with the prompt: when the cheap
 models are predicted to answer about as well as the strong ones, they clear every bar;
 when a strong model is predicted to add much, only the strong ones do.
 Register a strategy of your own with `register_strategy`; the router looks strategies up
@@ -63,7 +63,7 @@ class Context(NamedTuple):
 Ranked = list[tuple[float, Candidate]]
 Strategy = Callable[[list[Candidate], Context], Ranked]
 
-QUALITY_TOLERANCE = 0.02  # kept for the analytics' level requirements (orchestrator/analytics.py)
+QUALITY_TOLERANCE = 0.02  # kept for the analytics' level requirements (orchestrator/runtime/analytics.py)
 
 # The bars, as the expected quality (share of answers judged right) a strategy gives up
 # against the best candidate for this prompt: cost_optimal and performance_optimal accept

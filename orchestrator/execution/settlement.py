@@ -2,10 +2,10 @@
 against the budget and its conversation extended in the same step (the terminal-once Lua of
 orchestrator/store/ledger.py), then counted for its user.
 
-Redis may be away at that moment, with an answer already paid for in hand: the write is
+Redis may be away at that moment, with an answer already paid for in hand: its write is
 tried again, backing off, until Redis answers or the reservation's grace after the request's
 deadline has passed; only then does the error go up (the task's message, never acked, is
-delivered again once the broker is back).
+delivered again once the broker is back). A failure is written once.
 """
 
 from __future__ import annotations
@@ -70,10 +70,17 @@ class Settlement:
         return self.budgets.charge(job.owner, request_id, cost) if self.cost_tracking else None
 
     def fail(self, request_id: str, job: ChatJob, failure: Failure) -> bool:
-        """Publish the failure and release the reservation; False when the request had ended."""
-        until = (job.deadline or time.time()) + RESERVATION_GRACE
-        return _written(lambda: self.ledger.fail(request_id, failure.to_json(), self.charge(job, request_id)),
-                        request_id, until)
+        """Publish the failure and release the reservation; False when the request had ended.
+        Written once: with no answer in hand, a Redis outage is not worth holding a worker for
+        (the reservation expires by itself, and the task is delivered again)."""
+        return self.ledger.fail(request_id, failure.to_json(), self.charge(job, request_id))
+
+    def unreadable(self, request_id: str, owner: str, problem: str) -> None:
+        """End a request whose task arguments this worker cannot read (a newer release's job,
+        a malformed chain): a 500 at once rather than a wait until the deadline."""
+        charge = self.budgets.charge(owner, request_id, 0.0) if self.cost_tracking else None
+        self.ledger.fail(request_id, Failure(500, "unreadable_job", f"The worker cannot read this request: {problem}.")
+                         .to_json(), charge)
 
     def refuse(self, request_id: str, failure: Failure) -> None:
         """A request no model may take: nothing was reserved for it."""

@@ -105,7 +105,7 @@ class AnthropicProvider(SdkProvider):
     def _in_band_error(self, error: dict, model: str) -> ProviderError:
         """An error event after the stream began (an overload, mostly), as the status its type stands for."""
         status = _ERROR_STATUS.get(error.get("type"), 500)
-        message = str(error.get("message") or "the provider reported an error mid-stream")[:500]
+        message = str(error.get("message") or "the provider reported an error mid-stream")
         return ProviderError(classify(status, error.get("type"), message), message, provider=self.name, model=model,
                              status=status)
 
@@ -120,10 +120,10 @@ class AnthropicProvider(SdkProvider):
         if isinstance(exc, anthropic.APIConnectionError):
             return ProviderError(ErrorKind.CONNECTION, "could not reach the provider", provider=self.name, model=model)
         if not isinstance(exc, anthropic.APIStatusError):
-            return ProviderError(ErrorKind.SERVER_ERROR, str(exc)[:500], provider=self.name, model=model)
+            return ProviderError(ErrorKind.SERVER_ERROR, str(exc), provider=self.name, model=model)
         body = exc.body if isinstance(exc.body, dict) else {}
         error = body.get("error") if isinstance(body.get("error"), dict) else body
-        message = str(error.get("message") or exc.message)[:500]
+        message = str(error.get("message") or exc.message)
         return ProviderError(
             classify(exc.status_code, error.get("type"), message),
             message,

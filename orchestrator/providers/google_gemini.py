@@ -111,7 +111,7 @@ class GeminiProvider(SdkProvider):
         return reason
 
     def _error(self, exc: genai_errors.APIError, model: str) -> ProviderError:
-        message = str(exc.message or exc)[:500]
+        message = str(exc.message or exc)
         headers = getattr(exc.response, "headers", None) or {}
         return ProviderError(
             classify(exc.code or 500, exc.status, message),

@@ -121,7 +121,7 @@ class OpenAICompatibleProvider(SdkProvider):
         yield StreamEnd(_FINISH_REASONS.get(finish_reason, "stop"), usage or Usage(), response.headers.get("x-request-id"))
 
     def _in_band_error(self, error: dict, model: str) -> ProviderError:
-        message = str(error.get("message") or "the provider reported an error mid-stream")[:500]
+        message = str(error.get("message") or "the provider reported an error mid-stream")
         status = error.get("status") or (500 if error.get("type") != "invalid_request_error" else 400)
         return ProviderError(classify(int(status), error.get("code"), message), message, provider=self.name, model=model)
 
@@ -147,4 +147,4 @@ def _message(exc: openai.APIError) -> str:
     """The provider's own explanation, without request headers or keys."""
     body = exc.body if isinstance(exc.body, dict) else {}
     nested = body.get("error") if isinstance(body.get("error"), dict) else {}
-    return str(body.get("message") or nested.get("message") or exc.message or type(exc).__name__)[:500]
+    return str(body.get("message") or nested.get("message") or exc.message or type(exc).__name__)

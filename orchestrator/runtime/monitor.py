@@ -14,6 +14,8 @@ work does not grow with the number of workers, and nothing runs on a request's p
   trigger, or CEILING_RECOVERY of the ceiling when there is no baseline.
 - **Worker lost.** A worker whose heartbeat stopped without a shutdown (its entry in the
   fleet's set older than HEARTBEAT_TTL) is removed from the set and alerted once.
+- **The worker's own periodic work**, passed to `tick` (workers/lost_items.py: batch items the
+  broker lost, sent again), runs after the checks, even when they failed.
 
 (Circuit openings are alerted by the worker that opened the circuit, at that moment:
 orchestrator/execution/accounting.py.)
@@ -68,10 +70,14 @@ class Monitor:
         try:
             if not self.redis.set(self.lock_key, "1", nx=True, px=int(INTERVAL * 1000)):
                 return []
-            fired = self.run()
         except Exception:
             log.exception("monitor pass failed")
             return []
+        try:
+            fired = self.run()
+        except Exception:
+            log.exception("monitor checks failed")
+            fired = []
         for work in also:
             try:
                 work()

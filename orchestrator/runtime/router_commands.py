@@ -11,7 +11,7 @@ from orchestrator.router_training.data import DEFAULT_DIR, load_training_set, tr
 
 @click.group()
 def router() -> None:
-    """Train and evaluate the learned router (orchestrator/routing_model)."""
+    """Train and evaluate the learned router (orchestrator/core/routing_model)."""
 
 
 @router.command("train")

@@ -144,10 +144,13 @@ class Services:
                           circuits=self.circuits, cost_tracking=self.settings.cost_tracking_enabled)
 
     @cached_property
+    def settlement(self) -> Settlement:
+        return Settlement(ledger=self.ledger, budgets=self.budgets, conversations=self.conversations,
+                          accounting=self.accounting, cost_tracking=self.settings.cost_tracking_enabled)
+
+    @cached_property
     def executor(self) -> Executor:
-        settings = self.settings
-        settlement = Settlement(ledger=self.ledger, budgets=self.budgets, conversations=self.conversations,
-                                accounting=self.accounting, cost_tracking=settings.cost_tracking_enabled)
+        settings, settlement = self.settings, self.settlement
         admission = Admission(
             redis_client=self.redis, catalog=self.catalog, router=self.router, budgets=self.budgets,
             requests=self.requests, accounting=self.accounting, settlement=settlement,

@@ -131,6 +131,11 @@ class BatchStore:
         """Every item's task is on the queue (only then may an item be found lost)."""
         self.redis.hset(self.key(batch_id), "sent_at", time.time())
 
+    def may_sweep(self, every: float) -> bool:
+        """At most one look for lost items every `every` seconds, across the fleet: two looks
+        closer together could both miss an item a worker was taking and send it twice."""
+        return bool(self.redis.set(self.keyspace.lost_sweep, 1, nx=True, px=int(every * 1000)))
+
     def open_ids(self) -> list[str]:
         """The batches not known to have ended."""
         return self.redis.zrange(self.open_key, 0, -1)
@@ -140,8 +145,7 @@ class BatchStore:
         others are remembered for the next. A message is out of both the queue and the unacked
         hash for an instant while a worker takes it (between its BRPOP and its unacked write),
         so only an item seen lost twice, one look interval apart, is really lost. Looks never
-        overlap (one worker of the fleet runs the monitor's pass at a time), so reading then
-        writing is safe."""
+        overlap (may_sweep), so reading then writing is safe."""
         key = self.keyspace.batch_lost_seen(batch_id)
         confirmed = seen & {int(index) for index in self.redis.smembers(key)}
         pipe = self.redis.pipeline(transaction=True)

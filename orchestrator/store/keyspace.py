@@ -11,6 +11,7 @@ Requests and batches
   batch:{batch_id}                 hash: owner, priority, total, times, counters, cost_micro
   batch:{batch_id}:lost-seen       set: item indexes the last look found lost
   batches-open                     sorted set: batch id -> creation time (unfinished)
+  lost-sweep                       string: the last look for lost batch items, one at a time
   conv:{owner}:{conversation_id}   list: the conversation's messages (JSON)
   streams-open                     sorted set: reader id -> last read (streaming answers)
 Money and usage
@@ -70,6 +71,10 @@ class Keys:
     @property
     def batches_open(self) -> str:
         return f"{self.prefix}batches-open"
+
+    @property
+    def lost_sweep(self) -> str:
+        return f"{self.prefix}lost-sweep"
 
     def conversation(self, owner: str, conversation_id: str) -> str:
         return f"{self.prefix}conv:{owner}:{conversation_id}"

@@ -7,7 +7,7 @@ says less about the answer's quality than a rating does). Its residual is the ou
 the model's prediction for that prompt before any correction, read from the routing
 decision. Per cluster and model the store keeps a decayed weight and a decayed sum of
 residuals (half of both gone after HALF_LIFE without news); the router reads them as a
-bounded, shrunk correction (orchestrator/routing_model/neighbourhood.py).
+bounded, shrunk correction (orchestrator/core/routing_model/neighbourhood.py).
 
 Bounded: one hash per cluster (the artifact's k-means clusters, 32), three fields per model
 that received an outcome there, each hash expiring TTL after its last update.

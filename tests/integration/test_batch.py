@@ -28,12 +28,12 @@ def status(client, batch_id: str, **page) -> dict:
     return reply.get_json()
 
 
-def wait_ended(client, batch_id: str, timeout: float = 30) -> dict:
+def wait_ended(client, batch_id: str, timeout: float = 30, interval: float = 0.1) -> dict:
     """The batch's status once every item has ended (polled, with a deadline)."""
     def ended():
         body = status(client, batch_id, limit=0)
         return body if body["status"] in ENDED and body["counts"]["running"] == 0 else None
-    return wait_until(ended, timeout, f"batch {batch_id} to end", interval=0.1)
+    return wait_until(ended, timeout, f"batch {batch_id} to end", interval=interval)
 
 
 def submit(client, items: list[dict], **extra) -> dict:
@@ -204,7 +204,7 @@ def test_items_the_broker_lost_are_sent_again(client, app, api_key, fresh_sandbo
     services.batches.create(batch_id, owner, 5, jobs, [None] * 3)
     _send(batch_id, [(0, jobs[0]), (2, jobs[2])], 5)  # item 1's task is lost
     services.batches.mark_sent(batch_id)
-    done = wait_ended(client, batch_id)
+    done = wait_ended(client, batch_id, timeout=45, interval=0.5)  # two sweeps 5 s apart; under the rate limit
     assert done["status"] == "completed" and done["counts"]["completed"] == 3
     calls = sorted(sent_text(a) for a in requests.get(f"{fresh_sandbox}/_sandbox/attempts", timeout=5)
                    .json()["attempts"])

@@ -74,3 +74,17 @@ def test_a_finished_request_is_not_answered_twice(client, settings):
     services().executor.run(request_id, ChatJob.from_json({"messages": [{"role": "user", "content": "other"}]}))
     assert store.redis.xlen(store.events_key(request_id)) == events_before
     assert store.get(request_id)["result"]["response"]["content"] == reply.get_json()["response"]["content"]
+
+
+def test_a_job_this_worker_cannot_read_ends_at_once_with_a_500(services, worker):
+    from orchestrator.core.job import JOB_VERSION
+    from workers.app import app as celery_app
+    from workers.dispatch import EXECUTE_CHAT
+
+    services.requests.create("req_from_the_future", "admin", "chat")
+    job = {"messages": [{"role": "user", "content": "hi"}], "version": JOB_VERSION + 1}
+    celery_app.send_task(EXECUTE_CHAT, args=["req_from_the_future", job], task_id="req_from_the_future",
+                         queue="chat")
+    kind, error = services.requests.wait_terminal("req_from_the_future", timeout=15)
+    assert kind == "error" and (error["status"], error["code"]) == (500, "unreadable_job")
+    assert "newer than this worker's" in error["message"]

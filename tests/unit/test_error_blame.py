@@ -95,3 +95,9 @@ def test_a_circuit_probes_soon_after_opening_then_backs_off_to_the_cap():
     for _ in range(5):
         circuits.record("flaky", "p", success=False)
     assert open_for() == 2
+
+
+def test_a_key_at_the_cut_is_scrubbed_before_the_message_is_shortened():
+    upstream = "x" * 490 + " Incorrect API key provided: sk-proj-abcdefghijklmnop1234"
+    error = ProviderError(ErrorKind.AUTH, upstream, provider="openai", model="gpt-4o-mini")
+    assert "sk-" not in error.message and len(error.message) <= 500

@@ -1,6 +1,6 @@
 """Per-neighbourhood corrections learned from traffic, as the router reads them (pure).
 
-For each prompt cluster and model the store (orchestrator/neighbourhood_quality.py) keeps a
+For each prompt cluster and model the store (orchestrator/store/neighbourhood_quality.py) keeps a
 decayed weight and a decayed sum of residuals: the quality observed (a rating, or 0 for a
 failed attempt) minus the quality predicted when the request was routed. The correction is
 the mean residual shrunk toward zero, as if PRIOR_WEIGHT outcomes of residual zero had
