@@ -16,7 +16,8 @@ the caller. Per error class of the taxonomy (providers/errors.py):
 Once part of the answer has been streamed to the caller, the next attempt must continue
 it: it goes to a model that takes the partial answer as an assistant prefill. A chain of
 models the caller named (`models`) is closed: neither a larger context nor a continuation
-brings in a model from outside it.
+brings in a model from outside it. Under a budget, a model from outside the chain joins it
+only if its worst case fits what was reserved (`Chain.affordable`).
 
 No model is tried more than MAX_TRIES_PER_MODEL times per request, and no wait runs past
 the request's deadline. The chain holds the configured number of models
@@ -54,6 +55,12 @@ class Chain:
     decision: dict = field(default_factory=dict)
     partial: str = ""  # the answer's text already streamed to the caller
     closed: bool = False  # the caller named the models: no other may answer, nor continue an answer
+    # Under a budget, the catalog's models whose worst case fits what was reserved: the only
+    # ones that may join the chain later (None: no budget, any may).
+    affordable: list[str] | None = None
+
+    def may_join(self, model: str) -> bool:
+        return self.affordable is None or model in self.affordable
 
     @property
     def current(self) -> str:
@@ -141,7 +148,8 @@ def _larger_context(chain: Chain, catalog: Catalog) -> Step:
     if not larger:
         tried = set(chain.models)
         spare = sorted(
-            (m for m in catalog if m.context_window > needed and m.model_name not in tried),
+            (m for m in catalog if m.context_window > needed and m.model_name not in tried
+             and chain.may_join(m.model_name)),
             key=lambda m: (m.cost_per_1k_input, m.model_name),
         )
         if not spare:
@@ -162,7 +170,8 @@ def _continuable(chain: Chain, catalog: Catalog, step: Step) -> Step:
         return GIVE_UP
     if not capable:
         spare = sorted(
-            (m for m in catalog if m.supports_assistant_prefill and m.model_name not in chain.models),
+            (m for m in catalog if m.supports_assistant_prefill and m.model_name not in chain.models
+             and chain.may_join(m.model_name)),
             key=lambda m: (-m.quality_for("default"), m.model_name),
         )
         if not spare:

@@ -102,6 +102,8 @@ class Admission:
                     f"{', '.join(unpriced)} lacks an input or output price, so nothing bounds its cost."))
                 return False
             worst = max(m.worst_case_cost(analysis.max_input_tokens, request.max_tokens) for m in models)
+            chain.affordable = [m.model_name for m in self.catalog
+                                if m.worst_case_cost(analysis.max_input_tokens, request.max_tokens) <= worst]
             reserved = self.budgets.reserve_in(trip, job.owner, limit, request_id, worst,
                                                chain.deadline + RESERVATION_GRACE)
         if job.stream:

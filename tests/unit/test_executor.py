@@ -170,3 +170,15 @@ def test_a_callers_models_list_naming_a_model_without_a_full_price_is_refused_un
     result = services.requests.get("req_unpriced")["result"]
     assert (result["status"], result["code"]) == (402, "budget_exceeded") and "lacks an input or output price" in result["message"]
     assert registry.calls == [] and services.budgets.usage("admin") == (0.0, 0.0)
+
+
+def test_admission_names_the_models_the_reservation_covers(env):
+    services, registry = env
+    registry.scripts[FIRST] = [ErrorKind.SERVER_ERROR]
+    services.requests.create("req_covered", "admin", "chat")
+    outcome = services.executor.run("req_covered", _job(models=(FIRST, SECOND)))
+    assert isinstance(outcome, RetryLater)
+    covered = outcome.chain.affordable
+    assert covered is not None and {FIRST, SECOND} <= set(covered)
+    dearest = max(services.catalog, key=lambda m: m.cost_per_1k_output)
+    assert dearest.model_name not in covered  # a pricier model may not join this chain later

@@ -123,3 +123,19 @@ def test_an_open_chain_may_still_continue_on_a_model_of_the_catalog(catalog):
     cut.record(SMALL, "openai", error, 0.1)
     step = next_step(cut, error, catalog, time.time(), RETRY_AFTER_LIMIT)
     assert not step.give_up and catalog.get(cut.current).supports_assistant_prefill
+
+
+def test_under_a_budget_no_model_joins_the_chain_that_costs_more_than_was_reserved(catalog):
+    """An overflow or a cut answer brings in a model from the catalog only if its worst case
+    fits the reservation (Chain.affordable, set at admission)."""
+    cut = Chain(models=[SMALL], deadline=time.time() + 100, partial="Once upon", affordable=[SMALL])
+    error = ProviderError(ErrorKind.CONNECTION, "x", provider="openai", model=SMALL)
+    cut.record(SMALL, "openai", error, 0.1)
+    cut.record(SMALL, "openai", error, 0.1)
+    assert next_step(cut, error, catalog, time.time(), RETRY_AFTER_LIMIT).give_up  # no prefill model fits
+
+    overflow = Chain(models=[SMALL], deadline=time.time() + 100, affordable=[SMALL, LARGE])
+    error = ProviderError(ErrorKind.CONTEXT_LENGTH_EXCEEDED, "x", provider="openai", model=SMALL)
+    overflow.record(SMALL, "openai", error, 0.1)
+    assert not next_step(overflow, error, catalog, time.time(), RETRY_AFTER_LIMIT).give_up
+    assert overflow.current == LARGE  # the only larger context the reservation covers
