@@ -2,18 +2,22 @@
 
 Makes sure Redis answers at REDIS_URL (starting a private redis-server under RUN_DIR when
 none does and one is installed), makes sure a user "demo" exists and its key is in
-RUN_DIR/demo-api-key, runs the Procfile with honcho, prints where to go and the demo key
-once the API is healthy, and on Ctrl-C stops everything it started.
+RUN_DIR/demo-api-key, runs the Procfile's processes under a supervisor, prints where to go
+and the demo key once the API is healthy. A process that dies is started again, after a
+wait that doubles with each quick death (up to RESTART_MAX seconds); Ctrl-C, SIGINT or
+SIGTERM stops every process it started, the private Redis last, and waits for them.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import urlopen
@@ -28,6 +32,9 @@ from orchestrator.store.users import Users
 
 console = Console()
 DEMO_KEY_FILE = "demo-api-key"
+RESTART_FIRST, RESTART_MAX = 1.0, 30.0  # seconds before a dead process starts again, doubling
+STEADY = 60.0  # a process that ran this long before dying starts again after RESTART_FIRST
+STOP_TIMEOUT = 10.0  # seconds the processes get to stop (a worker finishes its tasks) before SIGKILL
 
 
 class LaunchError(Exception):
@@ -110,6 +117,86 @@ def _announce_when_ready(api: str, flower: str, key: str, key_path: Path) -> Non
     console.print(f"Try:\n{curl}", soft_wrap=True, highlight=False)
 
 
+@dataclass
+class Service:
+    """One line of the Procfile and the process that runs it now."""
+
+    name: str
+    command: str
+    process: subprocess.Popen | None = None
+    started: float = 0.0
+    quick_deaths: int = 0
+    restart_at: float | None = None
+
+
+def procfile(path: Path) -> list[Service]:
+    lines = (line.strip() for line in path.read_text().splitlines())
+    return [Service(name.strip(), command.strip()) for name, _, command in
+            (line.partition(":") for line in lines if line and not line.startswith("#"))]
+
+
+@dataclass
+class Supervisor:
+    services: list[Service]
+    env: dict[str, str]
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> int:
+        for service in self.services:
+            self._start(service)
+        while not self.stopping.wait(0.2):
+            for service in self.services:
+                self._tend(service)
+        return self._stop_all()
+
+    def stop(self, signum=None, frame=None) -> None:
+        self.stopping.set()
+
+    def _start(self, service: Service) -> None:
+        # The shell expands the Procfile's ${VAR:-default}; exec leaves the server as the child.
+        service.process = subprocess.Popen(["/bin/sh", "-c", f"exec {service.command}"], env=self.env,
+                                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        service.started = time.monotonic()
+        threading.Thread(target=self._relay, args=(service.name, service.process), daemon=True).start()
+
+    @staticmethod
+    def _relay(name: str, process: subprocess.Popen) -> None:
+        """The process's output, each line after its name."""
+        assert process.stdout is not None
+        for line in iter(process.stdout.readline, b""):
+            sys.stdout.buffer.write(f"{name:8} | ".encode() + line)
+            sys.stdout.flush()
+
+    def _tend(self, service: Service) -> None:
+        now = time.monotonic()
+        if service.restart_at is not None:
+            if now >= service.restart_at:
+                service.restart_at = None
+                self._start(service)
+            return
+        assert service.process is not None
+        code = service.process.poll()
+        if code is None:
+            return
+        service.quick_deaths = 0 if now - service.started > STEADY else service.quick_deaths + 1
+        wait = min(RESTART_MAX, RESTART_FIRST * 2 ** max(0, service.quick_deaths - 1))
+        console.print(f"[yellow]{service.name} exited ({code}); starting it again in {wait:g}s[/]")
+        service.restart_at = now + wait
+
+    def _stop_all(self) -> int:
+        running = [s.process for s in self.services if s.process is not None and s.process.poll() is None]
+        for process in running:
+            process.terminate()
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for process in running:
+            try:
+                process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        return 0
+
+
 def up(settings: Settings, api_port: int, flower_port: int) -> int:
     redis_server = ensure_redis(settings)
     env = {
@@ -119,15 +206,14 @@ def up(settings: Settings, api_port: int, flower_port: int) -> int:
         "FLOWER_PORT": str(flower_port),
     }
     api, flower = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{flower_port}"
+    supervisor = Supervisor(procfile(Path("Procfile")), env)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, supervisor.stop)
     try:
         key_path = Path(settings.run_dir) / DEMO_KEY_FILE
         key = demo_key(Users.for_settings(connect(settings), settings), key_path)
         threading.Thread(target=_announce_when_ready, args=(api, flower, key, key_path), daemon=True).start()
-        honcho = subprocess.Popen([sys.executable, "-m", "honcho", "start", "-f", "Procfile"], env=env)
-        try:
-            return honcho.wait()
-        except KeyboardInterrupt:
-            return honcho.wait()  # honcho got the same Ctrl-C and stops its processes
+        return supervisor.run()
     finally:
         if redis_server is not None:
             redis_server.terminate()

@@ -83,6 +83,24 @@ def test_the_brief_demo_runs_against_the_stack(stack):
     assert "medical domain -> claude-sonnet-4-20250514" in result.stdout
 
 
+def test_a_killed_worker_is_started_again(stack):
+    """kill -9 of one process (here the worker) does not stop the stack: the supervisor starts
+    it again, and the next chat is answered by the new worker."""
+    fleet = redis.Redis.from_url(stack["REDIS_URL"], decode_responses=True)
+
+    def worker_pids() -> set[int]:
+        return {int(name.split("-", 1)[1].split("@")[0]) for name in fleet.zrange(f"{os.environ['REDIS_PREFIX']}workers", 0, -1)
+                if name.startswith("worker-")}
+
+    (killed,) = wait_until(worker_pids, 30, "the worker's heartbeat")
+    os.kill(killed, signal.SIGKILL)
+    wait_until(lambda: worker_pids() - {killed}, 60, "a new worker")
+    reply = requests.post(f"{stack['api']}/chat/execute", json={"message": "Still there?"},
+                          headers={"Authorization": f"Bearer {stack['key']}"}, timeout=60)
+    assert reply.status_code == 200, reply.text
+    assert "starting it again" in stack["process"].log()
+
+
 def test_ctrl_c_stops_everything_it_started(stack):
     process = stack["process"]
     private_redis = redis.Redis.from_url(stack["REDIS_URL"])
@@ -93,3 +111,25 @@ def test_ctrl_c_stops_everything_it_started(stack):
         private_redis.ping()
     with pytest.raises(ProcessLookupError):
         os.killpg(process.pid, 0)  # no process of the stack is left
+
+
+def test_sigterm_to_up_alone_stops_everything_it_started(tmp_path):
+    """What systemd or a container runtime sends: SIGTERM to `up` only, not to its group."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("needs redis-server on the PATH to start a private Redis")
+    ports = {name: free_port() for name in ("redis", "api", "flower", "sandbox")}
+    env = {"REDIS_URL": f"redis://127.0.0.1:{ports['redis']}/0", "SANDBOX_URL": f"http://127.0.0.1:{ports['sandbox']}",
+           "API_PORT": str(ports["api"]), "FLOWER_PORT": str(ports["flower"]), "RUN_DIR": str(tmp_path / "run")}
+    process = orchestrator("up-term", "up", log_dir=tmp_path, env=env)
+    try:
+        api = f"http://127.0.0.1:{ports['api']}/api/v1/orchestrator"
+        wait_until(lambda: requests.get(f"{api}/health", timeout=2).status_code == 200, 90, "a healthy stack")
+        private_redis = redis.Redis.from_url(env["REDIS_URL"])
+        os.kill(process.pid, signal.SIGTERM)
+        process.popen.wait(40)
+        with pytest.raises(redis.ConnectionError):
+            private_redis.ping()
+        with pytest.raises(ProcessLookupError):
+            os.killpg(process.pid, 0)  # no process of the stack is left
+    finally:
+        process.stop(signal.SIGKILL)
