@@ -20,12 +20,24 @@ _SECRET = re.compile(
     r"|\borch-[A-Za-z0-9_-]{16,}"
 )
 REDACTED = "[redacted]"
+# The keys this process was given, whatever their shape; replaced whole (never changed in
+# place) so that a thread scrubbing reads one consistent tuple while another adds a key.
+_configured: tuple[str, ...] = ()
 MAX_MESSAGE_CHARS = 500  # of a provider's error text kept: scrubbed first, so no key is cut in two
 
 
+def keep_secret(value: str) -> None:
+    """Scrub `value` too from now on (a provider key of a shape the patterns do not know)."""
+    global _configured
+    if len(value) >= 8 and value not in _configured:  # shorter is no secret worth the false matches
+        _configured = (*_configured, value)
+
+
 def scrubbed(text: str) -> str:
-    """`text` with anything shaped like a credential replaced, so that it can be logged,
-    stored and shown."""
+    """`text` with every configured key, and anything shaped like a credential, replaced, so
+    that it can be logged, stored and shown."""
+    for secret in _configured:
+        text = text.replace(secret, REDACTED)
     return _SECRET.sub(REDACTED, text)
 
 

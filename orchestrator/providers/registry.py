@@ -18,6 +18,7 @@ import threading
 
 from orchestrator.config import Settings
 from orchestrator.core.catalog import Catalog, ModelCapabilities, ProviderConfig
+from orchestrator.core.errors import keep_secret
 from orchestrator.providers.base import Provider
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,10 @@ class ProviderRegistry:
 
     def _build(self, provider: ProviderConfig) -> Provider:
         builders = {"openai": self._openai, "anthropic": self._anthropic, "google": self._gemini}
-        return builders[provider.kind](provider, self.api_key(provider) or "sandbox", self.base_url(provider))
+        key = self.api_key(provider)
+        if key:
+            keep_secret(key)  # an upstream that quotes it back never gets it logged or shown
+        return builders[provider.kind](provider, key or "sandbox", self.base_url(provider))
 
     # SDK retries are off in every client: the fallback chain owns every retry.
 

@@ -101,3 +101,17 @@ def test_a_key_at_the_cut_is_scrubbed_before_the_message_is_shortened():
     upstream = "x" * 490 + " Incorrect API key provided: sk-proj-abcdefghijklmnop1234"
     error = ProviderError(ErrorKind.AUTH, upstream, provider="openai", model="gpt-4o-mini")
     assert "sk-" not in error.message and len(error.message) <= 500
+
+
+def test_a_configured_key_of_any_shape_is_scrubbed_once_a_client_is_built_with_it():
+    import dataclasses
+
+    from orchestrator.config import load_settings
+    from orchestrator.providers.registry import ProviderRegistry
+
+    key = "corp-gateway-7f3a9c1e55b2"  # no pattern knows this shape
+    settings = dataclasses.replace(load_settings(read_dotenv=False), openai_api_key=key)
+    registry = ProviderRegistry(settings, Catalog.load(None))
+    registry.for_model(registry.catalog.get("gpt-4o-mini"))
+    error = ProviderError(ErrorKind.AUTH, f"key {key} was rejected", provider="openai", model="gpt-4o-mini")
+    assert key not in error.message and "[redacted]" in error.message
