@@ -58,6 +58,8 @@ class Chain:
     # Under a budget, the catalog's models whose worst case fits what was reserved: the only
     # ones that may join the chain later (None: no budget, any may).
     affordable: list[str] | None = None
+    reserved: float = 0.0  # USD held for the request (its worst case so far)
+    budget: float | None = None  # the month's limit in force when it was held (None: no budget)
 
     def may_join(self, model: str) -> bool:
         return self.affordable is None or model in self.affordable

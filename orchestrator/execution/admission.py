@@ -106,6 +106,7 @@ class Admission:
                                 if m.worst_case_cost(analysis.max_input_tokens, request.max_tokens) <= worst]
             reserved = self.budgets.reserve_in(trip, job.owner, limit, request_id, worst,
                                                chain.deadline + RESERVATION_GRACE)
+            chain.reserved, chain.budget = worst, limit
         if job.stream:
             self.requests.publish_in(trip, request_id, "decision", {"request_id": request_id, **chain.decision})
         trip.run()

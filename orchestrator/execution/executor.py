@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import redis
 
 from orchestrator.config import Settings
+from orchestrator.core.analysis import max_input_tokens
 from orchestrator.core.catalog import Catalog, ModelCapabilities
 from orchestrator.core.errors import ProviderError
 from orchestrator.core.job import ADMIN_ID, TERMINAL, ChatJob, Failure, RateLimitSlot
@@ -35,7 +36,7 @@ from orchestrator.execution.attempt import (
 )
 from orchestrator.execution.outcomes import FINISHED, RetryLater, RunOutcome
 from orchestrator.execution.rate_slots import NoSlot, RateSlots, WaitForSlot
-from orchestrator.execution.settlement import Settlement, cannot_finish, exhausted
+from orchestrator.execution.settlement import RESERVATION_GRACE, Settlement, cannot_finish, exhausted
 from orchestrator.store.batches import CANCELLED
 from orchestrator.store.budgets import Budgets
 from orchestrator.store.circuits import Circuits
@@ -154,6 +155,7 @@ class Executor:
                 if isinstance(decision, WaitForSlot):
                     if decision.extends_deadline:
                         chain.deadline += decision.delay
+                        self._hold(request_id, job, chain, chain.reserved)  # the hold outlives the wait
                     return RetryLater(decision.delay, chain, decision.slot)
                 if isinstance(decision, NoSlot):  # no slot within reach of this chat request: the next model
                     skipped = LIMITED
@@ -167,10 +169,16 @@ class Executor:
 
     def _call(self, request_id: str, job: ChatJob, request: ChatRequest, chain: Chain, model: ModelCapabilities,
               remaining: float, on_delta: Publisher | None, trace_id: str | None) -> RunOutcome:
+        attempt = attempt_request(request, model, chain, trace_id)
+        if chain.partial and not self._hold(request_id, job, chain, self._worst_case(model, attempt)):
+            self.settlement.fail(request_id, job, exhausted(
+                chain, 402, "budget_exceeded", f"the answer was cut after {len(chain.partial)} characters, and "
+                "continuing it could cost more than is left of this month's budget; what was sent is incomplete"))
+            return FINISHED
         started = time.monotonic()
         try:
-            response = self.caller.call(model, attempt_request(request, model, chain, trace_id),
-                                        self._read_timeout(model, job, remaining), chain.deadline, on_delta)
+            response = self.caller.call(model, attempt, self._read_timeout(model, job, remaining), chain.deadline,
+                                        on_delta)
         except Cancelled:
             self._settle_cancelled(request_id, job, model, request, chain, time.monotonic() - started)
             return FINISHED
@@ -206,6 +214,26 @@ class Executor:
         if not self.observer.may_call(chain, model, states.get(model.model_name)):
             return "circuit_open"
         return None
+
+    @staticmethod
+    def _worst_case(model: ModelCapabilities, attempt: ChatRequest) -> float:
+        """The most this attempt can cost: a continuation sends the text already streamed as
+        input, which the reservation made before the first call did not include."""
+        texts = [m.content for m in attempt.messages]
+        return model.worst_case_cost(max_input_tokens(texts, attempt.system_prompt or ""), attempt.max_tokens)
+
+    def _hold(self, request_id: str, job: ChatJob, chain: Chain, amount: float) -> bool:
+        """The reservation raised to `amount` (and kept until the chain's deadline plus grace),
+        when there is a budget; False when the month's budget cannot cover it."""
+        if chain.budget is None or not self.settings.cost_tracking_enabled:
+            return True
+        if amount <= chain.reserved and not job.batch:
+            return True
+        held = self.budgets.raise_to(job.owner, chain.budget, request_id, max(amount, chain.reserved),
+                                     chain.deadline + RESERVATION_GRACE)
+        if held:
+            chain.reserved = max(amount, chain.reserved)
+        return held
 
     @staticmethod
     def _skipped_all(chain: Chain, reason: str) -> Failure:

@@ -50,6 +50,7 @@ class Budgets:
         self.keyspace = Keys(prefix)
         self._reserve = Lua(client, "reserve")
         self._remaining = Lua(client, "budget_usage")
+        self._raise = Lua(client, "raise_reservation")
 
     def keys(self, user_id: str, month: str) -> tuple[str, str, str]:
         return self.keyspace.budget(user_id, month)
@@ -68,6 +69,15 @@ class Budgets:
             self._reserve, list(self.keys(user_id, month_of(now))), bool, now=now, limit_micro=round(limit * MICRO),
             request_id=request_id, amount_micro=max(1, round(amount * MICRO)), expires_at=expires_at, ttl=KEY_TTL,
         )
+
+    def raise_to(self, user_id: str, limit: float, request_id: str, amount: float, expires_at: float) -> bool:
+        """Hold at least `amount` USD for the request, until `expires_at`, if the month's `limit`
+        covers it with everything else; False (the hold unchanged) when it does not, or when
+        the reservation is gone."""
+        now = time.time()
+        return bool(self._raise(list(self.keys(user_id, month_of(now))), now=now, limit_micro=round(limit * MICRO),
+                                request_id=request_id, amount_micro=max(1, round(amount * MICRO)),
+                                expires_at=expires_at, ttl=KEY_TTL))
 
     def usage(self, user_id: str) -> tuple[float, float]:
         """This month's (spent, reserved) USD."""

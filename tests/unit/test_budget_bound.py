@@ -131,3 +131,23 @@ def test_a_model_without_a_full_price_is_not_eligible_under_a_budget():
 
 def test_a_model_without_a_full_price_serves_where_no_budget_applies():
     assert router_of(UNPRICED).route(long_request(10)).chosen_model == UNPRICED.model_name
+
+
+def test_a_reservation_is_raised_only_as_far_as_the_budget_covers_and_its_expiry_moves():
+    import time
+
+    import fakeredis
+
+    from orchestrator.store.budgets import Budgets, month_of
+
+    budgets = Budgets(fakeredis.FakeRedis(decode_responses=True), "t:")
+    now = time.time()
+    assert budgets.reserve("u", 1.0, "r1", 0.30, now + 60)
+    assert budgets.reserve("u", 1.0, "r2", 0.50, now + 60)
+    assert not budgets.raise_to("u", 1.0, "r1", 0.60, now + 60)  # 0.60 + 0.50 > 1.00: left as it was
+    assert budgets.usage("u") == (0.0, pytest.approx(0.80))
+    assert budgets.raise_to("u", 1.0, "r1", 0.50, now + 600)
+    assert budgets.usage("u") == (0.0, pytest.approx(1.00))
+    until = budgets.redis.zscore(budgets.keys("u", month_of(now))[2], "r1")
+    assert until == pytest.approx(now + 600)
+    assert not budgets.raise_to("u", 1.0, "gone", 0.10, now + 60)  # no reservation to raise

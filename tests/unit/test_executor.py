@@ -36,6 +36,9 @@ class ScriptedProvider:
         step = self.scripts[request.model].pop(0)
         if isinstance(step, ErrorKind):
             raise ProviderError(step, f"scripted {step.value}", provider="scripted", model=request.model)
+        if isinstance(step, tuple):  # ("cut", text): part of an answer, then the connection breaks
+            yield StreamDelta(step[1])
+            raise ProviderError(ErrorKind.CONNECTION, "scripted cut", provider="scripted", model=request.model)
         yield StreamDelta(step)
         yield StreamEnd("stop", Usage(input_tokens=10, output_tokens=5), "scripted-id")
 
@@ -182,3 +185,46 @@ def test_admission_names_the_models_the_reservation_covers(env):
     assert covered is not None and {FIRST, SECOND} <= set(covered)
     dearest = max(services.catalog, key=lambda m: m.cost_per_1k_output)
     assert dearest.model_name not in covered  # a pricier model may not join this chain later
+
+
+def _cut_then_continued(services, registry, request_id: str, budget: float):
+    """A stream cut after a long first part on FIRST (no prefill), continued on SECOND."""
+    part = "x" * 40_000
+    registry.scripts[FIRST] = [("cut", part), ("cut", part)]
+    registry.scripts[SECOND] = [" and the end."]
+    services.users.default_budget = budget  # the admin's monthly budget
+    services.requests.create(request_id, "admin", "chat")
+    return _run_to_the_end(services, request_id, _job(models=(FIRST, SECOND), stream=True, max_tokens=16))
+
+
+def _worst(services, model: str, texts: list[str]) -> float:
+    from orchestrator.core.analysis import max_input_tokens
+
+    return services.catalog.get(model).worst_case_cost(max_input_tokens(texts, ""), 16)
+
+
+def test_a_continuation_raises_the_reservation_to_what_it_may_cost(env, monkeypatch):
+    services, registry = env
+    raised = []
+    real = services.budgets.raise_to
+    monkeypatch.setattr(services.budgets, "raise_to", lambda *args: raised.append(args[3]) or real(*args))
+    _, last = _cut_then_continued(services, registry, "req_continued", budget=1000.0)
+    assert last == FINISHED
+    assert services.requests.get("req_continued")["status"] == Status.COMPLETED
+    continuing = _worst(services, SECOND, ["hello", "x" * 40_000])
+    assert raised and raised[-1] == pytest.approx(continuing)  # the hold covered the continuation
+    assert services.budgets.usage("admin")[1] == 0  # and was released at settlement
+
+
+def test_a_continuation_the_budget_cannot_cover_ends_incomplete_with_a_402(env):
+    services, registry = env
+    first = max(_worst(services, m, ["hello"]) for m in (FIRST, SECOND))
+    continuing = _worst(services, SECOND, ["hello", "x" * 40_000])
+    assert continuing > first
+    _, last = _cut_then_continued(services, registry, "req_uncovered", budget=(first + continuing) / 2)
+    assert last == FINISHED
+    result = services.requests.get("req_uncovered")["result"]
+    assert (result["status"], result["code"]) == (402, "budget_exceeded") and "incomplete" in result["message"]
+    assert registry.calls.count(SECOND) == 0  # the continuation was never paid for
+    spent, held = services.budgets.usage("admin")
+    assert spent == 0 and held == 0
