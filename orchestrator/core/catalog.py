@@ -242,7 +242,9 @@ def _model_from_entry(name: str, entry: dict, providers: dict[str, ProviderConfi
         try:
             per_1k = _genai_prices_per_1k(entry.get("price_ref", name), provider)
         except LookupError as exc:
-            raise CatalogError(f"model {name!r}: genai-prices has no price for it ({exc}); set 'prices' in models.yaml") from None
+            raise CatalogError(f"model {name!r}: genai-prices has no price for it ({exc}); set 'prices' "
+                               "({input, output} in USD a million tokens) in the file that declares it "
+                               "(MODELS_FILE for your own models)") from None
         source = "genai-prices"
     context_window = int(entry.get("context_window", 8192))
     comparable_to = entry.get("comparable_to")
