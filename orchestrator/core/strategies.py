@@ -67,7 +67,7 @@ QUALITY_TOLERANCE = 0.02  # kept for the analytics' level requirements (orchestr
 
 # The bars, as the expected quality (share of answers judged right) a strategy gives up
 # against the best candidate for this prompt: cost_optimal and performance_optimal accept
-# losing up to twenty points, quality_optimal three.
+# losing up to twenty points (quality_optimal takes the best, whatever it costs).
 LOW_BAR_LOSS = 0.20
 
 

@@ -155,7 +155,7 @@ class Executor:
                 if isinstance(decision, WaitForSlot):
                     if decision.extends_deadline:
                         chain.deadline += decision.delay
-                        self._hold(request_id, job, chain, chain.reserved)  # the hold outlives the wait
+                        self._hold(request_id, job, chain, chain.reserved)  # kept as long as the wait
                     return RetryLater(decision.delay, chain, decision.slot)
                 if isinstance(decision, NoSlot):  # no slot within reach of this chat request: the next model
                     skipped = LIMITED
@@ -170,7 +170,7 @@ class Executor:
     def _call(self, request_id: str, job: ChatJob, request: ChatRequest, chain: Chain, model: ModelCapabilities,
               remaining: float, on_delta: Publisher | None, trace_id: str | None) -> RunOutcome:
         attempt = attempt_request(request, model, chain, trace_id)
-        if chain.partial and not self._hold(request_id, job, chain, self._worst_case(model, attempt)):
+        if chain.partial and not self._covers(request_id, job, chain, self._worst_case(model, attempt)):
             self.settlement.fail(request_id, job, exhausted(
                 chain, 402, "budget_exceeded", f"the answer was cut after {len(chain.partial)} characters, and "
                 "continuing it could cost more than is left of this month's budget; what was sent is incomplete"))
@@ -222,17 +222,19 @@ class Executor:
         texts = [m.content for m in attempt.messages]
         return model.worst_case_cost(max_input_tokens(texts, attempt.system_prompt or ""), attempt.max_tokens)
 
+    def _covers(self, request_id: str, job: ChatJob, chain: Chain, amount: float) -> bool:
+        """Whether what is held covers `amount`, raising the hold when it does not."""
+        return amount <= chain.reserved or self._hold(request_id, job, chain, amount)
+
     def _hold(self, request_id: str, job: ChatJob, chain: Chain, amount: float) -> bool:
-        """The reservation raised to `amount` (and kept until the chain's deadline plus grace),
-        when there is a budget; False when the month's budget cannot cover it."""
+        """The reservation at least `amount` and kept until the chain's (maybe moved) deadline
+        plus grace, when there is a budget; False when the month's budget cannot cover it."""
         if chain.budget is None or not self.settings.cost_tracking_enabled:
             return True
-        if amount <= chain.reserved and not job.batch:
-            return True
-        held = self.budgets.raise_to(job.owner, chain.budget, request_id, max(amount, chain.reserved),
-                                     chain.deadline + RESERVATION_GRACE)
+        amount = max(amount, chain.reserved)
+        held = self.budgets.raise_to(job.owner, chain.budget, request_id, amount, chain.deadline + RESERVATION_GRACE)
         if held:
-            chain.reserved = max(amount, chain.reserved)
+            chain.reserved = amount
         return held
 
     @staticmethod

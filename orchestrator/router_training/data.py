@@ -9,6 +9,7 @@ files, the best and worst model by mean score.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import os
@@ -43,9 +44,18 @@ def _lines(path: Path) -> list[dict]:
 
 
 def question_key(text: str) -> str:
-    """The question itself, normalised: the same question in two files gets the same key."""
-    stem = text.split("\nA.")[0] if "\nA." in text else text[-300:]
-    return re.sub(r"[^a-z0-9]+", " ", stem.lower()).strip()[:120]
+    """The question itself, normalised, whatever the file's template: the same question in two
+    files (ARC-Challenge is in a RouterBench file and a mix7 file, MMLU's questions in mix7_mmlu)
+    gets the same key, so that cross-validation never holds it out on one side while training
+    on it on the other."""
+    stem = text
+    if "Question:" in stem and "\nAnswer:" in stem:  # mix7's ARC template
+        stem = stem.rsplit("Question:", 1)[1].split("\nAnswer:")[0]
+    elif "\nA)" in stem:  # RouterBench's few-shot template: the last question, before its choices
+        stem = stem.rsplit("\nA)", 1)[0].rsplit("\n\n", 1)[-1]
+    elif "\nA." in stem:  # MMLU's, with its choices: "Which of the following is true?" alone is no question
+        stem = stem.split("\nAnswer:")[0]
+    return re.sub(r"[^a-z0-9]+", " ", stem.lower()).strip()
 
 
 def strong_and_weak(rows: list[dict]) -> tuple[str, str]:
@@ -89,14 +99,27 @@ def training_files(directory: Path = DEFAULT_DIR) -> list[Path]:
 
 
 def load_training_set(directory: Path = DEFAULT_DIR, files: list[Path] | None = None, with_mmlu: bool = True) -> list[Sample]:
-    """Every training file, and MMLU; a question that MMLU also holds takes MMLU's subject as its
-    group, so that no subject is on both sides of a fold."""
+    """Every training file, and MMLU, grouped for cross-validation so that nothing held out was
+    trained on: MMLU by subject, the other files by question, and groups that share a question
+    (a question in two files, or in two MMLU subjects) joined into one."""
     samples = [s for path in (files if files is not None else training_files(directory)) for s in load_training_file(path)]
-    if not with_mmlu:
-        return samples
-    mmlu = load_mmlu(directory)
-    subjects = {question_key(s.turns[0]): s.group for s in mmlu}
-    samples = [
-        Sample(s.turns, s.source, s.strong, s.weak, subjects.get(s.group, s.group), s.scores, s.costs) for s in samples
-    ]
-    return samples + mmlu
+    if with_mmlu:
+        samples += load_mmlu(directory)
+    return _joined(samples)
+
+
+def _joined(samples: list[Sample]) -> list[Sample]:
+    """The samples with every two groups that hold the same question made one (union-find)."""
+    parent: dict[str, str] = {}
+
+    def root(group: str) -> str:
+        while parent.setdefault(group, group) != group:
+            parent[group] = parent[parent[group]]
+            group = parent[group]
+        return group
+
+    first_group: dict[str, str] = {}
+    for s in samples:
+        seen = first_group.setdefault(question_key(s.turns[0]), s.group)
+        parent[root(s.group)] = root(seen)
+    return [dataclasses.replace(s, group=root(s.group)) for s in samples]

@@ -5,7 +5,8 @@ length and the old heuristic (complexity_score), on every set the issue names.
   turns, each read with the turns before it.
 - MMLU held out, each training file and the files pooled as mixed traffic: out-of-fold
   predictions of 5-fold cross-validation (fixed seed) over the whole training set, grouped
-  by question, MMLU and the MMLU questions of other files by subject.
+  by question whatever the file's template, MMLU by subject, and groups sharing a question
+  joined; the length term's clusters are made without the held-out fold.
 - RouterBench: the cost, as a share of always-GPT-4's, at which the router (GPT-4 for the
   prompts it scores highest, Mixtral for the rest) is as accurate as always-GPT-4; and the
   same with per-model predictions over all eleven models (the cheapest one predicted within
@@ -39,9 +40,9 @@ from orchestrator.router_training.evaluation import apgr, cheapest_within, cost_
 from orchestrator.router_training.training import (
     Features,
     features,
-    neighbourhoods,
     out_of_fold,
     out_of_fold_per_model,
+    out_of_fold_relative_length,
     reading_of,
     word_vectors,
 )
@@ -93,7 +94,7 @@ def rows_for(set_name: str, samples: Sequence[Sample], learned: np.ndarray, lear
 
 def cross_validated(samples: list[Sample], f: Features, penalty: float, length_weight: float) -> np.ndarray:
     """Out-of-fold routing scores: the gap of the ridge fitted on the other folds, plus the length term."""
-    return out_of_fold(f, samples, penalty)[:, 0] + length_weight * neighbourhoods(f).relative_length(f)
+    return out_of_fold(f, samples, penalty)[:, 0] + length_weight * out_of_fold_relative_length(f, samples)
 
 
 def routerbench_per_model(samples: list[Sample], f: Features, penalty: float) -> list[str]:

@@ -8,7 +8,8 @@
 2. Two ridge regressions (the gap and the weak model's quality), each file weighted by
    1/sqrt(its size) so that MMLU's 14,000 questions do not drown the small files; the
    embeddings' penalty is chosen by 5-fold cross-validation grouped by question (MMLU by
-   subject), maximising the mean APGR over the sets. MT-Bench plays no part.
+   subject, and groups sharing a question joined: data.load_training_set), maximising the
+   mean APGR over the sets. MT-Bench plays no part.
 3. k-means over the training prompts' projected vectors: the neighbourhoods that online
    learning keeps estimates for, and that the prompt's length is measured against.
 4. The routing score: the regression's gap plus `length_weight` times the prompt's log
@@ -16,7 +17,8 @@
    is a harder one). The ridge, fitting squared error on noisy 0/1 outcomes across very
    different files, gives that within-kind length almost no weight although it orders the
    prompts of one file better; the weight is chosen by the same cross-validation, as the one
-   whose worst set (each file, MMLU, the files pooled) comes out best against prompt length.
+   whose worst set (each file, MMLU, the files pooled) comes out best against prompt length,
+   with the clusters made without the held-out fold.
 
 Deterministic: a fixed seed, closed-form solutions, fixed iteration counts.
 """
@@ -238,21 +240,32 @@ class Neighbourhoods:
     centroids: np.ndarray  # (CLUSTERS, PROJECTION_DIMS), unit length
     length_mean: np.ndarray  # (CLUSTERS,): the mean log length of the training prompts nearest each
     length_scale: np.ndarray  # (CLUSTERS,): and its standard deviation
-    nearest: np.ndarray  # (samples,): each training prompt's cluster
 
-    def relative_length(self, f: Features) -> np.ndarray:
-        """Each prompt's log length standardised within its cluster."""
-        return (f.scalars[:, LENGTH_SCALAR] - self.length_mean[self.nearest]) / self.length_scale[self.nearest]
+    def relative_length(self, f: Features, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Each prompt's log length standardised within its nearest cluster."""
+        nearest = np.argmax(f.projected[rows] @ self.centroids.T, axis=1)
+        return (f.scalars[rows, LENGTH_SCALAR] - self.length_mean[nearest]) / self.length_scale[nearest]
 
 
-def neighbourhoods(f: Features, seed: int = SEED) -> Neighbourhoods:
-    centroids = kmeans(f.projected, CLUSTERS, seed)
-    nearest = np.argmax(f.projected @ centroids.T, axis=1)
-    lengths = f.scalars[:, LENGTH_SCALAR]
+def neighbourhoods(f: Features, seed: int = SEED, rows: np.ndarray | slice = slice(None)) -> Neighbourhoods:
+    """The clusters of the prompts `rows` and their lengths."""
+    projected, lengths = f.projected[rows], f.scalars[rows, LENGTH_SCALAR]
+    centroids = kmeans(projected, CLUSTERS, seed)
+    nearest = np.argmax(projected @ centroids.T, axis=1)
     mean = np.array([lengths[nearest == c].mean() if (nearest == c).any() else lengths.mean() for c in range(CLUSTERS)])
     scale = np.array([lengths[nearest == c].std() if (nearest == c).sum() > 1 else 0.0 for c in range(CLUSTERS)])
     scale[scale == 0] = 1.0
-    return Neighbourhoods(centroids, mean, scale, nearest)
+    return Neighbourhoods(centroids, mean, scale)
+
+
+def out_of_fold_relative_length(f: Features, samples: Sequence[Sample], seed: int = SEED) -> np.ndarray:
+    """Each prompt's relative length against clusters made without its fold: held out means
+    held out of the unsupervised parts too."""
+    fold, relative = folds(samples, seed), np.zeros(len(samples))
+    for k in range(FOLDS):
+        held = fold == k
+        relative[held] = neighbourhoods(f, seed, np.flatnonzero(~held)).relative_length(f, held)
+    return relative
 
 
 def evaluation_sets(samples: Sequence[Sample]) -> dict[str, np.ndarray]:
@@ -316,7 +329,7 @@ def train(samples: Sequence[Sample], sources: Sequence[Path], seed: int = SEED,
     relative_length = places.relative_length(f)
     if length_weights is None:
         length_weight, length_scores = choose_length_weight(samples, out_of_fold(f, samples, penalty)[:, 0],
-                                                            relative_length)
+                                                            out_of_fold_relative_length(f, samples, seed))
     else:
         length_weight, length_scores = length_weights[0], {}
     ridge = fit_ridge(f, targets(samples), source_weights(samples), np.arange(len(samples)), penalty)
