@@ -1,8 +1,9 @@
 """Test settings. They are set before any orchestrator module reads the environment.
 
-Integration and e2e tests use the real Redis at REDIS_URL on database 15 under their own
-key prefix, which is deleted around each test (a FLUSHDB would also drop the broker's
-queue bindings that running workers declared).
+Integration and e2e tests use the real Redis at REDIS_URL on database 15 (TEST_REDIS_DB
+picks another, so two checkouts can run their suites at once) under their own key prefix,
+which is deleted around each test (a FLUSHDB would also drop the broker's queue bindings
+that running workers declared).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from tests.processes import free_port
 
 def _test_redis_url() -> str:
     parts = urlsplit(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
-    return urlunsplit(parts._replace(path="/15"))
+    return urlunsplit(parts._replace(path="/" + os.environ.get("TEST_REDIS_DB", "15")))
 
 
 SANDBOX_PORT = free_port()
