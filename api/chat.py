@@ -89,4 +89,4 @@ class ChatRoute(MethodView):
                 budget_limit=body.get("budget_limit"),
             ).as_dict()
         except NoSuitableModel as exc:
-            raise ApiError(exc.http_status, "no_suitable_model", str(exc), {"reason": exc.reason}) from None
+            raise ApiError(exc.http_status, "no_suitable_model", str(exc), {"reason": exc.reason, "missing": list(exc.missing)}) from None

@@ -23,13 +23,14 @@ from __future__ import annotations
 import bisect
 import enum
 import itertools
+import json
 import math
 import re
 import unicodedata
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from orchestrator.core.types import Message
+from orchestrator.core.types import TOOL, ChatRequest, Message
 
 
 class Complexity(enum.StrEnum):
@@ -55,6 +56,9 @@ NEED_CODE = "code"
 NEED_REASONING = "reasoning"
 NEED_LONG_CONTEXT = "long_context"
 NEED_VISION = "vision"
+NEED_TOOLS = "tools"
+NEED_STRUCTURED_OUTPUT = "structured_output"
+NEED_LOGPROBS = "logprobs"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +90,46 @@ def estimate_tokens(text: str) -> int:
 # Tokens a provider adds around each message (role and turn markers) and once around the
 # prompt; OpenAI documents 3 a message and 3 to prime the reply, the others use as few.
 _FRAMING_TOKENS = 16
+
+
+# The most tokens an image can be billed as: gpt-4o-mini counts an image as about 33 times
+# gpt-4o's tokens (2,833 + 5,667 a 512-pixel tile), up to about 48,000 for eight tiles.
+_IMAGE_MAX_TOKENS = 50_000
+
+
+def declarations(request: ChatRequest) -> str:
+    """The tools' definitions and the answer's schema: the providers count them as input."""
+    parts = [json.dumps(tool.to_json()) for tool in request.tools]
+    if request.response_format is not None and request.response_format.schema is not None:
+        parts.append(json.dumps(request.response_format.schema))
+    return "\n".join(parts)
+
+
+def request_needs(request: ChatRequest) -> frozenset[str]:
+    """The capabilities the request's form asks of a model, whatever its text says."""
+    needs = set()
+    if request.offers_tools or any(m.tool_calls or m.role == TOOL for m in request.messages):
+        needs.add(NEED_TOOLS)
+    if request.response_format is not None:
+        needs.add(NEED_STRUCTURED_OUTPUT)
+    if request.logprobs is not None:
+        needs.add(NEED_LOGPROBS)
+    if any(m.images for m in request.messages):
+        needs.add(NEED_VISION)
+    return frozenset(needs)
+
+
+def analyze_request(request: ChatRequest) -> TaskAnalysis:
+    return analyze(request.messages, request.system_prompt, request.max_tokens, declarations(request),
+                   request_needs(request))
+
+
+def request_max_input_tokens(request: ChatRequest) -> int:
+    """max_input_tokens of the whole request: its messages, declarations and images."""
+    declared = declarations(request)
+    texts = [_content(m)[0] for m in request.messages] + ([declared] if declared else [])
+    images = sum(len(m.images) for m in request.messages)
+    return max_input_tokens(texts, request.system_prompt or "") + images * _IMAGE_MAX_TOKENS
 
 
 def max_input_tokens(texts: list[str], system_prompt: str) -> int:
@@ -420,11 +464,14 @@ def _score(demand: float, level: float, domain: int, rigor: int, brevity: int, p
 def _content(message: Message) -> tuple[str, int]:
     """A message's text and how many non-text parts (images, audio, files) it carries.
 
-    Message.content is a str today; a list of OpenAI-style parts is read as well.
+    A list of OpenAI-style parts as content is read as well. Tool calls count as text.
     """
     content = message.content
     if isinstance(content, str):
-        return content, 0
+        calls = getattr(message, "tool_calls", ())
+        if calls:
+            content = "\n".join([content, *(f"{call.name}({call.arguments})" for call in calls)])
+        return content, len(getattr(message, "images", ()))
     if content is None:
         return "", 0
     if not isinstance(content, (list, tuple)):
@@ -544,7 +591,9 @@ def _needs(score: float, task_type: int, code: bool, input_tokens: int, images: 
     return frozenset(needs)
 
 
-def analyze(messages: tuple[Message, ...], system_prompt: str | None, max_tokens: int) -> TaskAnalysis:
+def analyze(messages: tuple[Message, ...], system_prompt: str | None, max_tokens: int, declared: str = "",
+            required: frozenset[str] = frozenset()) -> TaskAnalysis:
+    """`declared` (tools, schemas) counts as input; `required` joins the needs the text shows."""
     contents = [_content(message) for message in messages]
     texts = [text for text, _ in contents]
     non_text_parts = sum(others for _, others in contents)
@@ -554,6 +603,7 @@ def analyze(messages: tuple[Message, ...], system_prompt: str | None, max_tokens
         sum(estimate_tokens(text) + 4 for text in texts)
         + estimate_tokens(system_prompt)
         + non_text_parts * _IMAGE_TOKENS
+        + estimate_tokens(declared)
     )
 
     last = _last_user_index(messages)
@@ -570,6 +620,6 @@ def analyze(messages: tuple[Message, ...], system_prompt: str | None, max_tokens
         task_type=_TYPES[type_index],
         input_tokens=input_tokens,
         expected_output_tokens=_expected_output(type_index, band, last_tokens, max_tokens),
-        max_input_tokens=max_input_tokens(texts, system_prompt),
-        needs=_needs(score, type_index, code, input_tokens, images),
+        max_input_tokens=max_input_tokens([*texts, declared] if declared else texts, system_prompt) + non_text_parts * _IMAGE_MAX_TOKENS,
+        needs=_needs(score, type_index, code, input_tokens, images) | required,
     )

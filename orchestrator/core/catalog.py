@@ -86,6 +86,9 @@ class ModelCapabilities:
     supports_streaming: bool = True
     supports_vision: bool = False
     supports_assistant_prefill: bool = False
+    supports_tools: bool = False  # function definitions, tool calls and tool results
+    supports_structured_output: bool = False  # an answer held to a JSON Schema (response_format)
+    supports_logprobs: bool = False
     reasoning_model: bool = False  # takes max_completion_tokens and no temperature
     context_window: int = 8192
     cost_per_1k_cached_input: float | None = None
@@ -199,6 +202,9 @@ _CAPABILITY_FLAGS = {
     "streaming": "supports_streaming",
     "vision": "supports_vision",
     "assistant_prefill": "supports_assistant_prefill",
+    "tools": "supports_tools",
+    "structured_output": "supports_structured_output",
+    "logprobs": "supports_logprobs",
     "reasoning_model": "reasoning_model",
 }
 

@@ -60,6 +60,7 @@ class ErrorKind(str, enum.Enum):
     CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
     CONTENT_FILTERED = "content_filtered"
     NOT_FOUND = "not_found"
+    INVALID_OUTPUT = "invalid_output"  # the answer breaks the schema or tools the request gave
 
     @property
     def policy(self) -> Policy:
@@ -77,6 +78,8 @@ _POLICIES = {
     ErrorKind.CONTEXT_LENGTH_EXCEEDED: Policy(retry_same=False, fallback=True, http_status=400, blames_model=False),
     ErrorKind.CONTENT_FILTERED: Policy(retry_same=False, fallback=False, http_status=422, blames_model=False),
     ErrorKind.NOT_FOUND: Policy(retry_same=False, fallback=True, http_status=502),
+    # Another model may keep to the schema; one caller's hard schema must not open a circuit for all.
+    ErrorKind.INVALID_OUTPUT: Policy(retry_same=False, fallback=True, http_status=502, blames_model=False),
 }
 
 

@@ -16,9 +16,9 @@ import uuid
 from dataclasses import dataclass, field
 
 from orchestrator.config import Settings
-from orchestrator.core.types import ChatRequest, ChatResponse, Message
+from orchestrator.core.types import ChatRequest, ChatResponse, Message, ResponseFormat, Tool, ToolChoice
 
-JOB_VERSION = 1
+JOB_VERSION = 2  # 2: rich messages (images, tool calls), tools, response_format, options
 ADMIN_ID = "admin"  # the owner of work submitted with the operator's admin key
 
 
@@ -88,12 +88,21 @@ class ChatJob:
     stream: bool = False  # publish chunks as they come
     batch: str | None = None  # the batch of an item
     priority: int | None = None  # a batch item's API priority
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice = ToolChoice()
+    parallel_tool_calls: bool = True
+    response_format: ResponseFormat | None = None
+    logprobs: int | None = None
+    options: dict = field(default_factory=dict)  # see ChatRequest.options
     version: int = JOB_VERSION
 
     def to_json(self) -> dict:
         data = {name: getattr(self, name) for name in _JOB_FIELDS}  # asdict() would deep-copy: 20x slower
-        data["messages"] = [{"role": m.role, "content": m.content} for m in self.messages]
+        data["messages"] = [m.to_json() for m in self.messages]
         data["stop"], data["models"] = list(self.stop), list(self.models)
+        data["tools"] = [tool.to_json() for tool in self.tools]
+        data["tool_choice"] = {"mode": self.tool_choice.mode, "function": self.tool_choice.function}
+        data["response_format"] = self.response_format.to_json() if self.response_format else None
         return data
 
     @classmethod
@@ -102,9 +111,13 @@ class ChatJob:
         if version > JOB_VERSION:
             raise UnknownJobVersion(f"job version {version} is newer than this worker's ({JOB_VERSION})")
         values = {name: value for name, value in data.items() if name in _JOB_FIELDS and value is not None}
-        values["messages"] = tuple(Message(m["role"], m["content"]) for m in data["messages"])
+        values["messages"] = tuple(Message.from_json(m) for m in data["messages"])
         values["stop"] = tuple(data.get("stop") or ())
         values["models"] = tuple(data.get("models") or ())
+        values["tools"] = tuple(Tool.from_json(t) for t in data.get("tools") or ())
+        values["tool_choice"] = ToolChoice(**data["tool_choice"]) if data.get("tool_choice") else ToolChoice()
+        if data.get("response_format"):
+            values["response_format"] = ResponseFormat.from_json(data["response_format"])
         values["version"] = version
         return cls(**values)
 
@@ -119,6 +132,12 @@ class ChatJob:
             top_p=self.top_p,
             max_tokens=self.max_tokens or settings.default_max_tokens,
             stop=self.stop,
+            options=self.options,
+            tools=self.tools,
+            tool_choice=self.tool_choice,
+            parallel_tool_calls=self.parallel_tool_calls,
+            response_format=self.response_format,
+            logprobs=self.logprobs,
         )
 
 
@@ -126,11 +145,16 @@ _JOB_FIELDS = tuple(f.name for f in dataclasses.fields(ChatJob))
 
 
 def job_from_body(body: dict, owner: str, settings: Settings, **extra) -> ChatJob:
-    """The job of an API chat body (`message` plus optional `history` and settings). The
-    request's time budget (`timeout`, else REQUEST_TIMEOUT) starts now."""
-    history = [Message(m["role"], m["content"]) for m in body.get("history") or ()]
+    """The job of an API chat body (`message` plus optional `history` and settings; or
+    `messages`, already whole, as the OpenAI door builds them). The request's time budget
+    (`timeout`, else REQUEST_TIMEOUT) starts now."""
+    if "messages" in body:
+        messages = tuple(body["messages"])
+    else:
+        messages = (*(Message(m["role"], m["content"]) for m in body.get("history") or ()),
+                    Message("user", body["message"]))
     return ChatJob(
-        messages=(*history, Message("user", body["message"])),
+        messages=messages,
         owner=owner,
         deadline=time.time() + (body.get("timeout") or settings.request_timeout),
         conversation_id=body.get("conversation_id"),
@@ -214,6 +238,10 @@ class ChatResult:
             "routing_decision": self.routing_decision,
             "attempts": self.attempts,
         }
+        if response.tool_calls:
+            data["response"]["tool_calls"] = [call.to_json() for call in response.tool_calls]
+        if response.logprobs is not None:
+            data["response"]["logprobs"] = response.logprobs
         if self.conversation_id:
             data["conversation_id"] = self.conversation_id
         return data

@@ -17,8 +17,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, fields
 
-from orchestrator.core.analysis import TaskAnalysis, analyze, message_text
-from orchestrator.core.catalog import Catalog
+from orchestrator.core.analysis import (
+    NEED_CODE,
+    NEED_LOGPROBS,
+    NEED_STRUCTURED_OUTPUT,
+    NEED_TOOLS,
+    NEED_VISION,
+    TaskAnalysis,
+    analyze_request,
+    message_text,
+)
+from orchestrator.core.catalog import Catalog, ModelCapabilities
 from orchestrator.core.evidence import Observation, RatedQuality
 from orchestrator.core.routing_model import Prediction, QualityModel, load_shipped, resolve_tier
 from orchestrator.core.routing_model.neighbourhood import NONE, Neighbourhoods
@@ -43,19 +52,31 @@ class NoSuitableModel(Exception):
     """No model in the catalog can take this request; the message says why and what would fit.
 
     `reason` is "budget" (every fitting model could cost more than the budget left),
-    "context" (no context window holds the conversation or no model has a capability it
-    needs) or "unknown_model" (a pinned model the catalog lacks).
+    "context" (no context window holds the conversation), "capability" (no model, or not the
+    pinned one, has every capability in `missing`: tools, vision, ...) or "unknown_model"
+    (a pinned model the catalog lacks).
     """
 
-    _HTTP_STATUS = {"budget": 402, "context": 413, "unknown_model": 404}
+    _HTTP_STATUS = {"budget": 402, "context": 413, "capability": 400, "unknown_model": 404}
 
-    def __init__(self, message: str, reason: str):
+    def __init__(self, message: str, reason: str, missing: tuple[str, ...] = ()):
         super().__init__(message)
         self.reason = reason
+        self.missing = missing
 
     @property
     def http_status(self) -> int:
         return self._HTTP_STATUS[self.reason]
+
+
+# The needs a model must have the capability for (the others weigh in its predicted quality).
+_NEED_FLAGS = {need: f"supports_{need}" for need in (NEED_CODE, NEED_VISION, NEED_TOOLS, NEED_STRUCTURED_OUTPUT,
+                                                      NEED_LOGPROBS)}
+
+
+def capable(model: ModelCapabilities, needs: frozenset[str]) -> bool:
+    """Whether the model has the capability of every need that requires one."""
+    return all(getattr(model, _NEED_FLAGS[need]) for need in needs if need in _NEED_FLAGS)
 
 
 @dataclass(slots=True)
@@ -168,13 +189,15 @@ class Router:
         routed around unless nothing else fits."""
         strategy = strategy.value if isinstance(strategy, RoutingStrategy) else strategy
         rank = get_strategy(strategy)
-        analysis = analyze(request.messages, request.system_prompt, request.max_tokens)
+        analysis = analyze_request(request)
         prediction = self.predict(request, analysis)
         candidates = self._candidates(
             analysis, prediction, request.max_tokens, observations or {}, feedback_quality, neighbourhoods
         )
         allowance = min(budget_limit or INFINITY, INFINITY if budget_remaining is None else budget_remaining)
         # A model without a full price has an infinite worst case: it fits only where no budget applies.
+        if not candidates:
+            self._refuse_capabilities(analysis.needs, self.catalog)
         fitting = [c for c in candidates if c.worst_cost <= allowance]
         if not fitting:
             raise NoSuitableModel(self._why_none(analysis, candidates, allowance), "budget" if candidates else "context")
@@ -218,18 +241,13 @@ class Router:
         """The models with the capabilities the request needs and a context that holds it."""
         input_tokens, expected = analysis.input_tokens, analysis.expected_output_tokens
         max_input_tokens = analysis.max_input_tokens
-        needs_vision, needs_code = "vision" in analysis.needs, "code" in analysis.needs
         task_type = str(analysis.task_type)  # an enum member as a dict key is looked up three times slower
         ratings = feedback_quality or {}
         now = time.time()
         candidates = []
         for model in self.catalog:
             output = min(expected, model.max_tokens)
-            if (
-                (needs_vision and not model.supports_vision)
-                or (needs_code and not model.supports_code)
-                or model.context_window < input_tokens + output
-            ):
+            if not capable(model, analysis.needs) or model.context_window < input_tokens + output:
                 continue
             name, ttft = model.model_name, model.ttft
             quality = prediction.quality(self.tiers[name]) + neighbourhoods.correction(prediction.cluster, name)
@@ -263,6 +281,7 @@ class Router:
         if name not in self.catalog:
             raise NoSuitableModel(f"model {name!r} is not in the catalog", "unknown_model")
         model = self.catalog.get(name)
+        self._refuse_capabilities(analysis.needs, [model])
         if all(candidate.model is not model for candidate in candidates):
             raise NoSuitableModel(
                 f"model {name!r} cannot take this request: it needs {analysis.input_tokens} input tokens"
@@ -292,6 +311,19 @@ class Router:
             return 0.95
         gap = ranked[0][0] - ranked[1][0]
         return round(0.5 + min(0.45, max(0.0, gap) * 2), 2)
+
+    @staticmethod
+    def _refuse_capabilities(needs: frozenset[str], models) -> None:
+        """Refuse the request when none of `models` has every capability it needs."""
+        if any(capable(model, needs) for model in models):
+            return
+        flags = {need: _NEED_FLAGS[need] for need in sorted(needs) if need in _NEED_FLAGS}
+        missing = tuple(need for need, flag in flags.items() if not any(getattr(m, flag) for m in models)) or tuple(flags)
+        if len(models) == 1:
+            message = f"model {models[0].model_name!r} cannot take this request: it lacks {' and '.join(missing)}"
+        else:
+            message = f"No model in the catalog can take this request: none has {' and '.join(flags)} together"
+        raise NoSuitableModel(message, "capability", missing)
 
     def _why_none(self, analysis: TaskAnalysis, candidates: list[Candidate], allowance: float) -> str:
         if not candidates:

@@ -1,15 +1,139 @@
-"""The normalized shapes every layer speaks: a chat request, its messages, usage, a response
-and the events of a stream."""
+"""The normalized shapes every layer speaks: a chat request, its messages, tools and output
+format, usage, a response and the events of a stream.
+
+Messages, tools and tool calls travel between processes (a job, a stored conversation) as
+JSON through `to_json` and `from_json`; a field left at its default is left out.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+USER, ASSISTANT, SYSTEM, TOOL = "user", "assistant", "system", "tool"
+
+
+@dataclass(frozen=True)
+class Image:
+    """An image in a user message: an https URL or a data: URI (base64), and OpenAI's detail hint."""
+
+    url: str
+    detail: str | None = None
+
+    @property
+    def media_type(self) -> str | None:
+        """The type a data: URI declares ("image/png"); None for a URL."""
+        if not self.url.startswith("data:"):
+            return None
+        return self.url[5:].split(";", 1)[0].split(",", 1)[0] or None
+
+    @property
+    def base64_data(self) -> str | None:
+        """A data: URI's base64 payload; None for a URL."""
+        head, _, data = self.url.partition(",")
+        return data if self.url.startswith("data:") and head.endswith(";base64") else None
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A call the model asked for: its id, the function's name, and the arguments as the JSON
+    text the model wrote."""
+
+    id: str
+    name: str
+    arguments: str
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "name": self.name, "arguments": self.arguments}
+
+    @classmethod
+    def from_json(cls, data: dict) -> ToolCall:
+        return cls(data["id"], data["name"], data["arguments"])
+
 
 @dataclass(frozen=True)
 class Message:
-    role: str  # system, user or assistant
+    role: str  # system, user, assistant or tool
     content: str
+    images: tuple[Image, ...] = ()  # a user message's images, after its text
+    tool_calls: tuple[ToolCall, ...] = ()  # an assistant message's calls
+    tool_call_id: str | None = None  # a tool message: the call it answers
+    name: str | None = None  # a participant's name; a tool message: the tool's
+
+    def to_json(self) -> dict:
+        data: dict = {"role": self.role, "content": self.content}
+        if self.images:
+            data["images"] = [{"url": i.url, "detail": i.detail} for i in self.images]
+        if self.tool_calls:
+            data["tool_calls"] = [call.to_json() for call in self.tool_calls]
+        if self.tool_call_id is not None:
+            data["tool_call_id"] = self.tool_call_id
+        if self.name is not None:
+            data["name"] = self.name
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> Message:
+        return cls(
+            data["role"], data["content"],
+            images=tuple(Image(i["url"], i.get("detail")) for i in data.get("images") or ()),
+            tool_calls=tuple(ToolCall.from_json(c) for c in data.get("tool_calls") or ()),
+            tool_call_id=data.get("tool_call_id"),
+            name=data.get("name"),
+        )
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A function the model may call: its name, what it does, and its parameters' JSON Schema.
+    `strict` asks that the arguments match the schema, which the gateway then checks."""
+
+    name: str
+    parameters: dict
+    description: str | None = None
+    strict: bool = False
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "parameters": self.parameters, "description": self.description,
+                "strict": self.strict}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Tool:
+        return cls(data["name"], data["parameters"], data.get("description"), bool(data.get("strict")))
+
+
+AUTO_TOOLS, NO_TOOLS, REQUIRED_TOOL = "auto", "none", "required"
+
+
+@dataclass(frozen=True)
+class ToolChoice:
+    """Whether the model may call tools: auto, none or required; with `function`, it must call that one."""
+
+    mode: str = AUTO_TOOLS
+    function: str | None = None
+
+    @classmethod
+    def named(cls, function: str) -> ToolChoice:
+        return cls(REQUIRED_TOOL, function)
+
+
+JSON_OBJECT, JSON_SCHEMA = "json_object", "json_schema"
+
+
+@dataclass(frozen=True)
+class ResponseFormat:
+    """A structured answer: any JSON object (`json_object`) or one that matches `schema`."""
+
+    type: str
+    schema: dict | None = None
+    name: str = "response"
+    strict: bool = False
+
+    def to_json(self) -> dict:
+        return {"type": self.type, "schema": self.schema, "name": self.name, "strict": self.strict}
+
+    @classmethod
+    def from_json(cls, data: dict) -> ResponseFormat:
+        return cls(data["type"], data.get("schema"), data.get("name") or "response", bool(data.get("strict")))
 
 
 @dataclass(frozen=True)
@@ -23,8 +147,17 @@ class ChatRequest:
     top_p: float | None = None
     max_tokens: int = 1024
     stop: tuple[str, ...] = ()
-    options: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)  # OpenAI-named hints an adapter passes on where it can (seed, ...)
     request_id: str | None = None  # the gateway's X-Request-ID, sent on to the provider in the same header
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice = ToolChoice()
+    parallel_tool_calls: bool = True
+    response_format: ResponseFormat | None = None
+    logprobs: int | None = None  # the answer's token log probabilities, with this many alternatives each
+
+    @property
+    def offers_tools(self) -> bool:
+        return bool(self.tools) and self.tool_choice.mode != NO_TOOLS
 
 
 @dataclass(frozen=True)
@@ -55,6 +188,8 @@ class ChatResponse:
     latency: float
     time_to_first_token: float | None = None
     sandbox: bool = False
+    tool_calls: tuple[ToolCall, ...] = ()
+    logprobs: list | None = None  # OpenAI's choices[].logprobs.content, where the provider gives them
 
 
 @dataclass(frozen=True)
@@ -66,11 +201,13 @@ class StreamDelta:
 
 @dataclass(frozen=True)
 class StreamEnd:
-    """The stream finished properly: why, what it used, and the provider's id for it."""
+    """The stream finished properly: why, what it used, the provider's id for it, and the
+    tool calls the answer made (adapters gather their fragments)."""
 
     finish_reason: str
     usage: Usage
     provider_request_id: str | None
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 StreamEvent = StreamDelta | StreamEnd

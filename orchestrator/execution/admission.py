@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 
 import redis
 
-from orchestrator.core.analysis import analyze
+from orchestrator.core.analysis import analyze_request
 from orchestrator.core.catalog import Catalog
 from orchestrator.core.evidence import Observation
 from orchestrator.core.job import ChatJob, Failure
 from orchestrator.core.retry_policy import Chain
-from orchestrator.core.router import NoSuitableModel, Router, RoutingDecision
+from orchestrator.core.router import NoSuitableModel, Router, RoutingDecision, capable
 from orchestrator.core.strategies import RoutingStrategy
 from orchestrator.core.types import ChatRequest
 from orchestrator.execution.accounting import Accounting
@@ -55,7 +55,7 @@ class Admission:
             decision = self._route(job, request, inputs, remaining)
         except NoSuitableModel as exc:
             self.settlement.refuse(request_id, Failure(exc.http_status, "no_suitable_model", str(exc),
-                                                       {"reason": exc.reason}))
+                                                       {"reason": exc.reason, "missing": list(exc.missing)}))
             if exc.reason == "budget" and remaining is not None and remaining < (job.budget_limit or limit):
                 self.accounting.after_refusal(job, limit)
             return None
@@ -93,7 +93,7 @@ class Admission:
             # The worst case of the chain's priciest model, on the most input tokens a provider can
             # count for the prompt, is held until the request settles. A task redelivered after a
             # crash finds its reservation gone at the deadline, not before.
-            analysis = decision.analysis or analyze(request.messages, request.system_prompt, request.max_tokens)
+            analysis = decision.analysis or analyze_request(request)
             models = [self.catalog.get(m) for m in chain.models]
             unpriced = [m.model_name for m in models if not m.fully_priced]
             if unpriced:  # the router leaves them out under a budget, but a caller's `models` list may name one
@@ -102,8 +102,8 @@ class Admission:
                     f"{', '.join(unpriced)} lacks an input or output price, so nothing bounds its cost."))
                 return False
             worst = max(m.worst_case_cost(analysis.max_input_tokens, request.max_tokens) for m in models)
-            chain.affordable = [m.model_name for m in self.catalog
-                                if m.worst_case_cost(analysis.max_input_tokens, request.max_tokens) <= worst]
+            chain.affordable = [m.model_name for m in self.catalog if capable(m, analysis.needs)
+                                and m.worst_case_cost(analysis.max_input_tokens, request.max_tokens) <= worst]
             reserved = self.budgets.reserve_in(trip, job.owner, limit, request_id, worst,
                                                chain.deadline + RESERVATION_GRACE)
             chain.reserved, chain.budget = worst, limit

@@ -111,6 +111,7 @@ class Caller:
             latency=latency,
             time_to_first_token=first_token if first_token is not None else latency,
             sandbox=provider.sandbox,
+            tool_calls=end.tool_calls,
         )
 
 

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 import redis
 
 from orchestrator.config import Settings
-from orchestrator.core.analysis import max_input_tokens
+from orchestrator.core.analysis import request_max_input_tokens
+from orchestrator.core.answer_checks import answer_problem
 from orchestrator.core.catalog import Catalog, ModelCapabilities
-from orchestrator.core.errors import ProviderError
+from orchestrator.core.errors import ErrorKind, ProviderError
 from orchestrator.core.job import ADMIN_ID, TERMINAL, ChatJob, Failure, RateLimitSlot
 from orchestrator.core.retry_policy import Chain, fall_over, next_step
-from orchestrator.core.types import ChatRequest, Message
+from orchestrator.core.types import ChatRequest, ChatResponse, Message
 from orchestrator.execution.admission import Admission, RoutingInputs
 from orchestrator.execution.attempt import (
     Caller,
@@ -184,8 +185,11 @@ class Executor:
             return FINISHED
         except ProviderError as exc:
             return self._failed(request_id, job, chain, model, exc, time.monotonic() - started)
-        chain.record(model.model_name, model.provider, None, response.latency)
         cost = model.cost(response.usage) if self.settings.cost_tracking_enabled else 0.0
+        problem = answer_problem(attempt, response)
+        if problem is not None:
+            return self._unfit(request_id, job, chain, model, response, cost, problem)
+        chain.record(model.model_name, model.provider, None, response.latency)
         self.observer.observe(model, None, response.latency, response, cost, fallback=chain.index > 0)
         if on_delta is not None:
             response = dataclasses.replace(response, content=chain.partial)
@@ -193,9 +197,9 @@ class Executor:
         return FINISHED
 
     def _failed(self, request_id: str, job: ChatJob, chain: Chain, model: ModelCapabilities, exc: ProviderError,
-                duration: float) -> RunOutcome:
+                duration: float, response: ChatResponse | None = None, cost: float = 0.0) -> RunOutcome:
         chain.record(model.model_name, model.provider, exc, duration)
-        self.observer.observe(model, exc, duration, fallback=chain.index > 0)
+        self.observer.observe(model, exc, duration, response, cost, fallback=chain.index > 0)
         self.observer.learn_failure(chain.decision, model, exc)
         step = next_step(chain, exc, self.catalog, time.time(), self.settings.retry_after_limit)
         if step.give_up:
@@ -205,6 +209,20 @@ class Executor:
             return FINISHED
         self.requests.save_chain(request_id, chain.as_dict())
         return RetryLater(step.delay, chain)
+
+    def _unfit(self, request_id: str, job: ChatJob, chain: Chain, model: ModelCapabilities, response: ChatResponse,
+               cost: float, problem: str) -> RunOutcome:
+        """An answer that breaks the request's schema or tools: the next model is asked, unless
+        the answer has been streamed already. What the provider charged for it is recorded
+        against the model and not billed to the caller (docs/architecture.md, "Structured answers")."""
+        error = ProviderError(ErrorKind.INVALID_OUTPUT, problem, provider=model.provider, model=model.model_name)
+        if chain.partial:
+            chain.record(model.model_name, model.provider, error, response.latency)
+            self.observer.observe(model, error, response.latency, response, cost, fallback=chain.index > 0)
+            self.settlement.fail(request_id, job, exhausted(chain, 502, error.kind.value,
+                                                            f"{model.provider} {model.model_name}: {problem}"))
+            return FINISHED
+        return self._failed(request_id, job, chain, model, error, response.latency, response, cost)
 
     def _skip_reason(self, chain: Chain, model: ModelCapabilities, states: dict[str, str]) -> str | None:
         """Why this model cannot take the attempt: an answer to continue that it cannot be given
@@ -219,8 +237,7 @@ class Executor:
     def _worst_case(model: ModelCapabilities, attempt: ChatRequest) -> float:
         """The most this attempt can cost: a continuation sends the text already streamed as
         input, which the reservation made before the first call did not include."""
-        texts = [m.content for m in attempt.messages]
-        return model.worst_case_cost(max_input_tokens(texts, attempt.system_prompt or ""), attempt.max_tokens)
+        return model.worst_case_cost(request_max_input_tokens(attempt), attempt.max_tokens)
 
     def _covers(self, request_id: str, job: ChatJob, chain: Chain, amount: float) -> bool:
         """Whether what is held covers `amount`, raising the hold when it does not."""

@@ -18,7 +18,7 @@ import redis
 
 from orchestrator.core.job import ChatJob, ChatResult, Failure
 from orchestrator.core.retry_policy import Chain
-from orchestrator.core.types import ChatResponse, Usage
+from orchestrator.core.types import ASSISTANT, ChatResponse, Message, Usage
 from orchestrator.execution.accounting import Accounting
 from orchestrator.store.budgets import Budgets, Charge
 from orchestrator.store.conversations import Conversations
@@ -94,7 +94,8 @@ class Settlement:
         result = ChatResult(request_id, response, cost, chain.decision, chain.attempts, job.conversation_id)
         turn = None
         if job.conversation_id:
-            turn = self.conversations.turn(job.owner, job.conversation_id, job.messages, response.content)
+            turn = self.conversations.turn(job.owner, job.conversation_id, job.messages,
+                                          Message(ASSISTANT, response.content, tool_calls=response.tool_calls))
         charge, data = self.charge(job, request_id, cost), result.to_json()
         if _written(lambda: self.ledger.complete(request_id, data, turn, charge), request_id,
                     chain.deadline + RESERVATION_GRACE):

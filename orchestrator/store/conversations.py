@@ -1,7 +1,7 @@
 """Conversation histories kept in Redis, so that a conversation_id carries its whole
 context to whichever model answers next.
 
-Key: {prefix}conv:{owner}:{id}, a list of {"role", "content"} JSON messages, expiring
+Key: {prefix}conv:{owner}:{id}, a list of messages as Message.to_json writes them, expiring
 after RESULT_TTL of inactivity. The owner (the API key's user) is part of the key: the same
 conversation id names different conversations for different users. New turns are appended when the answer is published
 (RequestStore.complete), in the same atomic step, so a redelivered task cannot add a turn twice.
@@ -38,10 +38,9 @@ class Conversations:
         """The conversation's messages so far, read in the caller's round trip."""
         key = self.key(owner, conversation_id)
         return trip.command(lambda pipe: pipe.lrange(key, 0, -1),
-                            lambda replies: tuple(Message(**json.loads(item)) for item in replies[0]))
+                            lambda replies: tuple(Message.from_json(json.loads(item)) for item in replies[0]))
 
-    def turn(self, owner: str, conversation_id: str, new: tuple[Message, ...], answer: str) -> ConversationTurn:
+    def turn(self, owner: str, conversation_id: str, new: tuple[Message, ...], answer: Message) -> ConversationTurn:
         """What to append once `answer` is published: the request's new messages and the answer."""
-        messages = [{"role": m.role, "content": m.content} for m in new]
-        messages.append({"role": "assistant", "content": answer})
+        messages = [m.to_json() for m in (*new, answer)]
         return ConversationTurn(self.key(owner, conversation_id), tuple(messages))

@@ -163,7 +163,7 @@ def test_pinned_model_is_chosen_and_others_follow(router):
 def test_a_pinned_model_that_cannot_take_the_request_says_why(router):
     with pytest.raises(NoSuitableModel) as caught:
         router.route(ask("What is in this picture? ![photo](data:image/png;base64,iVBORw0KGgo=)"), pinned="cheap")
-    assert caught.value.http_status == 413
+    assert caught.value.http_status == 400 and caught.value.missing == ("vision",)
     assert "cannot take this request" in str(caught.value) and "vision" in str(caught.value)
     with pytest.raises(NoSuitableModel) as caught:
         router.route(ask(EXPERT, max_tokens=4000), pinned="strong", budget_limit=0.02)
