@@ -220,28 +220,29 @@ class ChatResult:
 
     def to_json(self) -> dict:
         response = self.response
+        answer: dict = {
+            "content": response.content,
+            "cost": round(self.cost, 6),
+            "usage": response.usage.as_dict(),
+            "model": response.model,
+            "provider": response.provider,
+            "finish_reason": response.finish_reason,
+            "latency": round(response.latency, 4),
+            "time_to_first_token": ttft if (ttft := response.time_to_first_token) is None else round(ttft, 4),
+            "provider_request_id": response.provider_request_id,
+            "sandbox": response.sandbox,
+        }
+        if response.tool_calls:
+            answer["tool_calls"] = [call.to_json() for call in response.tool_calls]
+        if response.logprobs is not None:
+            answer["logprobs"] = response.logprobs
         data = {
             "request_id": self.request_id,
-            "response": {
-                "content": response.content,
-                "cost": round(self.cost, 6),
-                "usage": response.usage.as_dict(),
-                "model": response.model,
-                "provider": response.provider,
-                "finish_reason": response.finish_reason,
-                "latency": round(response.latency, 4),
-                "time_to_first_token": ttft if (ttft := response.time_to_first_token) is None else round(ttft, 4),
-                "provider_request_id": response.provider_request_id,
-                "sandbox": response.sandbox,
-            },
+            "response": answer,
             "model_used": response.model,
             "routing_decision": self.routing_decision,
             "attempts": self.attempts,
         }
-        if response.tool_calls:
-            data["response"]["tool_calls"] = [call.to_json() for call in response.tool_calls]
-        if response.logprobs is not None:
-            data["response"]["logprobs"] = response.logprobs
         if self.conversation_id:
             data["conversation_id"] = self.conversation_id
         return data

@@ -9,11 +9,34 @@ from collections.abc import Generator
 import anthropic
 
 from orchestrator.core.errors import ErrorKind, ProviderError
-from orchestrator.core.types import ChatRequest, ChatResponse, StreamDelta, StreamEnd, StreamEvent, Usage
-from orchestrator.providers.base import SdkProvider, alternating_turns, request_headers, system_text
+from orchestrator.core.types import (
+    JSON_SCHEMA,
+    REQUIRED_TOOL,
+    TOOL,
+    ChatRequest,
+    ChatResponse,
+    Image,
+    Message,
+    StreamDelta,
+    StreamEnd,
+    StreamEvent,
+    ToolCall,
+    Usage,
+)
+from orchestrator.providers.base import (
+    TOOL_CALLS,
+    SdkProvider,
+    Turn,
+    alternating_turns,
+    finish_reason_of,
+    request_headers,
+    system_text,
+    tool_arguments,
+)
 from orchestrator.providers.errors import STREAM_BREAKS, classify, interrupted, retry_after
 
-_FINISH_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "refusal": "content_filter"}
+_FINISH_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "refusal": "content_filter",
+                   "tool_use": TOOL_CALLS}
 # The HTTP status each error type stands for (docs.anthropic.com, "Errors"): an error event
 # in a stream that had begun comes with a 200.
 _ERROR_STATUS = {
@@ -23,19 +46,87 @@ _ERROR_STATUS = {
 }
 
 
+# Anthropic has no JSON mode: a structured answer is asked for as the input of this tool,
+# which the model is made to call, and read back as the answer's text.
+ANSWER_TOOL = "structured_answer"
+
+
+def _image(image: Image) -> dict:
+    if image.base64_data is not None:
+        return {"type": "image", "source": {"type": "base64", "media_type": image.media_type,
+                                            "data": image.base64_data}}
+    return {"type": "image", "source": {"type": "url", "url": image.url}}
+
+
+def _blocks(message: Message) -> list[dict]:
+    if message.role == TOOL:
+        return [{"type": "tool_result", "tool_use_id": message.tool_call_id, "content": message.content}]
+    blocks = [{"type": "text", "text": message.content}] if message.content else []
+    blocks.extend(_image(image) for image in message.images)
+    blocks.extend({"type": "tool_use", "id": c.id, "name": c.name, "input": tool_arguments(c)}
+                  for c in message.tool_calls)
+    return blocks
+
+
+def _turn(turn: Turn) -> dict:
+    """A turn as plain text where it is only text (joined as before tools existed), else as blocks."""
+    if all(not (m.images or m.tool_calls or m.role == TOOL) for m in turn.messages):
+        return {"role": turn.role, "content": turn.text()}
+    return {"role": turn.role, "content": [block for m in turn.messages for block in _blocks(m)]}
+
+
+def _tools(request: ChatRequest) -> dict:
+    """The request's tools and, for a structured answer, the answer tool; and which to call."""
+    tools = [{"name": t.name, "input_schema": t.parameters, **({"description": t.description} if t.description else {})}
+             for t in request.tools] if request.offers_tools else []
+    form, choice = request.response_format, request.tool_choice
+    if form is not None:
+        schema = form.schema if form.type == JSON_SCHEMA and form.schema else {"type": "object"}
+        tools.append({"name": ANSWER_TOOL, "description": "Give your final answer through this tool.",
+                      "input_schema": schema})
+    if not tools:
+        return {"tools": [{"name": t.name, "input_schema": t.parameters} for t in request.tools],
+                "tool_choice": {"type": "none"}} if request.tools else {}
+    if choice.function:
+        picked = {"type": "tool", "name": choice.function}
+    elif form is not None:
+        picked = {"type": "tool", "name": ANSWER_TOOL} if len(tools) == 1 else {"type": "any"}
+    else:
+        picked = {"type": "any" if choice.mode == REQUIRED_TOOL else "auto"}
+    if not request.parallel_tool_calls:
+        picked["disable_parallel_tool_use"] = True
+    return {"tools": tools, "tool_choice": picked}
+
+
 def _call_arguments(request: ChatRequest) -> dict:
     # The Messages API of the current SDK takes no sampling temperature or top_p: not forwarded.
     args = {
         "model": request.model,
         "max_tokens": request.max_tokens,
-        "messages": [{"role": m.role, "content": m.content} for m in alternating_turns(request.messages)],
+        "messages": [_turn(turn) for turn in alternating_turns(request.messages)],
+        **_tools(request),
     }
     system = system_text(request)
     if system:
         args["system"] = system
     if request.stop:
         args["stop_sequences"] = list(request.stop)
+    if request.options.get("user"):
+        args["metadata"] = {"user_id": request.options["user"]}
     return args
+
+
+def _answer(blocks) -> tuple[str, tuple[ToolCall, ...]]:
+    """The text of an answer and its tool calls; the answer tool's input is the text."""
+    texts, calls = [], []
+    for block in blocks:
+        if block.type == "text":
+            texts.append(block.text)
+        elif block.type == "tool_use" and block.name == ANSWER_TOOL:
+            return json.dumps(block.input), ()
+        elif block.type == "tool_use":
+            calls.append(ToolCall(block.id, block.name, json.dumps(block.input)))
+    return "".join(texts), tuple(calls)
 
 
 def _usage(usage: dict) -> Usage:
@@ -55,10 +146,10 @@ class AnthropicProvider(SdkProvider):
         except STREAM_BREAKS as exc:
             raise interrupted(exc, self.name, request.model) from exc
         self._refuse_refusal(message.stop_reason, request.model)
+        content, tool_calls = _answer(message.content)
         return self._response(
-            request, started, "".join(block.text for block in message.content if block.type == "text"),
-            _FINISH_REASONS.get(message.stop_reason, "stop"), _usage(message.usage.model_dump()),
-            message._request_id or message.id,
+            request, started, content, _FINISH_REASONS.get(message.stop_reason, "stop"),
+            _usage(message.usage.model_dump()), message._request_id or message.id, tool_calls,
         )
 
     def stream(self, request: ChatRequest, timeout: float) -> Generator[StreamEvent, None, None]:
@@ -73,6 +164,7 @@ class AnthropicProvider(SdkProvider):
         """The events of the stream, from their `data` lines (each names its own type); a
         malformed one is skipped: only message_stop tells a complete answer from a cut one."""
         input_usage, output_tokens, stop_reason, finished = {}, 0, None, False
+        tool_uses: dict[int, dict] = {}  # by block index: a tool_use block's id, name and input so far
         for line in response.iter_lines():
             if not line.startswith("data:"):
                 continue
@@ -83,10 +175,17 @@ class AnthropicProvider(SdkProvider):
             kind = event.get("type")
             if kind == "message_start":
                 input_usage = (event.get("message") or {}).get("usage") or {}
+            elif kind == "content_block_start" and (event.get("content_block") or {}).get("type") == "tool_use":
+                block = event["content_block"]
+                tool_uses[event.get("index", 0)] = {"id": block.get("id"), "name": block.get("name"), "input": ""}
             elif kind == "content_block_delta":
-                delta = event.get("delta") or {}
+                delta, use = event.get("delta") or {}, tool_uses.get(event.get("index", 0))
                 if delta.get("type") == "text_delta" and delta.get("text"):
                     yield StreamDelta(delta["text"])
+                elif delta.get("type") == "input_json_delta" and use is not None:
+                    if use["name"] == ANSWER_TOOL and delta.get("partial_json"):
+                        yield StreamDelta(delta["partial_json"])  # the structured answer streams as text
+                    use["input"] += delta.get("partial_json") or ""
             elif kind == "message_delta":
                 stop_reason = (event.get("delta") or {}).get("stop_reason") or stop_reason
                 output_tokens = (event.get("usage") or {}).get("output_tokens") or output_tokens
@@ -98,9 +197,11 @@ class AnthropicProvider(SdkProvider):
             raise self._incomplete(model)
         self._refuse_refusal(stop_reason, model)
         usage = _usage(input_usage)
-        yield StreamEnd(_FINISH_REASONS.get(stop_reason, "stop"), Usage(usage.input_tokens, output_tokens,
-                                                                       usage.cached_tokens),
-                        response.headers.get("request-id"))
+        calls = tuple(ToolCall(u["id"], u["name"], u["input"] or "{}") for _, u in sorted(tool_uses.items())
+                      if u["name"] != ANSWER_TOOL)
+        yield StreamEnd(finish_reason_of(_FINISH_REASONS.get(stop_reason, "stop"), calls),
+                        Usage(usage.input_tokens, output_tokens, usage.cached_tokens),
+                        response.headers.get("request-id"), calls)
 
     def _in_band_error(self, error: dict, model: str) -> ProviderError:
         """An error event after the stream began (an overload, mostly), as the status its type stands for."""

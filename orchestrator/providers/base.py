@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Generator
+from dataclasses import dataclass
 from typing import Protocol
 
 import httpx2
 
 from orchestrator.core.errors import ErrorKind, ProviderError
-from orchestrator.core.types import ChatRequest, ChatResponse, Message, StreamEvent, Usage
+from orchestrator.core.types import (
+    ASSISTANT,
+    SYSTEM,
+    USER,
+    ChatRequest,
+    ChatResponse,
+    Message,
+    StreamEvent,
+    ToolCall,
+    Usage,
+)
 
 
 class Provider(Protocol):
@@ -52,12 +64,14 @@ class SdkProvider:
 
     def _response(
         self, request: ChatRequest, started: float, content: str, finish_reason: str, usage: Usage,
-        provider_request_id: str | None,
+        provider_request_id: str | None, tool_calls: tuple[ToolCall, ...] = (), logprobs: list | None = None,
     ) -> ChatResponse:
         latency = time.monotonic() - started
         return ChatResponse(
             content=content,
-            finish_reason=finish_reason,
+            finish_reason=finish_reason_of(finish_reason, tool_calls),
+            tool_calls=tool_calls,
+            logprobs=logprobs,
             usage=usage,
             model=request.model,
             provider=self.name,
@@ -73,6 +87,17 @@ class SdkProvider:
                              provider=self.name, model=model)
 
 
+TOOL_CALLS = "tool_calls"  # the finish reason of an answer that calls tools
+
+
+def finish_reason_of(reason: str, tool_calls: tuple[ToolCall, ...]) -> str:
+    """TOOL_CALLS exactly when the answer calls tools (a structured answer given through a
+    tool, as Anthropic's, is not a call)."""
+    if tool_calls:
+        return TOOL_CALLS
+    return "stop" if reason == TOOL_CALLS else reason
+
+
 def request_headers(request: ChatRequest) -> dict[str, str]:
     """The headers every provider call carries: the request id, so that a provider's logs
     (and the sandbox's attempt log) name the gateway request a call belongs to."""
@@ -82,21 +107,44 @@ def request_headers(request: ChatRequest) -> dict[str, str]:
 def system_text(request: ChatRequest) -> str | None:
     """The system prompt and any system messages of the conversation, in order, as one text."""
     parts = [request.system_prompt] if request.system_prompt else []
-    parts.extend(m.content for m in request.messages if m.role == "system")
+    parts.extend(m.content for m in request.messages if m.role == SYSTEM)
     return "\n\n".join(parts) or None
 
 
-def alternating_turns(messages: tuple[Message, ...]) -> list[Message]:
+@dataclass
+class Turn:
+    role: str  # user or assistant
+    messages: list[Message]
+
+    def text(self) -> str:
+        return "\n\n".join(m.content for m in self.messages if m.content)
+
+
+def alternating_turns(messages: tuple[Message, ...]) -> list[Turn]:
     """User and assistant turns that alternate and start with the user, as Anthropic and
-    Gemini require: consecutive turns of one role are joined, nothing is dropped."""
-    turns: list[Message] = []
+    Gemini require: tool results are the user's, consecutive messages of one role make one
+    turn, nothing is dropped."""
+    turns: list[Turn] = []
     for message in messages:
-        if message.role == "system":
+        if message.role == SYSTEM:
             continue
-        if turns and turns[-1].role == message.role:
-            turns[-1] = Message(message.role, f"{turns[-1].content}\n\n{message.content}")
+        role = ASSISTANT if message.role == ASSISTANT else USER
+        if turns and turns[-1].role == role:
+            turns[-1].messages.append(message)
         else:
-            turns.append(message)
-    if turns and turns[0].role != "user":
-        turns.insert(0, Message("user", "(The conversation so far follows.)"))
+            turns.append(Turn(role, [message]))
+    if turns and turns[0].role != USER:
+        turns.insert(0, Turn(USER, [Message(USER, "(The conversation so far follows.)")]))
     return turns
+
+
+def tool_arguments(call: ToolCall) -> dict:
+    """A call's arguments as an object, for the providers that take them parsed (the API
+    checked that they are a JSON object)."""
+    value = json.loads(call.arguments or "{}")
+    return value if isinstance(value, dict) else {}
+
+
+def tool_names(messages: tuple[Message, ...]) -> dict[str, str]:
+    """The name of the tool each call id called, for the providers whose results name the tool."""
+    return {call.id: call.name for m in messages for call in m.tool_calls}

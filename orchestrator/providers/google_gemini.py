@@ -2,29 +2,112 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import mimetypes
 import time
+import uuid
 from collections.abc import Generator
+from urllib.parse import urlsplit
 
 from google.genai import errors as genai_errors
 from google.genai import types
 
 from orchestrator.core.errors import ErrorKind, ProviderError
-from orchestrator.core.types import ChatRequest, ChatResponse, StreamDelta, StreamEnd, StreamEvent, Usage
-from orchestrator.providers.base import SdkProvider, alternating_turns, request_headers, system_text
+from orchestrator.core.types import (
+    AUTO_TOOLS,
+    JSON_SCHEMA,
+    NO_TOOLS,
+    REQUIRED_TOOL,
+    TOOL,
+    ChatRequest,
+    ChatResponse,
+    Image,
+    Message,
+    StreamDelta,
+    StreamEnd,
+    StreamEvent,
+    ToolCall,
+    Usage,
+)
+from orchestrator.providers.base import (
+    SdkProvider,
+    alternating_turns,
+    finish_reason_of,
+    request_headers,
+    system_text,
+    tool_arguments,
+    tool_names,
+)
 from orchestrator.providers.errors import STREAM_BREAKS, classify, interrupted, retry_after
 
 _FILTERED = {"SAFETY", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "RECITATION"}
 _ROLES = {"user": "user", "assistant": "model"}
 
 
+_MODES = {AUTO_TOOLS: "AUTO", NO_TOOLS: "NONE", REQUIRED_TOOL: "ANY"}
+_HINTS = ("seed", "presence_penalty", "frequency_penalty")
+
+
+def _image(image: Image) -> types.Part:
+    if image.base64_data is not None:
+        return types.Part(inline_data=types.Blob(mime_type=image.media_type, data=base64.b64decode(image.base64_data)))
+    media_type = mimetypes.guess_type(urlsplit(image.url).path)[0] or "image/jpeg"
+    return types.Part(file_data=types.FileData(file_uri=image.url, mime_type=media_type))
+
+
+def _tool_response(message: Message, names: dict[str, str]) -> types.Part:
+    """A tool's result as a function response: a JSON object as it is, anything else as its text."""
+    try:
+        result = json.loads(message.content)
+    except ValueError:
+        result = None
+    response = result if isinstance(result, dict) else {"result": message.content}
+    name = message.name or names.get(message.tool_call_id or "", "tool")
+    return types.Part(function_response=types.FunctionResponse(id=message.tool_call_id, name=name, response=response))
+
+
+def _parts(message: Message, names: dict[str, str]) -> list[types.Part]:
+    if message.role == TOOL:
+        return [_tool_response(message, names)]
+    parts = [types.Part(text=message.content)] if message.content else []
+    parts.extend(_image(image) for image in message.images)
+    parts.extend(types.Part(function_call=types.FunctionCall(id=c.id, name=c.name, args=tool_arguments(c)))
+                 for c in message.tool_calls)
+    return parts
+
+
 def _contents(request: ChatRequest) -> list[types.Content]:
+    names = tool_names(request.messages)
     return [
-        types.Content(role=_ROLES[m.role], parts=[types.Part(text=m.content)])
-        for m in alternating_turns(request.messages)
+        types.Content(role=_ROLES[turn.role], parts=[part for m in turn.messages for part in _parts(m, names)])
+        for turn in alternating_turns(request.messages)
     ]
 
 
+def _tools(request: ChatRequest) -> dict:
+    if not request.tools:
+        return {}
+    declarations = [types.FunctionDeclaration(name=t.name, description=t.description,
+                                              parameters_json_schema=t.parameters) for t in request.tools]
+    choice = request.tool_choice
+    calling = types.FunctionCallingConfig(mode=_MODES[choice.mode],  # type: ignore[arg-type]
+                                          allowed_function_names=[choice.function] if choice.function else None)
+    return {"tools": [types.Tool(function_declarations=declarations)],
+            "tool_config": types.ToolConfig(function_calling_config=calling)}
+
+
+def _response_format(request: ChatRequest) -> dict:
+    """Gemini's JSON mode; not with tools offered, which it refuses: the answer is checked all the same."""
+    form = request.response_format
+    if form is None or request.offers_tools:
+        return {}
+    schema = {"response_json_schema": form.schema} if form.type == JSON_SCHEMA and form.schema else {}
+    return {"response_mime_type": "application/json", **schema}
+
+
 def _config(request: ChatRequest, timeout: float) -> types.GenerateContentConfig:
+    hints = {name: request.options[name] for name in _HINTS if request.options.get(name) is not None}
     return types.GenerateContentConfig(
         system_instruction=system_text(request),
         temperature=request.temperature,
@@ -32,7 +115,21 @@ def _config(request: ChatRequest, timeout: float) -> types.GenerateContentConfig
         max_output_tokens=request.max_tokens,
         stop_sequences=list(request.stop) or None,
         http_options=types.HttpOptions(timeout=int(timeout * 1000), headers=request_headers(request) or None),
+        **_tools(request),
+        **_response_format(request),
+        **hints,
     )
+
+
+def _answer(response: types.GenerateContentResponse) -> tuple[str, list[ToolCall]]:
+    """A response's text and tool calls (Gemini's calls may come without an id: one is made)."""
+    candidate = response.candidates[0] if response.candidates else None
+    parts = (candidate.content.parts if candidate and candidate.content else None) or []
+    texts = [part.text for part in parts if part.text and not part.thought]
+    calls = [ToolCall(part.function_call.id or f"call_{uuid.uuid4().hex[:24]}", part.function_call.name or "",
+                      json.dumps(part.function_call.args or {}))
+             for part in parts if part.function_call]
+    return "".join(texts), calls
 
 
 def _usage(metadata) -> Usage:
@@ -63,9 +160,10 @@ class GeminiProvider(SdkProvider):
         except STREAM_BREAKS as exc:
             raise interrupted(exc, self.name, request.model) from exc
         reason = self._finish(response, request.model)
+        text, calls = _answer(response)
         return self._response(
-            request, started, response.text or "", _finish_reason(reason), _usage(response.usage_metadata),
-            response.response_id,
+            request, started, text, _finish_reason(reason), _usage(response.usage_metadata),
+            response.response_id, tuple(calls),
         )
 
     def stream(self, request: ChatRequest, timeout: float) -> Generator[StreamEvent, None, None]:
@@ -83,18 +181,18 @@ class GeminiProvider(SdkProvider):
             raise interrupted(exc, self.name, request.model) from exc
 
     def _events(self, responses, model: str) -> Generator[StreamEvent, None, None]:
-        reason, usage, response_id = None, None, None
+        reason, usage, response_id, calls = None, None, None, []
         for response in responses:
             response_id = response.response_id or response_id
             usage = response.usage_metadata or usage
             reason = self._finish(response, model) or reason
-            if response.candidates and response.candidates[0].content and response.candidates[0].content.parts:
-                text = "".join(part.text or "" for part in response.candidates[0].content.parts)
-                if text:
-                    yield StreamDelta(text)
+            text, called = _answer(response)
+            calls.extend(called)
+            if text:
+                yield StreamDelta(text)
         if reason is None:
             raise self._incomplete(model)
-        yield StreamEnd(_finish_reason(reason), _usage(usage), response_id)
+        yield StreamEnd(finish_reason_of(_finish_reason(reason), tuple(calls)), _usage(usage), response_id, tuple(calls))
 
     def _finish(self, response: types.GenerateContentResponse, model: str) -> str | None:
         """The candidate's finish reason; a safety block raises content_filtered."""

@@ -10,35 +10,126 @@ import openai
 
 from orchestrator.core.catalog import ModelCapabilities
 from orchestrator.core.errors import ErrorKind, ProviderError
-from orchestrator.core.types import ChatRequest, ChatResponse, StreamDelta, StreamEnd, StreamEvent, Usage
-from orchestrator.providers.base import SdkProvider, request_headers
+from orchestrator.core.types import (
+    JSON_OBJECT,
+    JSON_SCHEMA,
+    TOOL,
+    ChatRequest,
+    ChatResponse,
+    Message,
+    ResponseFormat,
+    StreamDelta,
+    StreamEnd,
+    StreamEvent,
+    ToolCall,
+    Usage,
+)
+from orchestrator.providers.base import TOOL_CALLS, SdkProvider, finish_reason_of, request_headers
 from orchestrator.providers.errors import STREAM_BREAKS, classify, interrupted, retry_after
 
-_FINISH_REASONS = {"stop": "stop", "length": "length", "content_filter": "content_filter", "tool_calls": "stop"}
+_FINISH_REASONS = {"stop": "stop", "length": "length", "content_filter": "content_filter",
+                   "tool_calls": TOOL_CALLS, "function_call": TOOL_CALLS}
+# The hints of ChatRequest.options each kind of model takes; reasoning models refuse the sampling ones.
+_HINTS = frozenset({"seed", "presence_penalty", "frequency_penalty", "logit_bias", "user", "metadata", "store",
+                    "service_tier", "modalities", "prediction"})
+_REASONING_HINTS = frozenset({"seed", "user", "metadata", "store", "service_tier", "reasoning_effort"})
+
+
+def _content(message: Message) -> str | list[dict] | None:
+    if not message.images:
+        return message.content if message.content or not message.tool_calls else None
+    parts: list[dict] = [{"type": "text", "text": message.content}] if message.content else []
+    for image in message.images:
+        url = {"url": image.url, **({"detail": image.detail} if image.detail else {})}
+        parts.append({"type": "image_url", "image_url": url})
+    return parts
+
+
+def _openai_message(message: Message) -> dict:
+    if message.role == TOOL:
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+    data: dict = {"role": message.role, "content": _content(message)}
+    if message.tool_calls:
+        data["tool_calls"] = [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                              for c in message.tool_calls]
+    if message.name:
+        data["name"] = message.name
+    return data
 
 
 def to_openai_messages(request: ChatRequest) -> list[dict]:
     messages = [{"role": "system", "content": request.system_prompt}] if request.system_prompt else []
-    messages.extend({"role": m.role, "content": m.content} for m in request.messages)
+    messages.extend(_openai_message(m) for m in request.messages)
     return messages
 
 
+def _tools(request: ChatRequest) -> dict:
+    if not request.tools:
+        return {}
+    args: dict = {"tools": [{"type": "function", "function": {
+        "name": t.name, "parameters": t.parameters, **({"description": t.description} if t.description else {}),
+        **({"strict": True} if t.strict else {})}} for t in request.tools]}
+    choice = request.tool_choice
+    args["tool_choice"] = {"type": "function", "function": {"name": choice.function}} if choice.function else choice.mode
+    if not request.parallel_tool_calls:
+        args["parallel_tool_calls"] = False
+    return args
+
+
+def _response_format(form: ResponseFormat | None) -> dict:
+    if form is None:
+        return {}
+    if form.type != JSON_SCHEMA or form.schema is None:
+        return {"response_format": {"type": JSON_OBJECT}}
+    schema = {"name": form.name, "schema": form.schema, **({"strict": True} if form.strict else {})}
+    return {"response_format": {"type": JSON_SCHEMA, "json_schema": schema}}
+
+
 def _call_arguments(request: ChatRequest, model: ModelCapabilities) -> dict:
-    args = {"model": request.model, "messages": to_openai_messages(request)}
+    args = {"model": request.model, "messages": to_openai_messages(request), **_tools(request),
+            **_response_format(request.response_format)}
+    hints = _REASONING_HINTS if model.reasoning_model else _HINTS
+    args.update((name, value) for name, value in request.options.items() if name in hints)
     if model.reasoning_model:
         # Reasoning models reject temperature and count hidden reasoning in this budget.
         args["max_completion_tokens"] = request.max_tokens
-        if "reasoning_effort" in request.options:
-            args["reasoning_effort"] = request.options["reasoning_effort"]
     else:
         args["max_tokens"] = request.max_tokens
         if request.temperature is not None:
             args["temperature"] = request.temperature
         if request.top_p is not None:
             args["top_p"] = request.top_p
+    if request.logprobs is not None:
+        args["logprobs"] = True
+        if request.logprobs:
+            args["top_logprobs"] = request.logprobs
     if request.stop:
         args["stop"] = list(request.stop)
     return args
+
+
+def _tool_calls(message) -> tuple[ToolCall, ...]:
+    return tuple(ToolCall(c.id, c.function.name, c.function.arguments or "{}") for c in message.tool_calls or ()
+                 if c.type == "function")
+
+
+class _ToolCallFragments:
+    """A streamed answer's tool calls, from their fragments: the first of a call (by index)
+    carries its id and name, the others pieces of its arguments."""
+
+    def __init__(self):
+        self.calls: dict[int, dict] = {}
+
+    def add(self, fragments: list[dict]) -> None:
+        for fragment in fragments:
+            call = self.calls.setdefault(fragment.get("index", 0), {"id": "", "name": "", "arguments": ""})
+            function = fragment.get("function") or {}
+            call["id"] = fragment.get("id") or call["id"]
+            call["name"] = function.get("name") or call["name"]
+            call["arguments"] += function.get("arguments") or ""
+
+    def gathered(self) -> tuple[ToolCall, ...]:
+        return tuple(ToolCall(c["id"], c["name"], c["arguments"] or "{}") for _, c in sorted(self.calls.items()))
 
 
 def _usage(usage) -> Usage:
@@ -73,9 +164,10 @@ class OpenAICompatibleProvider(SdkProvider):
         except STREAM_BREAKS as exc:
             raise interrupted(exc, self.name, request.model) from exc
         choice = completion.choices[0]
+        logprobs = [entry.model_dump() for entry in choice.logprobs.content or ()] if choice.logprobs else None
         return self._response(
             request, started, choice.message.content or "", _FINISH_REASONS.get(choice.finish_reason, "stop"),
-            _usage(completion.usage), completion._request_id or completion.id,
+            _usage(completion.usage), completion._request_id or completion.id, _tool_calls(choice.message), logprobs,
         )
 
     def stream(self, request: ChatRequest, timeout: float) -> Generator[StreamEvent, None, None]:
@@ -91,7 +183,7 @@ class OpenAICompatibleProvider(SdkProvider):
     def _events(self, response, model: str) -> Generator[StreamEvent, None, None]:
         """The SSE lines read directly: a plain JSON parse a chunk (the SDK's typed chunks
         cost ten times more), and a malformed chunk skipped rather than fatal."""
-        finish_reason, usage, done = None, None, False
+        finish_reason, usage, done, tool_calls = None, None, False, _ToolCallFragments()
         for line in response.iter_lines():
             if done or not line.startswith("data:"):
                 continue
@@ -110,15 +202,18 @@ class OpenAICompatibleProvider(SdkProvider):
             if chunk.get("usage"):
                 usage = _usage_of(chunk["usage"])
             for choice in chunk.get("choices") or ():
-                content = (choice.get("delta") or {}).get("content")
-                if content:
-                    yield StreamDelta(content)
+                delta = choice.get("delta") or {}
+                if delta.get("content"):
+                    yield StreamDelta(delta["content"])
+                tool_calls.add(delta.get("tool_calls") or [])
                 finish_reason = choice.get("finish_reason") or finish_reason
         # A cut connection and [DONE] both end the lines: only a finish reason tells a
         # complete answer from a truncated one.
         if finish_reason is None:
             raise self._incomplete(model)
-        yield StreamEnd(_FINISH_REASONS.get(finish_reason, "stop"), usage or Usage(), response.headers.get("x-request-id"))
+        calls = tool_calls.gathered()
+        yield StreamEnd(finish_reason_of(_FINISH_REASONS.get(finish_reason, "stop"), calls), usage or Usage(),
+                        response.headers.get("x-request-id"), calls)
 
     def _in_band_error(self, error: dict, model: str) -> ProviderError:
         message = str(error.get("message") or "the provider reported an error mid-stream")

@@ -42,7 +42,7 @@ def test_gemini_contents_use_model_role():
 def test_a_conversation_starting_with_the_assistant_gets_a_user_turn_first():
     turns = alternating_turns((Message("assistant", "Hi, how can I help?"), Message("user", "Tell me a joke")))
     assert [t.role for t in turns] == ["user", "assistant", "user"]
-    assert turns[1].content == "Hi, how can I help?"
+    assert turns[1].text() == "Hi, how can I help?"
 
 
 def test_reasoning_models_take_max_completion_tokens_and_no_temperature():
