@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from flask import Flask, current_app
+from flask_cors import CORS
 
 from api.errors import OrchestratorApi, register_error_handlers
 from orchestrator.config import get_settings
 from orchestrator.runtime.services import Services
 
 API_PREFIX = "/api/v1/orchestrator"
+# What a browser client may read of an answer besides the simple headers.
+EXPOSED_HEADERS = ["X-Request-ID", "Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset",
+                   "x-orchestrator-model", "x-orchestrator-provider", "x-orchestrator-cost", "x-should-retry"]
 
 
 def create_app(services: Services | None = None) -> Flask:
@@ -35,6 +39,8 @@ def create_app(services: Services | None = None) -> Flask:
     from api.observability import register_request_ids
 
     register_request_ids(app)  # first: every answer, a 401 included, carries its X-Request-ID
+    if services.settings.cors_origins:
+        CORS(app, origins=list(services.settings.cors_origins), expose_headers=EXPOSED_HEADERS, max_age=600)
     register_auth(app)
     register_error_handlers(app)
 

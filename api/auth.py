@@ -55,7 +55,8 @@ def _bearer_key() -> str:
 
 
 def _authenticate() -> None:
-    if is_public(request.path):
+    # A browser's CORS preflight carries no credentials; Flask answers it without a view.
+    if is_public(request.path) or request.method == "OPTIONS":
         return
     identity = services().users.authenticate(_bearer_key(), services().rate_limiter)
     if identity is None:

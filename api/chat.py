@@ -20,22 +20,23 @@ blp = Blueprint("chat", __name__, description="Route and execute chat requests")
 WAIT_GRACE = 5.0
 
 
-def enqueue_chat(body: dict, stream: bool = False) -> tuple[str, ChatJob]:
-    """Record one chat request and put it on the chat queue; its id and job.
-    With `stream`, the worker publishes the answer's chunks as they come."""
+def enqueue_chat(body: dict, stream: bool = False, **form) -> tuple[str, ChatJob]:
+    """Record one chat request and put it on the chat queue; its id and job. With `stream`,
+    the worker publishes the answer's chunks as they come; `form` holds the job fields of
+    the answer's form (tools, response_format, ...: core/job.py) the OpenAI door reads."""
     svc = services()
     request_id = new_request_id()
     owner = current_user().id
-    job = job_from_body(body, owner, svc.settings, stream=stream)
+    job = job_from_body(body, owner, svc.settings, stream=stream, **form)
     svc.requests.create(request_id, owner, "chat", job.user)
     dispatch.enqueue_chat(request_id, job)
     return request_id, job
 
 
-def run_chat(body: dict) -> dict:
+def run_chat(body: dict, **form) -> dict:
     """Enqueue one chat request and wait for its terminal event."""
     svc = services()
-    request_id, job = enqueue_chat(body)
+    request_id, job = enqueue_chat(body, **form)
     # The worker publishes an error by the deadline; the grace covers a request still queued then.
     waited = job.deadline - time.time() + WAIT_GRACE
     outcome = svc.requests.wait_terminal(request_id, waited)

@@ -3,25 +3,23 @@
 Any OpenAI client becomes an orchestrator client with base_url="http://host:port/v1" and an
 orchestrator API key (the same Bearer keys and rate limits as the rest of the API).
 
-- `model`: "auto" routes with the balanced strategy, "auto:<strategy>" with that strategy;
-  a catalog model's name pins it (its fallbacks still apply). `models` (OpenRouter's
-  extension) lists the models to try, in order, after `model` when `model` names one.
-- Honoured: messages (system and developer messages become the system prompt; user and
-  assistant turns; the last message is the user's), temperature, top_p, max_tokens or
-  max_completion_tokens, stop, n=1, user, stream and stream_options.include_usage. Any other
-  parameter is refused with 400 naming it (null, and the neutral values of a few
-  parameters, mean "not asked for" and pass).
-- The body becomes the same chat body as /chat/execute and /chat/stream and goes through
+- What a request may hold is read by api/openai_request.py (its docstring lists it): every
+  Chat Completions parameter, tools, structured outputs and images among them, and the
+  orchestrator's extensions through `extra_body`.
+- The body becomes a chat job as /chat/execute and /chat/stream make them and goes through
   the same functions (api/chat.py): same queue, worker, fallbacks, budgets and accounting.
-- Errors come in OpenAI's shape {"error": {"message", "type", "code", "param"}}: this
-  module's own, and every other answer under /v1 (authentication, rate limits, the worker's
-  errors), converted after the fact. A stream waits for the first piece of the answer before
-  it starts, so an error up to then is an HTTP status; after that it is an in-band
-  `data: {"error": ...}` line, never a clean `data: [DONE]` after an incomplete answer.
+- Errors come in OpenAI's shape {"error": {"message", "type", "code", "param"}}
+  (api/openai_errors.py): this door's own, and every other answer under /v1
+  (authentication, rate limits, the worker's errors), converted after the fact. A stream
+  waits for the first piece of the answer before it starts, so an error up to then is an
+  HTTP status; after that it is an in-band `data: {"error": ...}` line, never a clean
+  `data: [DONE]` after an incomplete or invalid answer.
+- Streamed chunks name the model routing chose from the first one, and the model that
+  answers once a fallback takes over.
 
 These routes are not in the OpenAPI spec: OpenAI's own spec documents the wire format, and
-some of its rules (the last message is the user's, text parts only) cannot be written in
-OpenAPI 3.0, so a spec of them would make the contract test flag correct 400s.
+some of its rules (the last message is the user's or a tool's) cannot be written in OpenAPI
+3.0, so a spec of them would make the contract test flag correct 400s.
 """
 
 from __future__ import annotations
@@ -36,75 +34,15 @@ from flask import Blueprint, Response, jsonify, request
 from api import services
 from api.chat import WAIT_GRACE, enqueue_chat, run_chat
 from api.event_stream import Event, follow, no_answer
+from api.openai_errors import OpenAIError, from_orchestrator, invalid, openai_error
+from api.openai_request import AUTO_MODELS, OpenAIChat, read_chat, unknown_model
 from api.schemas import unencodable_path
 from api.streaming import HEARTBEAT_SECONDS, RESUME_GRACE, sse_response
-from orchestrator.core.strategies import RoutingStrategy
 
 PREFIX = "/v1"
 blp = Blueprint("openai_compat", __name__, url_prefix=PREFIX)
 
-AUTO = "auto"
-AUTO_MODELS = {AUTO: RoutingStrategy.BALANCED.value, **{f"{AUTO}:{s.value}": s.value for s in RoutingStrategy}}
-SUPPORTED = frozenset({
-    "model", "models", "messages", "temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "n", "user",
-    "stream", "stream_options",
-})
-# Parameters we do not support but whose value here asks for nothing (as if left out).
-NEUTRAL = {"presence_penalty": 0, "frequency_penalty": 0, "logprobs": False}
-SYSTEM_ROLES = ("system", "developer")
-TURN_ROLES = ("user", "assistant")
-MAX_STOP_SEQUENCES = 4
-FINISH_REASONS = {"stop": "stop", "length": "length", "content_filter": "content_filter"}
-
-
-# --- errors ---------------------------------------------------------------------------
-
-class OpenAIError(Exception):
-    """An answer in OpenAI's error shape: `error` is {"message", "type", "code", "param"}."""
-
-    def __init__(self, status: int, error: dict, headers: dict | None = None):
-        super().__init__(error["message"])
-        self.status = status
-        self.error = error
-        self.headers = headers or {}
-
-
-def openai_error(status: int, message: str, code: str | None = None, param: str | None = None) -> dict:
-    return {"message": message, "type": error_type(status), "code": code, "param": param}
-
-
-def error_type(status: int) -> str:
-    if status == 401:
-        return "authentication_error"
-    if status == 402:
-        return "insufficient_quota"
-    if status == 403:
-        return "permission_error"
-    if status == 404:
-        return "not_found_error"
-    if status == 429:
-        return "rate_limit_exceeded"
-    if status == 503:
-        return "service_unavailable"
-    if status >= 500:
-        return "api_error"
-    return "invalid_request_error"
-
-
-def from_orchestrator(status: int, code: str | None, message: str, details=None) -> dict:
-    """One of our errors ({"code", "message", "details"} with its status) in OpenAI's shape."""
-    reason = details.get("reason") if isinstance(details, dict) else None
-    if status == 401:
-        code = "invalid_api_key"
-    elif status == 402:
-        code = "insufficient_quota"
-    elif status == 429:
-        code = "rate_limit_exceeded"
-    elif reason == "unknown_model":
-        code = "model_not_found"
-    elif reason == "context":
-        code = "context_length_exceeded"
-    return openai_error(status, message, code)
+FINISH_REASONS = {"stop": "stop", "length": "length", "content_filter": "content_filter", "tool_calls": "tool_calls"}
 
 
 def _under_prefix(path: str) -> bool:
@@ -123,23 +61,20 @@ def _openai_error(error: OpenAIError):
 def _in_openai_shape(response: Response) -> Response:
     """Every error answer under /v1 in OpenAI's shape, whoever wrote it (authentication and
     rate limiting run before any view; the worker's errors come through api/chat.py).
-    The status and the headers (Retry-After, WWW-Authenticate) stay."""
+    The headers (Retry-After, WWW-Authenticate) stay; the status is OpenAI's for the case."""
     if response.status_code < 400 or not _under_prefix(request.path) or not response.is_json:
         return response
     body = response.get_json(silent=True)
     error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(error, dict) or "type" in error:
         return response
-    converted = from_orchestrator(response.status_code, error.get("code"), error.get("message") or "", error.get("details"))
-    response.set_data(json.dumps({"error": converted}))
+    converted = from_orchestrator(response.status_code, error.get("code"), error.get("message") or "",
+                                  error.get("details"))
+    response.set_data(json.dumps({"error": converted.error}))
+    response.status_code = converted.status
+    response.headers.update(converted.headers)
     return response
 
-
-def _invalid(message: str, param: str | None, code: str = "invalid_value") -> OpenAIError:
-    return OpenAIError(400, openai_error(400, message, code, param))
-
-
-# --- reading the request --------------------------------------------------------------
 
 def _json_body() -> dict:
     try:
@@ -147,242 +82,12 @@ def _json_body() -> dict:
     except RecursionError:  # nesting past the recursion limit: not a body we can read
         body = None
     if not isinstance(body, dict):
-        raise _invalid("We could not parse the JSON body of your request: send a JSON object "
-                       "with the header Content-Type: application/json.", None, "invalid_json")
+        raise invalid("We could not parse the JSON body of your request: send a JSON object "
+                      "with the header Content-Type: application/json.", None, "invalid_json")
     path = unencodable_path(body)
     if path is not None:
-        raise _invalid(f"Invalid '{path}': the text holds an unpaired surrogate; send valid Unicode.", path)
+        raise invalid(f"Invalid '{path}': the text holds an unpaired surrogate; send valid Unicode.", path)
     return body
-
-
-def _asks_nothing(name: str, value) -> bool:
-    """Null, or the neutral value of a parameter in NEUTRAL: the same as leaving it out."""
-    if value is None or name not in NEUTRAL:
-        return value is None
-    neutral = NEUTRAL[name]
-    if isinstance(neutral, bool):
-        return value is neutral
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and value == neutral
-
-
-def _refuse_unsupported(body: dict) -> None:
-    for name, value in body.items():
-        if name in SUPPORTED or _asks_nothing(name, value):
-            continue
-        raise _invalid(f"Unsupported parameter: '{name}' is not supported by this endpoint.", name,
-                       "unsupported_parameter")
-
-
-def _type_name(value) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array",
-            dict: "an object", type(None): "null"}.get(type(value), type(value).__name__)
-
-
-def _wrong_type(param: str, expected: str, value) -> OpenAIError:
-    return _invalid(f"Invalid type for '{param}': expected {expected}, but got {_type_name(value)} instead.",
-                    param, "invalid_type")
-
-
-def _number(body: dict, name: str, low: float, high: float) -> float | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _wrong_type(name, "a number", value)
-    if not low <= value <= high:
-        raise _invalid(f"Invalid '{name}': {value} is not between {low} and {high}.", name)
-    return value
-
-
-def _integer(body: dict, name: str, low: int) -> int | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _wrong_type(name, "an integer", value)
-    if value < low:
-        raise _invalid(f"Invalid '{name}': {value} is less than the minimum of {low}.", name)
-    return value
-
-
-def _boolean(value, param: str) -> bool:
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise _wrong_type(param, "a boolean", value)
-    return value
-
-
-def _string(body: dict, name: str, max_length: int) -> str | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise _wrong_type(name, "a string", value)
-    if len(value) > max_length:
-        raise _invalid(f"Invalid '{name}': longer than {max_length} characters.", name)
-    return value
-
-
-def _max_tokens(body: dict) -> int | None:
-    legacy, current = _integer(body, "max_tokens", 1), _integer(body, "max_completion_tokens", 1)
-    if legacy is not None and current is not None and legacy != current:
-        raise _invalid("Give max_tokens or max_completion_tokens, not both with different values.",
-                       "max_completion_tokens")
-    return current if current is not None else legacy
-
-
-def _stop(body: dict) -> list[str] | None:
-    stop = body.get("stop")
-    if stop is None:
-        return None
-    sequences = [stop] if isinstance(stop, str) else stop
-    if not isinstance(sequences, list) or not all(isinstance(s, str) for s in sequences):
-        raise _wrong_type("stop", "a string or an array of strings", stop)
-    if len(sequences) > MAX_STOP_SEQUENCES:
-        raise _invalid(f"Invalid 'stop': at most {MAX_STOP_SEQUENCES} sequences.", "stop")
-    if not all(sequences):
-        raise _invalid("Invalid 'stop': a stop sequence cannot be empty.", "stop")
-    return sequences or None
-
-
-def _text(content, param: str) -> str:
-    """A message's text: a string, or the text of a list of text parts (joined by newlines)."""
-    if isinstance(content, str):
-        return content
-    if content is None:
-        raise _invalid(f"Invalid '{param}': a message needs content.", param)
-    if not isinstance(content, list):
-        raise _wrong_type(param, "a string or an array of content parts", content)
-    if not content:
-        raise _invalid(f"Invalid '{param}': an empty array of content parts.", param)
-    texts = []
-    for j, part in enumerate(content):
-        where = f"{param}[{j}]"
-        if not isinstance(part, dict):
-            raise _wrong_type(where, "an object", part)
-        kind = part.get("type")
-        if kind != "text":
-            if kind in ("image_url", "input_audio", "file", "refusal"):
-                raise _invalid(f"Content parts of type '{kind}' are not supported yet; send text parts.",
-                               f"{where}.type", "unsupported_content")
-            raise _invalid(f"Invalid '{where}.type': expected 'text'.", f"{where}.type")
-        for key in part:
-            if key not in ("type", "text"):
-                raise _invalid(f"Unsupported parameter: '{where}.{key}' is not supported by this endpoint.",
-                               f"{where}.{key}", "unsupported_parameter")
-        if not isinstance(part.get("text"), str):
-            raise _wrong_type(f"{where}.text", "a string", part.get("text"))
-        texts.append(part["text"])
-    return "\n".join(texts)
-
-
-def _conversation(messages) -> tuple[str | None, list[dict]]:
-    """The system prompt (system and developer messages, joined) and the turns, oldest first."""
-    if messages is None:
-        raise _invalid("Missing required parameter: 'messages'.", "messages", "missing_required_parameter")
-    if not isinstance(messages, list):
-        raise _wrong_type("messages", "an array", messages)
-    system, turns = [], []
-    for i, message in enumerate(messages):
-        where = f"messages[{i}]"
-        if not isinstance(message, dict):
-            raise _wrong_type(where, "an object", message)
-        role = message.get("role")
-        if role in ("tool", "function"):
-            raise _invalid(f"Messages with role '{role}' are not supported: this endpoint has no tools.",
-                           f"{where}.role", "unsupported_value")
-        if role not in SYSTEM_ROLES + TURN_ROLES:
-            raise _invalid(f"Invalid '{where}.role': expected one of system, developer, user, assistant.",
-                           f"{where}.role")
-        for key, value in message.items():
-            if key not in ("role", "content") and value is not None:
-                raise _invalid(f"Unsupported parameter: '{where}.{key}' is not supported by this endpoint.",
-                               f"{where}.{key}", "unsupported_parameter")
-        text = _text(message.get("content"), f"{where}.content")
-        if role in SYSTEM_ROLES:
-            if text.strip():
-                system.append(text)
-        elif not text.strip():
-            raise _invalid(f"Invalid '{where}.content': it must contain text, not only white space.",
-                           f"{where}.content")
-        else:
-            turns.append({"role": role, "content": text})
-    if not turns or turns[-1]["role"] != "user":
-        raise _invalid("The last message (besides system and developer messages) must be a user message.",
-                       "messages")
-    return "\n".join(system) or None, turns
-
-
-def _unknown_model(name: str, param: str) -> OpenAIError:
-    reason = services().unavailable.get(name)
-    message = (f"The model '{name}' is unavailable: {reason}." if reason
-               else f"The model '{name}' does not exist; GET /v1/models lists the models.")
-    return OpenAIError(404, openai_error(404, message, "model_not_found", param))
-
-
-def _routing(body: dict) -> dict:
-    """strategy, the pinned model and the explicit order of models, from `model` and `models`."""
-    catalog = services().catalog
-    model = body.get("model")
-    if model is None:
-        raise _invalid("Missing required parameter: 'model'.", "model", "missing_required_parameter")
-    if not isinstance(model, str):
-        raise _wrong_type("model", "a string", model)
-    pinned = None
-    if model in AUTO_MODELS:
-        strategy = AUTO_MODELS[model]
-    elif model in catalog:
-        strategy, pinned = AUTO_MODELS[AUTO], model
-    else:
-        raise _unknown_model(model, "model")
-    models = body.get("models")
-    if models is None:
-        return {"strategy": strategy, "model": pinned}
-    if not isinstance(models, list) or not models or not all(isinstance(m, str) for m in models):
-        raise _wrong_type("models", "a non-empty array of model names", models)
-    for name in models:
-        if name not in catalog:
-            raise _unknown_model(name, "models")
-    order = list(dict.fromkeys([pinned, *models] if pinned else models))
-    return {"strategy": strategy, "model": pinned, "models": order}
-
-
-def chat_body(body: dict) -> dict:
-    """The orchestrator's chat body (as /chat/execute takes it, validated) of an OpenAI request."""
-    _refuse_unsupported(body)
-    routing = _routing(body)
-    system_prompt, turns = _conversation(body.get("messages"))
-    n = _integer(body, "n", 1)
-    if n is not None and n > 1:
-        raise _invalid("Only n=1 is supported: one answer per request.", "n", "unsupported_value")
-    return {
-        "message": turns[-1]["content"],
-        "history": turns[:-1],
-        "system_prompt": system_prompt,
-        "temperature": _number(body, "temperature", 0, 2),
-        "top_p": _number(body, "top_p", 0, 1),
-        "max_tokens": _max_tokens(body),
-        "stop": _stop(body),
-        "user": _string(body, "user", 256),
-        **routing,
-    }
-
-
-def _stream_options(body: dict, stream: bool) -> bool:
-    """Whether the stream ends with a usage chunk."""
-    options = body.get("stream_options")
-    if options is None:
-        return False
-    if not stream:
-        raise _invalid("stream_options is only allowed when stream is true.", "stream_options")
-    if not isinstance(options, dict):
-        raise _wrong_type("stream_options", "an object", options)
-    for key, value in options.items():
-        if key != "include_usage" and value is not None:
-            raise _invalid(f"Unsupported parameter: 'stream_options.{key}' is not supported by this endpoint.",
-                           f"stream_options.{key}", "unsupported_parameter")
-    return _boolean(options.get("include_usage"), "stream_options.include_usage")
 
 
 # --- answers ----------------------------------------------------------------------------
@@ -401,6 +106,23 @@ def _finish_reason(response: dict) -> str:
     return FINISH_REASONS.get(response.get("finish_reason"), "stop")
 
 
+def _tool_calls(response: dict) -> list[dict]:
+    return [{"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+            for c in response.get("tool_calls") or ()]
+
+
+def _message(response: dict) -> dict:
+    calls = _tool_calls(response)
+    message = {"role": "assistant", "content": response["content"] or (None if calls else ""), "refusal": None}
+    if calls:
+        message["tool_calls"] = calls
+    return message
+
+
+def _logprobs(response: dict) -> dict | None:
+    return None if response.get("logprobs") is None else {"content": response["logprobs"], "refusal": None}
+
+
 def _completion(result: dict, created: int) -> dict:
     response = result["response"]
     return {
@@ -410,8 +132,8 @@ def _completion(result: dict, created: int) -> dict:
         "model": result["model_used"],
         "choices": [{
             "index": 0,
-            "message": {"role": "assistant", "content": response["content"], "refusal": None},
-            "logprobs": None,
+            "message": _message(response),
+            "logprobs": _logprobs(response),
             "finish_reason": _finish_reason(response),
         }],
         "usage": _usage(response["usage"]),
@@ -436,9 +158,9 @@ def _data(payload: dict | str) -> str:
 
 
 class _Chunks:
-    """The chat.completion.chunk objects of one stream. Until the answer is complete they
-    name the model asked for (a fallback may still change who answers); the finishing
-    chunks name the model that answered."""
+    """The chat.completion.chunk objects of one stream. Each names the model answering: the
+    one routing chose, until a fallback takes over. The answer's tool calls come whole, one
+    delta each in OpenAI's shape, once the answer is complete and checked."""
 
     def __init__(self, request_id: str, created: int, model: str, include_usage: bool):
         self.base = {"id": f"chatcmpl-{request_id}", "object": "chat.completion.chunk", "created": created,
@@ -446,30 +168,33 @@ class _Chunks:
         self.include_usage = include_usage
 
     def delta(self, delta: dict, finish_reason: str | None = None, model: str | None = None) -> str:
+        if model:
+            self.base["model"] = model
         chunk = {**self.base, "choices": [{"index": 0, "delta": delta, "logprobs": None,
                                            "finish_reason": finish_reason}]}
-        if model:
-            chunk["model"] = model
         if self.include_usage:
             chunk["usage"] = None
         return _data(chunk)
 
     def ending(self, result: dict) -> Iterator[str]:
         response, model = result["response"], result["model_used"]
+        for index, call in enumerate(_tool_calls(response)):
+            yield self.delta({"tool_calls": [{"index": index, **call}]}, model=model)
         yield self.delta({}, _finish_reason(response), model)
         if self.include_usage:
-            yield _data({**self.base, "model": model, "choices": [], "usage": _usage(response["usage"])})
+            yield _data({**self.base, "choices": [], "usage": _usage(response["usage"])})
         yield _data("[DONE]")
 
 
-def _converted(error: dict) -> dict:
-    """A worker's error event ({"status", "code", "message", "details"}) in OpenAI's shape."""
-    return from_orchestrator(error.get("status", 500), error.get("code"), error.get("message", ""),
-                             error.get("details"))
+def _converted(error: dict) -> tuple[int, dict]:
+    """A worker's error event ({"status", "code", "message", "details"}): OpenAI's status and error."""
+    converted = from_orchestrator(error.get("status", 500), error.get("code"), error.get("message", ""),
+                                  error.get("details"))
+    return converted.status, converted.error
 
 
 def _in_band(error: dict) -> str:
-    return _data({"error": _converted(error)})
+    return _data({"error": _converted(error)[1]})
 
 
 TIMEOUT_ERROR = no_answer()
@@ -484,7 +209,7 @@ def _openai_events(events: Iterator[Event | None], first: Event, chunks: _Chunks
                 continue
             _, kind, data = item
             if kind == "chunk" and data.get("text"):
-                yield chunks.delta({"content": data["text"]})
+                yield chunks.delta({"content": data["text"]}, model=data.get("model"))
             elif kind == "final":
                 yield from chunks.ending(data)
                 return
@@ -496,11 +221,11 @@ def _openai_events(events: Iterator[Event | None], first: Event, chunks: _Chunks
         events.close()  # a caller who left before the end cancels the request (api/event_stream.py)
 
 
-def _stream(body: dict, model: str, include_usage: bool, created: int) -> Response:
+def _stream(chat: OpenAIChat, created: int) -> Response:
     """Enqueue as /chat/stream does, and wait for the first piece of the answer: an error
     until then is an HTTP status; after it, the answer streams as OpenAI's chunks."""
     store = services().requests
-    request_id, job = enqueue_chat(body, stream=True)
+    request_id, job = enqueue_chat(chat.body, stream=True, **chat.form)
     events = follow(store, request_id, "0-0", job.deadline + WAIT_GRACE, HEARTBEAT_SECONDS, RESUME_GRACE)
     decision, first = {}, None
     for item in events:
@@ -512,11 +237,10 @@ def _stream(body: dict, model: str, include_usage: bool, created: int) -> Respon
         decision = item[2]
     if first is None or first[1] == "error":
         events.close()
-        error = first[2] if first else TIMEOUT_ERROR
-        status = error.get("status", 500)
-        raise OpenAIError(status, _converted(error), headers={"x-request-id": request_id})
-    response = sse_response(_openai_events(events, first, _Chunks(request_id, created, model, include_usage)),
-                            request_id)
+        status, error = _converted(first[2] if first else TIMEOUT_ERROR)
+        raise OpenAIError(status, error, headers={"x-request-id": request_id})
+    chunks = _Chunks(request_id, created, decision.get("chosen_model", ""), chat.include_usage)
+    response = sse_response(_openai_events(events, first, chunks), request_id)
     response.headers["x-orchestrator-strategy"] = decision.get("strategy", "")
     return response
 
@@ -525,14 +249,11 @@ def _stream(body: dict, model: str, include_usage: bool, created: int) -> Respon
 
 @blp.post("/chat/completions")
 def chat_completions():
-    body = _json_body()
-    chat = chat_body(body)
-    stream = _boolean(body.get("stream"), "stream")
-    include_usage = _stream_options(body, stream)
+    chat = read_chat(_json_body())
     created = int(time.time())
-    if stream:
-        return _stream(chat, body["model"], include_usage, created)
-    result = run_chat(chat)
+    if chat.stream:
+        return _stream(chat, created)
+    result = run_chat(chat.body, **chat.form)
     return jsonify(_completion(result, created)), 200, _routing_headers(result)
 
 
@@ -553,4 +274,11 @@ def retrieve_model(model: str):
     for entry in _model_entries():
         if entry["id"] == model:
             return jsonify(entry)
-    raise _unknown_model(model, "model")
+    raise unknown_model(model, "model")
+
+
+@blp.route("/<path:endpoint>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def unknown_endpoint(endpoint: str):
+    message = (f"Unknown request URL: {request.method} {PREFIX}/{endpoint}. This gateway serves "
+               f"POST {PREFIX}/chat/completions, GET {PREFIX}/models and GET {PREFIX}/models/{{model}}.")
+    raise OpenAIError(404, openai_error(404, message, "unknown_url"))

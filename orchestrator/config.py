@@ -64,6 +64,7 @@ class Settings:
     circuit_failure_rate: float = 0.5
     circuit_open_seconds: float = 30.0
     max_body_bytes: int = 1024 * 1024
+    cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the API; "*" for any
     result_ttl: int = 86400
     visibility_timeout: int = 300
     worker_concurrency: int = 32
@@ -158,6 +159,7 @@ def load_settings(read_dotenv: bool = True) -> Settings:
         circuit_failure_rate=_read(env, "float", "CIRCUIT_FAILURE_RATE", 0.5, validate=Range(min=0.01, max=1)),
         circuit_open_seconds=_read(env, "float", "CIRCUIT_OPEN_SECONDS", 30.0, validate=Range(min=0.1)),
         max_body_bytes=_read(env, "int", "MAX_BODY_BYTES", 1024 * 1024, validate=Range(min=1024)),
+        cors_origins=tuple(_read(env, "list", "CORS_ORIGINS", [])),
         result_ttl=_read(env, "int", "RESULT_TTL", 86400, validate=Range(min=60)),
         visibility_timeout=_read(env, "int", "VISIBILITY_TIMEOUT", 300, validate=Range(min=2)),
         worker_concurrency=_read(env, "int", "WORKER_CONCURRENCY", 32, validate=at_least_one),

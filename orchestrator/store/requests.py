@@ -3,7 +3,7 @@
 The record (a hash) holds the status, the owner and the final result, for status reads.
 The event stream carries what the caller waits for: chunks as they come, then exactly one
 terminal event ("final" or "error"), which only the ledger (orchestrator/store/ledger.py)
-writes. Event types: "decision" (the routing decision), "chunk" ({"text"}), then "final" or
+writes. Event types: "decision" (the routing decision), "chunk" ({"text", "model" answering}), then "final" or
 "error". A caller that goes away sets the request's cancel time (a few seconds ahead, so a
 reconnect can resume); the worker checks it while streaming and stops once it has passed.
 

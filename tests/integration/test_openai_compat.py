@@ -217,9 +217,9 @@ def test_an_answer_that_cannot_be_finished_raises_in_the_sdk_and_never_ends_clea
 
 def test_an_error_before_the_first_token_of_a_stream_is_an_http_status(client, sandbox):
     fault(sandbox, "content_filter")
-    with pytest.raises(openai.UnprocessableEntityError) as raised:
+    with pytest.raises(openai.BadRequestError) as raised:  # OpenAI's answer to a filtered prompt
         client.chat.completions.create(model=PRIMARY, messages=QUESTION, stream=True)
-    assert raised.value.type == "invalid_request_error" and raised.value.code == "content_filtered"
+    assert raised.value.type == "invalid_request_error" and raised.value.code == "content_filter"
     assert raised.value.response.headers["x-request-id"].startswith("req_")
 
 
@@ -243,8 +243,8 @@ def test_errors_surface_as_the_sdk_exception_classes(client, web):
 
     with pytest.raises(openai.BadRequestError) as raised:
         client.chat.completions.create(model=PRIMARY, messages=QUESTION,
-                                       tools=[{"type": "function", "function": {"name": "f"}}])
-    assert raised.value.param == "tools" and raised.value.code == "unsupported_parameter"
+                                       tools=[{"type": "function", "function": {"name": "look it up"}}])
+    assert raised.value.param == "tools[0].function.name" and raised.value.code == "invalid_value"
 
     with pytest.raises(openai.NotFoundError) as raised:
         client.chat.completions.create(model="gpt-17-ultra", messages=QUESTION)
@@ -254,9 +254,9 @@ def test_errors_surface_as_the_sdk_exception_classes(client, web):
 def test_a_spent_budget_is_insufficient_quota(web, app, redis_client):
     _, issued = app.extensions["orchestrator"].users.create("thrifty", monthly_budget=0.000001)
     with openai.OpenAI(base_url=web, api_key=issued.key, max_retries=0) as client:
-        with pytest.raises(openai.APIStatusError) as raised:
+        with pytest.raises(openai.RateLimitError) as raised:  # as OpenAI answers an exhausted quota
             client.chat.completions.create(model=PRIMARY, messages=QUESTION)
-    assert raised.value.status_code == 402
+    assert raised.value.status_code == 429 and raised.value.response.headers["x-should-retry"] == "false"
     assert raised.value.type == raised.value.code == "insufficient_quota"
 
 
@@ -290,11 +290,22 @@ USER = {"role": "user", "content": "Hi"}
 @pytest.mark.parametrize(
     "body, status, param, code",
     [
-        ({"model": "auto", "messages": [USER], "seed": 7}, 400, "seed", "unsupported_parameter"),
-        ({"model": "auto", "messages": [USER], "response_format": {"type": "json_object"}}, 400, "response_format",
+        ({"model": "auto", "messages": [USER], "seed": "seven"}, 400, "seed", "invalid_type"),
+        ({"model": "auto", "messages": [USER], "response_format": {"type": "xml"}}, 400, "response_format.type",
+         "invalid_value"),
+        ({"model": "auto", "messages": [USER], "response_format": {"type": "json_schema", "json_schema": {
+            "name": "answer", "schema": {"type": "nope"}}}}, 400, "response_format.json_schema.schema",
+         "invalid_json_schema"),
+        ({"model": "auto", "messages": [USER], "presence_penalty": 3}, 400, "presence_penalty", "invalid_value"),
+        ({"model": "auto", "messages": [USER], "functions": [{"name": "f"}]}, 400, "functions",
          "unsupported_parameter"),
-        ({"model": "auto", "messages": [USER], "presence_penalty": 0.5}, 400, "presence_penalty",
-         "unsupported_parameter"),
+        ({"model": "auto", "messages": [USER], "tool_choice": "required"}, 400, "tool_choice", "invalid_value"),
+        ({"model": "auto", "messages": [USER], "tools": [{"type": "function", "function": {
+            "name": "f", "parameters": {"type": "object", "properties": {"x": {"type": "nope"}}}}}]}, 400,
+         "tools[0].function.parameters", "invalid_function_parameters"),
+        ({"model": "auto", "messages": [USER], "top_logprobs": 3}, 400, "top_logprobs", "invalid_value"),
+        ({"model": "auto", "messages": [USER], "modalities": ["text", "audio"]}, 400, "modalities",
+         "unsupported_value"),
         ({"model": "auto", "messages": [USER], "n": 2}, 400, "n", "unsupported_value"),
         ({"model": "auto", "messages": [USER], "temperature": "warm"}, 400, "temperature", "invalid_type"),
         ({"model": "auto", "messages": [USER], "temperature": 2.5}, 400, "temperature", "invalid_value"),
@@ -306,12 +317,22 @@ USER = {"role": "user", "content": "Hi"}
         ({"model": "auto", "messages": [USER, {"role": "assistant", "content": "Hello"}]}, 400, "messages",
          "invalid_value"),
         ({"model": "auto", "messages": [{"role": "tool", "content": "42", "tool_call_id": "c1"}]}, 400,
-         "messages[0].role", "unsupported_value"),
-        ({"model": "auto", "messages": [{"role": "user", "content": "Hi", "name": "ann"}]}, 400, "messages[0].name",
-         "unsupported_parameter"),
+         "messages", "invalid_value"),
+        ({"model": "auto", "messages": [USER, {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "[1]"}}]},
+            {"role": "tool", "content": "42", "tool_call_id": "c1"}]}, 400,
+         "messages[1].tool_calls[0].function.arguments", "invalid_value"),
+        ({"model": "auto", "messages": [{"role": "user", "content": "Hi", "name": "ann smith"}]}, 400,
+         "messages[0].name", "invalid_value"),
         ({"model": "auto", "messages": [{"role": "user", "content": [
-            {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]}]}, 400,
+            {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}]}]}, 400,
          "messages[0].content[0].type", "unsupported_content"),
+        ({"model": "auto", "messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "data:image/tiff;base64,AAAA"}}]}]}, 400,
+         "messages[0].content[0].image_url.url", "invalid_image_format"),
+        ({"model": "auto", "messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "ftp://example.com/a.png"}}]}]}, 400,
+         "messages[0].content[0].image_url.url", "invalid_image_url"),
         ({"model": "auto", "messages": [{"role": "user", "content": "  "}]}, 400, "messages[0].content",
          "invalid_value"),
         ({"messages": [USER]}, 400, "model", "missing_required_parameter"),
@@ -340,3 +361,27 @@ def client_in_process(app, worker, api_key):
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {api_key}"
     return client
+
+
+def test_an_unknown_v1_path_is_a_404_naming_the_endpoint(client_in_process):
+    response = client_in_process.post("/v1/completions", json={"model": "auto", "prompt": "Hi"})
+    assert response.status_code == 404
+    error = response.get_json()["error"]
+    assert error["code"] == "unknown_url" and error["type"] == "not_found_error"
+    assert "POST /v1/completions" in error["message"] and "/v1/chat/completions" in error["message"]
+
+
+def test_a_browser_preflight_is_answered_without_a_key_from_an_allowed_origin(settings):
+    browser = create_app(Services.from_settings(dataclasses.replace(settings, cors_origins=("https://app.example",))))
+    client = browser.test_client()
+    preflight = client.options("/v1/chat/completions", headers={
+        "Origin": "https://app.example", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type"})
+    assert preflight.status_code == 200
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert "authorization" in preflight.headers["Access-Control-Allow-Headers"].lower()
+    elsewhere = client.options("/v1/chat/completions", headers={
+        "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+    assert "Access-Control-Allow-Origin" not in elsewhere.headers
+    # Only the preflight goes without a key.
+    assert client.post("/v1/chat/completions", json={}, headers={"Origin": "https://app.example"}).status_code == 401
