@@ -1,10 +1,11 @@
 """Conversations translate into each provider's shape without losing anything."""
 
-from orchestrator.core.types import ChatRequest, Message
+from orchestrator.core.types import ChatRequest, Image, Message, ResponseFormat, Tool, ToolCall
+from orchestrator.providers.anthropic_messages import ANSWER_TOOL
 from orchestrator.providers.anthropic_messages import _call_arguments as anthropic_arguments
 from orchestrator.providers.base import alternating_turns, system_text
 from orchestrator.providers.google_gemini import _contents
-from orchestrator.providers.openai_compatible import to_openai_messages
+from orchestrator.providers.openai_compatible import _ToolCallFragments, to_openai_messages
 
 CONVERSATION = (
     Message("system", "Answer in French."),
@@ -56,3 +57,58 @@ def test_reasoning_models_take_max_completion_tokens_and_no_temperature():
     assert "temperature" not in reasoning and reasoning["reasoning_effort"] == "low"
     plain = _call_arguments(ChatRequest("gpt-4", CONVERSATION, temperature=0.3, max_tokens=200), catalog.get("gpt-4"))
     assert plain["max_tokens"] == 200 and plain["temperature"] == 0.3
+
+
+TOOLED = (
+    Message("user", "Weather in Paris?"),
+    Message("assistant", "", tool_calls=(ToolCall("call_1", "get_weather", '{"city": "Paris"}'),)),
+    Message("tool", '{"temperature": 21}', tool_call_id="call_1"),
+)
+WEATHER = Tool("get_weather", {"type": "object", "properties": {"city": {"type": "string"}}}, "The weather")
+
+
+def test_anthropic_gets_tool_use_and_tool_result_blocks():
+    args = anthropic_arguments(ChatRequest("m", TOOLED, tools=(WEATHER,), parallel_tool_calls=False))
+    assistant, result = args["messages"][1]["content"], args["messages"][2]["content"]
+    assert assistant == [{"type": "tool_use", "id": "call_1", "name": "get_weather", "input": {"city": "Paris"}}]
+    assert result == [{"type": "tool_result", "tool_use_id": "call_1", "content": '{"temperature": 21}'}]
+    assert args["tool_choice"] == {"type": "auto", "disable_parallel_tool_use": True}
+
+
+def test_anthropic_is_made_to_answer_a_schema_through_the_answer_tool():
+    schema = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
+    args = anthropic_arguments(ChatRequest("m", CONVERSATION, response_format=ResponseFormat("json_schema", schema)))
+    assert args["tools"][-1]["name"] == ANSWER_TOOL and args["tools"][-1]["input_schema"] == schema
+    assert args["tool_choice"] == {"type": "tool", "name": ANSWER_TOOL}
+    with_tools = anthropic_arguments(ChatRequest("m", CONVERSATION, tools=(WEATHER,),
+                                                 response_format=ResponseFormat("json_object")))
+    assert [t["name"] for t in with_tools["tools"]] == ["get_weather", ANSWER_TOOL]
+    assert with_tools["tool_choice"] == {"type": "any"}
+
+
+def test_gemini_names_the_tool_a_result_answers_and_reads_images():
+    image = Image("data:image/png;base64,iVBORw0KGgo=")
+    contents = _contents(ChatRequest("m", (*TOOLED, Message("user", "And this?", images=(image,)))))
+    call, result = contents[1].parts[0].function_call, contents[2].parts[0].function_response
+    assert (call.name, call.args) == ("get_weather", {"city": "Paris"})
+    assert (result.name, result.id, result.response) == ("get_weather", "call_1", {"temperature": 21})
+    inline = contents[2].parts[-1].inline_data
+    assert inline.mime_type == "image/png" and inline.data.startswith(b"\x89PNG")
+
+
+def test_openai_sends_tool_turns_and_images_as_they_came():
+    image = Image("https://example.com/cat.jpg", "low")
+    messages = to_openai_messages(ChatRequest("m", (*TOOLED, Message("user", "And this?", images=(image,)))))
+    assert messages[1] == {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]}
+    assert messages[2] == {"role": "tool", "tool_call_id": "call_1", "content": '{"temperature": 21}'}
+    assert messages[3]["content"][1] == {"type": "image_url", "image_url": {"url": image.url, "detail": "low"}}
+
+
+def test_streamed_openai_tool_call_fragments_are_gathered():
+    fragments = _ToolCallFragments()
+    fragments.add([{"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": ""}}])
+    fragments.add([{"index": 0, "function": {"arguments": '{"a":'}}, {"index": 1, "id": "call_2",
+                                                                       "function": {"name": "g", "arguments": "{}"}}])
+    fragments.add([{"index": 0, "function": {"arguments": " 1}"}}])
+    assert fragments.gathered() == (ToolCall("call_1", "f", '{"a": 1}'), ToolCall("call_2", "g", "{}"))
