@@ -229,6 +229,10 @@ class ModelCapabilitiesSchema(ma.Schema):
     supports_streaming = fields.Boolean(required=True)
     supports_vision = fields.Boolean(required=True)
     supports_assistant_prefill = fields.Boolean(required=True)
+    supports_tools = fields.Boolean(required=True, metadata={"description": "Function definitions and tool calls"})
+    supports_structured_output = fields.Boolean(required=True, metadata={
+        "description": "Answers held to a JSON Schema (response_format)"})
+    supports_logprobs = fields.Boolean(required=True)
     reasoning_model = fields.Boolean(required=True)
     ttft = fields.Float(required=True, metadata={"description": "Prior time to first token, seconds"})
     tokens_per_second = fields.Float(required=True)

@@ -12,7 +12,6 @@ import json
 import jsonschema_rs
 import openai
 import pytest
-import requests
 from pydantic import BaseModel
 
 from tests.integration.test_openai_compat import attempts, catalog, fault, web  # noqa: F401 (fixtures)
@@ -176,3 +175,22 @@ def test_neutral_values_are_accepted(client):
         response_format={"type": "text"}, parallel_tool_calls=True)
     assert completion.choices[0].message.content
 
+
+
+def test_langchain_bind_tools_and_with_structured_output(web, api_key):  # noqa: F811
+    from langchain_core.tools import tool
+    from langchain_openai import ChatOpenAI
+
+    @tool
+    def get_weather(city: str) -> str:
+        """The current weather in a city."""
+        return f"Sunny in {city}"
+
+    chat = ChatOpenAI(base_url=web, api_key=api_key, model="auto", max_retries=0, timeout=30)
+    message = chat.bind_tools([get_weather]).invoke("What is the weather in Paris? Use get_weather.")
+    (call,) = message.tool_calls
+    assert call["name"] == "get_weather" and isinstance(call["args"]["city"], str)
+    for method in ("json_schema", "function_calling", "json_mode"):
+        prompt = "Is tea older than coffee? Answer in JSON with answer, confidence and sources."
+        verdict = chat.with_structured_output(Verdict, method=method).invoke(prompt)
+        assert isinstance(verdict, Verdict), method
