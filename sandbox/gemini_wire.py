@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 
 from sandbox.conversation import (
@@ -33,6 +35,14 @@ from sandbox.wire import (
 _FINISH = {"stop": "STOP", "length": "MAX_TOKENS", "stop_sequence": "STOP", "tool_calls": "STOP"}
 _MODES = {"AUTO": AUTO, "MODE_UNSPECIFIED": AUTO, "VALIDATED": AUTO, "ANY": REQUIRED, "NONE": NONE}
 _RESULT_KEYS = ("output", "result", "content", "error")
+_PARTS = ("inlineData", "fileData", "functionCall", "functionResponse")
+
+
+def _get(obj: dict, name: str):
+    """A field by its JSON name or its proto name (functionCall or function_call): the API takes
+    both, and google-genai sends some of each."""
+    value = obj.get(name)
+    return obj.get(re.sub(r"[A-Z]", lambda m: "_" + m[0].lower(), name)) if value is None else value
 _SAFETY_RATINGS = [{"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": True}]
 
 
@@ -67,18 +77,17 @@ def _content(content: dict, where: str) -> Message:
     for number, part in enumerate(parts if isinstance(parts, list) else []):
         if not isinstance(part, dict):
             continue
+        inline, file, call, response = (_get(part, name) for name in _PARTS)
         try:
-            if isinstance(part.get("inlineData"), dict):
-                images.append(inline_image(part["inlineData"].get("mimeType"), part["inlineData"].get("data")))
-            elif isinstance(part.get("fileData"), dict):
-                images.append(url_image(part["fileData"].get("fileUri")))
+            if isinstance(inline, dict):
+                images.append(inline_image(_get(inline, "mimeType"), inline.get("data")))
+            elif isinstance(file, dict):
+                images.append(url_image(_get(file, "fileUri")))
         except InvalidConversation as exc:
             raise invalid(f"* GenerateContentRequest.{where}.parts[{number}]: {exc}") from None
-        if isinstance(part.get("functionCall"), dict):
-            call = part["functionCall"]
+        if isinstance(call, dict):
             calls.append(ToolCall(call.get("id", ""), call.get("name", ""), call.get("args", {})))
-        if isinstance(part.get("functionResponse"), dict):
-            response = part["functionResponse"]
+        if isinstance(response, dict):
             results.append(ToolResult(response.get("id", ""), response.get("name", ""),
                                       *_result(response.get("response"))))
     return Message(role, text_of(parts), tuple(calls), tuple(results), tuple(images))
@@ -98,27 +107,27 @@ def _conversation(body: dict) -> Conversation:
 
 def _tool_options(body: dict) -> ToolOptions:
     declarations = [d for tool in body.get("tools") or [] if isinstance(tool, dict)
-                    for d in tool.get("functionDeclarations") or []]
+                    for d in _get(tool, "functionDeclarations") or []]
     offered = []
     for index, declaration in enumerate(declarations):
         if not isinstance(declaration, dict) or not declaration.get("name"):
             raise invalid(f"* GenerateContentRequest.tools[0].function_declarations[{index}].name: "
                           "Function name is required")
-        schema = declaration.get("parametersJsonSchema") or declaration.get("parameters") or {}
+        schema = _get(declaration, "parametersJsonSchema") or declaration.get("parameters") or {}
         offered.append(Tool(declaration["name"], declaration.get("description") or "", schema))
-    config = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
+    config = _get(_get(body, "toolConfig") or {}, "functionCallingConfig") or {}
     mode = config.get("mode", "AUTO")
     if mode not in _MODES:
         raise invalid(f"* GenerateContentRequest.tool_config.function_calling_config.mode: unknown mode {mode!r}")
-    allowed = config.get("allowedFunctionNames")
+    allowed = _get(config, "allowedFunctionNames")
     if allowed:
         offered = [tool for tool in offered if tool.name in allowed]
     return ToolOptions(tuple(offered), choice=_MODES[mode])
 
 
 def _output(config: dict) -> OutputFormat | None:
-    mime_type = config.get("responseMimeType")
-    schema = config.get("responseJsonSchema") or config.get("responseSchema")
+    mime_type = _get(config, "responseMimeType")
+    schema = _get(config, "responseJsonSchema") or _get(config, "responseSchema")
     if mime_type == "application/json":
         return OutputFormat(JSON, schema)
     if mime_type == "text/x.enum":

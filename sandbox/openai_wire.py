@@ -104,7 +104,8 @@ def _conversation(messages) -> Conversation:
         elif role == "tool":
             turns.append(_tool_result(message, where, turns))
         elif role in _USER_ROLES:
-            turns.append(Message("user", *_parts(message.get("content"), where)))
+            text, images = _parts(message.get("content"), where)
+            turns.append(Message("user", text, images=images))
         else:
             raise invalid(f"Invalid value for '{where}.role': {role!r}.", param=f"{where}.role")
     missing = unanswered_calls(turns)

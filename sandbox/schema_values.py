@@ -23,7 +23,7 @@ _MAX_DEPTH = 12  # a recursive schema ($ref to itself) stops nesting here
 _FORMATS = {
     "date-time": "2024-05-17T09:30:00Z",
     "date": "2024-05-17",
-    "time": "09:30:00",
+    "time": "09:30:00Z",
     "duration": "P3D",
     "email": "user@example.com",
     "hostname": "example.com",
@@ -131,7 +131,7 @@ class _Maker:
         if depth >= _MAX_DEPTH:
             names = [name for name in schema.get("required", []) if name in properties]
         else:
-            ordering = schema.get("propertyOrdering") or []
+            ordering = schema.get("propertyOrdering") or schema.get("property_ordering") or []
             names = [*ordering, *(name for name in properties if name not in ordering)]
         value = {name: self.value(properties[name], f"{path}/{name}", depth + 1) for name in names}
         extra = schema.get("additionalProperties")
