@@ -21,6 +21,7 @@ from sandbox.conversation import InvalidConversation
 
 BASE_TOKENS, TILE_TOKENS, TILE = 85, 170, 512
 UNKNOWN_SIDE = 1024
+_URL_SAFE = str.maketrans("-_", "+/")
 _DATA_URI = re.compile(r"data:(?P<type>[\w.+-]+/[\w.+-]+)?(?:;[^,;]*)*;base64,(?P<data>.*)", re.DOTALL)
 
 
@@ -53,11 +54,11 @@ class Image:
 
 
 def inline_image(media_type: str | None, data, low_detail: bool = False) -> Image:
-    """An image from base64 data."""
+    """An image from base64 data, in the standard alphabet or the URL-safe one (google-genai's)."""
     if not isinstance(data, str):
         raise InvalidConversation("image data must be a base64 string")
     try:
-        raw = base64.b64decode(data, validate=True)
+        raw = base64.b64decode(data.translate(_URL_SAFE), validate=True)
     except (binascii.Error, ValueError):
         raise InvalidConversation("image data is not valid base64") from None
     width, height = _dimensions(raw)
