@@ -8,7 +8,6 @@ from dataclasses import replace
 from sandbox.conversation import (
     ROLES,
     Conversation,
-    InvalidConversation,
     Message,
     ToolCall,
     ToolResult,
@@ -17,7 +16,7 @@ from sandbox.conversation import (
     text_of,
     unanswered_calls,
 )
-from sandbox.images import Image, inline_image, url_image
+from sandbox.images import Image, InvalidImage, inline_image, url_image
 from sandbox.reply import Reply
 from sandbox.tools import AUTO, NONE, REQUIRED, Tool, ToolOptions
 from sandbox.wire import (
@@ -53,7 +52,7 @@ def _image(block: dict, where: str) -> Image:
             return inline_image(source.get("media_type"), source.get("data"))
         if source.get("type") == "url":
             return url_image(source.get("url"))
-    except InvalidConversation as exc:
+    except InvalidImage as exc:
         raise invalid(f"{where}.source: {exc}") from None
     raise invalid(f"{where}.source.type: Input should be 'base64' or 'url'")
 

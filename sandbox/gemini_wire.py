@@ -10,14 +10,13 @@ from aiohttp import web
 
 from sandbox.conversation import (
     Conversation,
-    InvalidConversation,
     Message,
     ToolCall,
     ToolResult,
     result_text,
     text_of,
 )
-from sandbox.images import inline_image, url_image
+from sandbox.images import InvalidImage, inline_image, url_image
 from sandbox.reply import Reply
 from sandbox.structured import ENUM, JSON, OutputFormat
 from sandbox.tools import AUTO, NONE, REQUIRED, Tool, ToolOptions
@@ -83,7 +82,7 @@ def _content(content: dict, where: str) -> Message:
                 images.append(inline_image(_get(inline, "mimeType"), inline.get("data")))
             elif isinstance(file, dict):
                 images.append(url_image(_get(file, "fileUri")))
-        except InvalidConversation as exc:
+        except InvalidImage as exc:
             raise invalid(f"* GenerateContentRequest.{where}.parts[{number}]: {exc}") from None
         if isinstance(call, dict):
             calls.append(ToolCall(call.get("id", ""), call.get("name", ""), call.get("args", {})))

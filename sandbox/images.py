@@ -17,12 +17,14 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from sandbox.conversation import InvalidConversation
-
 BASE_TOKENS, TILE_TOKENS, TILE = 85, 170, 512
 UNKNOWN_SIDE = 1024
 _URL_SAFE = str.maketrans("-_", "+/")
 _DATA_URI = re.compile(r"data:(?P<type>[\w.+-]+/[\w.+-]+)?(?:;[^,;]*)*;base64,(?P<data>.*)", re.DOTALL)
+
+
+class InvalidImage(ValueError):
+    """An image part that cannot be read (each wire format says so in its own words)."""
 
 
 @dataclass(frozen=True)
@@ -56,11 +58,11 @@ class Image:
 def inline_image(media_type: str | None, data, low_detail: bool = False) -> Image:
     """An image from base64 data, in the standard alphabet or the URL-safe one (google-genai's)."""
     if not isinstance(data, str):
-        raise InvalidConversation("image data must be a base64 string")
+        raise InvalidImage("image data must be a base64 string")
     try:
         raw = base64.b64decode(data.translate(_URL_SAFE), validate=True)
     except (binascii.Error, ValueError):
-        raise InvalidConversation("image data is not valid base64") from None
+        raise InvalidImage("image data is not valid base64") from None
     width, height = _dimensions(raw)
     return Image(media_type, len(raw), None, width, height, low_detail)
 
@@ -68,13 +70,13 @@ def inline_image(media_type: str | None, data, low_detail: bool = False) -> Imag
 def url_image(url, low_detail: bool = False) -> Image:
     """An image from a URL: a data URI is read as inline data, any other URL gives its host."""
     if not isinstance(url, str) or not url:
-        raise InvalidConversation("an image URL must be a non-empty string")
+        raise InvalidImage("an image URL must be a non-empty string")
     inline = _DATA_URI.fullmatch(url)
     if inline:
         return inline_image(inline["type"], inline["data"], low_detail)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https", "gs") or not parts.hostname:
-        raise InvalidConversation(f"an image URL must be an http(s) URL or a base64 data URI, not {url[:40]!r}")
+        raise InvalidImage(f"an image URL must be an http(s) URL or a base64 data URI, not {url[:40]!r}")
     return Image(host=parts.hostname, low_detail=low_detail)
 
 

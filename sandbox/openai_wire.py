@@ -7,7 +7,6 @@ from dataclasses import replace
 
 from sandbox.conversation import (
     Conversation,
-    InvalidConversation,
     Message,
     ToolCall,
     ToolResult,
@@ -17,7 +16,7 @@ from sandbox.conversation import (
     text_of,
     unanswered_calls,
 )
-from sandbox.images import Image, url_image
+from sandbox.images import Image, InvalidImage, url_image
 from sandbox.logprobs import token_logprobs
 from sandbox.reply import Reply
 from sandbox.structured import JSON, OutputFormat
@@ -60,7 +59,7 @@ def _parts(content, where: str) -> tuple[str, tuple[Image, ...]]:
             image_url = image_url if isinstance(image_url, dict) else {"url": image_url}
             try:
                 images.append(url_image(image_url.get("url"), low_detail=image_url.get("detail") == "low"))
-            except InvalidConversation as exc:
+            except InvalidImage as exc:
                 raise invalid(f"Invalid '{where}.content[{number}].image_url.url': {exc}.",
                               param=f"{where}.content[{number}].image_url.url") from None
     return text_of(content), tuple(images)

@@ -11,16 +11,12 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from sandbox.answers import answer, count_tokens
 from sandbox.conversation import Conversation, ToolCall, compact_json
 from sandbox.schema_values import invalid_value_for, value_for
-from sandbox.structured import structured_text
-from sandbox.tools import Tool, tools_to_call
-
-if TYPE_CHECKING:
-    from sandbox.wire import Call
+from sandbox.structured import OutputFormat, structured_text
+from sandbox.tools import Tool, ToolOptions, tools_to_call
 
 MAX_REASONING_TOKENS = 128
 TOOL_CALLS = "tool_calls"
@@ -78,20 +74,34 @@ def reply_to(
     return Reply(text, tokens, reasoning_tokens, finish)
 
 
-def replies_to(call: Call, max_tokens: int, reasoning: bool = False, invalid: bool = False) -> tuple[Reply, ...]:
-    """The call's answers, one a choice; `invalid` (the invalid_output fault) makes structured ones not validate."""
-    return tuple(_reply(call, max_tokens, reasoning, invalid, variant) for variant in range(call.choices))
+@dataclass(frozen=True)
+class Asked:
+    """What a call asks of the answer besides the conversation."""
+
+    max_tokens: int
+    stop: tuple[str, ...] = ()
+    tool_options: ToolOptions = ToolOptions()
+    output: OutputFormat | None = None
+    choices: int = 1
+    reasoning: bool = False  # a reasoning model's answer
+    invalid: bool = False  # the invalid_output fault: structured answers that do not validate
 
 
-def _reply(call: Call, max_tokens: int, reasoning: bool, invalid: bool, variant: int) -> Reply:
-    tools = tools_to_call(call.conversation, call.tool_options)
-    prompt = _prompt(call.conversation, variant)
+def replies_to(conversation: Conversation, asked: Asked) -> tuple[Reply, ...]:
+    """The answers, one a choice."""
+    return tuple(_reply(conversation, asked, variant) for variant in range(asked.choices))
+
+
+def _reply(conversation: Conversation, asked: Asked, variant: int) -> Reply:
+    tools = tools_to_call(conversation, asked.tool_options)
+    prompt = _prompt(conversation, variant)
+    max_tokens = asked.max_tokens
     if tools:
-        return _tool_calls(tools, prompt, reasoning_budget(max_tokens) if reasoning else 0, invalid)
-    reply = reply_to(call.conversation, max_tokens, call.stop, reasoning, variant)
-    if call.output is None:
+        return _tool_calls(tools, prompt, reasoning_budget(max_tokens) if asked.reasoning else 0, asked.invalid)
+    reply = reply_to(conversation, max_tokens, asked.stop, asked.reasoning, variant)
+    if asked.output is None:
         return reply
-    text = structured_text(call.output, reply.text, prompt, invalid)
+    text = structured_text(asked.output, reply.text, prompt, asked.invalid)
     words = re.findall(r"\s*\S+", text)
     budget = max(1, max_tokens - reply.reasoning_tokens)
     if len(words) > budget:

@@ -27,7 +27,7 @@ from sandbox.faults import FAULT_HEADER, Fault, FaultSyntaxError, parse_fault_he
 from sandbox.gemini_wire import GeminiWire
 from sandbox.latency import LATENCY_HEADER, Latency, parse_latency_header
 from sandbox.openai_wire import OpenAIWire
-from sandbox.reply import replies_to
+from sandbox.reply import Asked, replies_to
 from sandbox.state import STATE_KEY, SandboxState
 from sandbox.streaming import open_stream, pause, plan, play
 from sandbox.wire import Call, Completion, UpstreamError, Usage, WireFormat, invalid
@@ -103,8 +103,9 @@ def _check_context_window(call: Call, spec: ModelCapabilities | None) -> None:
 def _complete(state: SandboxState, wire: WireFormat, call: Call, spec: ModelCapabilities | None,
               fault: Fault | None) -> Completion:
     max_tokens = call.max_tokens or (spec.max_tokens if spec else DEFAULT_MAX_TOKENS)
-    invalid = fault is not None and fault.kind == "invalid_output"
-    replies = replies_to(call, max_tokens, reasoning=bool(spec and spec.reasoning_model), invalid=invalid)
+    asked = Asked(max_tokens, call.stop, call.tool_options, call.output, call.choices,
+                  reasoning=bool(spec and spec.reasoning_model), invalid=fault is not None and fault.kind == "invalid_output")
+    replies = replies_to(call.conversation, asked)
     cached = state.prompt_cache.cached_tokens(call.model, call.conversation)
     usage = Usage(call.conversation.input_tokens(), cached, sum(r.tokens for r in replies),
                   sum(r.reasoning_tokens for r in replies))
