@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-_VOCABULARY = (
+VOCABULARY = (
     "the model considers your question and answers it step by step with care "
     "first we look at the main idea then we weigh the evidence and the trade-offs "
     "in short a clear result follows from simple parts working together well "
@@ -30,6 +30,6 @@ def answer(prompt: str, max_tokens: int) -> tuple[str, int, str]:
     digest = hashlib.shake_256(prompt.encode("utf-8", "replace")).digest(8 + _MAX_WORDS)
     wanted = _MIN_WORDS + int.from_bytes(digest[:8], "big") % (_MAX_WORDS - _MIN_WORDS + 1)
     tokens = min(wanted, max(1, max_tokens))
-    words = [_VOCABULARY[byte % len(_VOCABULARY)] for byte in digest[8 : 8 + tokens]]
+    words = [VOCABULARY[byte % len(VOCABULARY)] for byte in digest[8 : 8 + tokens]]
     words[0] = words[0].capitalize()
     return " ".join(words) + ".", tokens, "length" if tokens < wanted else "stop"

@@ -28,6 +28,7 @@ KINDS: dict[str, dict[str, tuple[type, object]]] = {
     "content_filter": {"block": (str, "response")},  # Gemini: "prompt" blocks the prompt, not the answer
     "reject_prefill": {},
     "down_for": {"seconds": (float, 30.0)},
+    "invalid_output": {},  # structured answers and tool-call arguments that do not validate
 }
 CHOICES = {("content_filter", "block"): ("response", "prompt")}
 STREAM_ONLY = frozenset({"stream_cut", "stream_stall", "malformed_chunk", "no_done", "slow_stream"})

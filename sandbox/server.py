@@ -27,7 +27,7 @@ from sandbox.faults import FAULT_HEADER, Fault, FaultSyntaxError, parse_fault_he
 from sandbox.gemini_wire import GeminiWire
 from sandbox.latency import LATENCY_HEADER, Latency, parse_latency_header
 from sandbox.openai_wire import OpenAIWire
-from sandbox.reply import reply_to
+from sandbox.reply import Asked, replies_to
 from sandbox.state import STATE_KEY, SandboxState
 from sandbox.streaming import open_stream, pause, plan, play
 from sandbox.wire import Call, Completion, UpstreamError, Usage, WireFormat, invalid
@@ -100,12 +100,16 @@ def _check_context_window(call: Call, spec: ModelCapabilities | None) -> None:
         raise UpstreamError("context_length", tokens=tokens, limit=spec.context_window)
 
 
-def _complete(state: SandboxState, wire: WireFormat, call: Call, spec: ModelCapabilities | None) -> Completion:
+def _complete(state: SandboxState, wire: WireFormat, call: Call, spec: ModelCapabilities | None,
+              fault: Fault | None) -> Completion:
     max_tokens = call.max_tokens or (spec.max_tokens if spec else DEFAULT_MAX_TOKENS)
-    reply = reply_to(call.conversation, max_tokens, call.stop, reasoning=bool(spec and spec.reasoning_model))
+    asked = Asked(max_tokens, call.stop, call.tool_options, call.output, call.choices,
+                  reasoning=bool(spec and spec.reasoning_model), invalid=fault is not None and fault.kind == "invalid_output")
+    replies = replies_to(call.conversation, asked)
     cached = state.prompt_cache.cached_tokens(call.model, call.conversation)
-    usage = Usage(call.conversation.input_tokens(), cached, reply.tokens, reply.reasoning_tokens)
-    return Completion(call, reply, usage, wire.new_id(), int(time.time()))
+    usage = Usage(call.conversation.input_tokens(), cached, sum(r.tokens for r in replies),
+                  sum(r.reasoning_tokens for r in replies))
+    return Completion(call, replies, usage, wire.new_id(), int(time.time()))
 
 
 def _reset(request: web.Request) -> None:
@@ -140,7 +144,7 @@ async def _answer(request: web.Request, wire: WireFormat, call: Call, attempt: A
         await _until_disconnected(request)
         return None
     _check_context_window(call, spec)
-    completion = _complete(state, wire, call, spec)
+    completion = _complete(state, wire, call, spec, fault)
     pacing = state.latency.pacing(call.model, completion.reply.reasoning_tokens, fixed_latency)
     if kind == "slow_first_token":
         await pause(fault["seconds"])
@@ -150,7 +154,7 @@ async def _answer(request: web.Request, wire: WireFormat, call: Call, attempt: A
         finished = await play(request, response, *plan(wire, completion, pacing, fault))
         attempt.ended = "completed" if finished else "client_closed"
         return response
-    await pause(pacing.total(completion.reply.tokens))
+    await pause(pacing.total(completion.usage.output_tokens))
     return wire.respond(wire.completion_body(completion), attempt.request_id)
 
 

@@ -5,9 +5,7 @@ stream faults (cut, stall, malformed chunk, missing final event) played on the w
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass
-from itertools import pairwise
 
 from aiohttp import web
 
@@ -15,7 +13,6 @@ from sandbox.faults import Fault
 from sandbox.latency import Pacing
 from sandbox.wire import Completion, Frame, WireFormat
 
-CHUNK_TOKENS = 3
 MALFORMED_DATA = '{"sandbox": "a malformed chunk, cut short'
 
 
@@ -26,23 +23,11 @@ class Step:
     tokens: int = 0
 
 
-def text_chunks(text: str, size: int = CHUNK_TOKENS, break_at: int | None = None) -> list[tuple[str, int]]:
-    """(text, tokens) chunks of `size` words whose concatenation is `text`; one ends at `break_at` words."""
-    words = re.findall(r"\s*\S+", text)
-    starts = set(range(0, len(words), size))
-    if break_at is not None and 0 < break_at < len(words):
-        starts.add(break_at)
-    bounds = sorted(starts) + [len(words)]
-    return [("".join(words[a:b]), b - a) for a, b in pairwise(bounds)]
-
-
 def plan(wire: WireFormat, c: Completion, pacing: Pacing, fault: Fault | None) -> tuple[list[Step], bool]:
     """The steps of the stream and whether the connection is to be cut after them."""
     after = fault.params.get("after_tokens") if fault else None
-    chunks = text_chunks(c.reply.text, break_at=after)
-    frames = wire.stream_deltas(c, [text for text, _ in chunks])
     per_token = 1 / fault["tokens_per_second"] if fault and fault.kind == "slow_stream" else pacing.per_token
-    deltas = [Step(per_token * tokens, frame, tokens) for (_, tokens), frame in zip(chunks, frames, strict=True)]
+    deltas = [Step(per_token * tokens, frame, tokens) for frame, tokens in wire.stream_body(c, after)]
     split = _steps_within(deltas, after) if after is not None else len(deltas)
     head = [Step(0.0, frame) for frame in wire.stream_head(c)]
     closing = [Step(0.0, frame) for frame in [*wire.stream_tail(c), wire.stream_final(c)]]

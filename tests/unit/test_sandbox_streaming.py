@@ -9,8 +9,8 @@ from sandbox.faults import fault
 from sandbox.latency import IMMEDIATE, Pacing
 from sandbox.openai_wire import OpenAIWire
 from sandbox.reply import reply_to
-from sandbox.streaming import plan, text_chunks
-from sandbox.wire import Call, Completion, Usage
+from sandbox.streaming import plan
+from sandbox.wire import Call, Completion, Usage, text_chunks
 
 WIRE = OpenAIWire()
 
@@ -18,7 +18,7 @@ WIRE = OpenAIWire()
 def completion(max_tokens: int = 1000) -> Completion:
     call = Call("gpt-4o", Conversation.of([], [("user", "Tell me everything")]), max_tokens, stream=True)
     reply = reply_to(call.conversation, max_tokens)
-    return Completion(call, reply, Usage(10, 0, reply.tokens, 0), "chatcmpl-1", 0)
+    return Completion(call, (reply,), Usage(10, 0, reply.tokens, 0), "chatcmpl-1", 0)
 
 
 def contents(steps) -> list:
