@@ -9,7 +9,7 @@ same rules into the OpenAPI spec.
 from __future__ import annotations
 
 from apispec import BasePlugin
-from flask import Flask, g, request
+from flask import Flask, Response, current_app, g, request
 
 from api import API_PREFIX, services
 from api.errors import ApiError, ErrorResponseSchema
@@ -54,10 +54,13 @@ def _bearer_key() -> str:
     return key
 
 
-def _authenticate() -> None:
-    # A browser's CORS preflight carries no credentials; Flask answers it without a view.
-    if is_public(request.path) or request.method == "OPTIONS":
-        return
+def _authenticate() -> Response | None:
+    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+        # A browser's CORS preflight carries no credentials: answered here, before any other
+        # hook or view; flask-cors adds the allowed origin, methods and headers (if any).
+        return current_app.make_default_options_response()
+    if is_public(request.path):
+        return None
     identity = services().users.authenticate(_bearer_key(), services().rate_limiter)
     if identity is None:
         raise ApiError(
@@ -66,7 +69,7 @@ def _authenticate() -> None:
         )
     g.user = identity.user
     if identity.key_id is None:  # the admin key from the environment is not limited
-        return
+        return None
     g.rate_limit = limit = identity.limit
     if not limit.allowed:
         raise ApiError(
@@ -74,6 +77,7 @@ def _authenticate() -> None:
             f"More than {limit.limit} requests in {limit.window}s with this key; retry in {limit.reset_after}s.",
             headers={"Retry-After": str(limit.reset_after)},
         )
+    return None
 
 
 def _add_rate_limit_headers(response):
