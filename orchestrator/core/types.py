@@ -202,12 +202,13 @@ class StreamDelta:
 @dataclass(frozen=True)
 class StreamEnd:
     """The stream finished properly: why, what it used, the provider's id for it, and the
-    tool calls the answer made (adapters gather their fragments)."""
+    tool calls the answer made and its log probabilities (adapters gather their pieces)."""
 
     finish_reason: str
     usage: Usage
     provider_request_id: str | None
     tool_calls: tuple[ToolCall, ...] = ()
+    logprobs: list | None = None
 
 
 StreamEvent = StreamDelta | StreamEnd

@@ -112,6 +112,7 @@ class Caller:
             time_to_first_token=first_token if first_token is not None else latency,
             sandbox=provider.sandbox,
             tool_calls=end.tool_calls,
+            logprobs=end.logprobs,
         )
 
 

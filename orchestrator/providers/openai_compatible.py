@@ -183,7 +183,7 @@ class OpenAICompatibleProvider(SdkProvider):
     def _events(self, response, model: str) -> Generator[StreamEvent, None, None]:
         """The SSE lines read directly: a plain JSON parse a chunk (the SDK's typed chunks
         cost ten times more), and a malformed chunk skipped rather than fatal."""
-        finish_reason, usage, done, tool_calls = None, None, False, _ToolCallFragments()
+        finish_reason, usage, done, tool_calls, logprobs = None, None, False, _ToolCallFragments(), []
         for line in response.iter_lines():
             if done or not line.startswith("data:"):
                 continue
@@ -206,6 +206,7 @@ class OpenAICompatibleProvider(SdkProvider):
                 if delta.get("content"):
                     yield StreamDelta(delta["content"])
                 tool_calls.add(delta.get("tool_calls") or [])
+                logprobs.extend((choice.get("logprobs") or {}).get("content") or ())
                 finish_reason = choice.get("finish_reason") or finish_reason
         # A cut connection and [DONE] both end the lines: only a finish reason tells a
         # complete answer from a truncated one.
@@ -213,7 +214,7 @@ class OpenAICompatibleProvider(SdkProvider):
             raise self._incomplete(model)
         calls = tool_calls.gathered()
         yield StreamEnd(finish_reason_of(_FINISH_REASONS.get(finish_reason, "stop"), calls), usage or Usage(),
-                        response.headers.get("x-request-id"), calls)
+                        response.headers.get("x-request-id"), calls, logprobs or None)
 
     def _in_band_error(self, error: dict, model: str) -> ProviderError:
         message = str(error.get("message") or "the provider reported an error mid-stream")
