@@ -54,10 +54,13 @@ async function showView() {
   document.querySelectorAll("#nav a").forEach((a) => a.setAttribute("aria-current", a.dataset.view === name ? "page" : "false"));
   const view = $(`#view-${name}`);
   if (!VIEWS[name].show) return;
+  view.setAttribute("aria-busy", "true");
   try {
     await VIEWS[name].show(view, who);
   } catch (e) {
     if (who.me) setState(view, "error", `Could not load this view: ${e.message}`);
+  } finally {
+    view.setAttribute("aria-busy", "false");
   }
 }
 
