@@ -20,13 +20,12 @@ export async function show(view, who) {
   requests(recent.requests);
 }
 
-function daily(days) {
-  const ordered = [...days].reverse();
+function daily(days) { // oldest first
   const models = [...new Set(days.flatMap((d) => d.by_user_and_model.map((r) => r.model)))];
   const cost = (day, model) => day.by_user_and_model.filter((r) => r.model === model).reduce((s, r) => s + r.cost, 0);
   draw("costs-daily-chart", "bar", {
-    labels: ordered.map((d) => d.day),
-    datasets: models.map((model, i) => ({ label: model, backgroundColor: colour(i), data: ordered.map((d) => cost(d, model)) })),
+    labels: days.map((d) => d.day),
+    datasets: models.map((model, i) => ({ label: model, backgroundColor: colour(i), data: days.map((d) => cost(d, model)) })),
   }, { scales: { x: { stacked: true }, y: { stacked: true } } });
 }
 
