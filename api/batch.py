@@ -148,7 +148,7 @@ class BatchItemResultSchema(ma.Schema):
     finished_at = fields.Float(allow_none=True)
 
 
-class BatchStatusSchema(ma.Schema):
+class BatchSummarySchema(ma.Schema):
     batch_id = fields.String(required=True)
     status = fields.String(required=True, metadata={
         "description": "queued, running, completed, partially_completed, failed or cancelled"})
@@ -158,26 +158,21 @@ class BatchStatusSchema(ma.Schema):
     progress = fields.Float(required=True, metadata={"description": "Items ended, 0 to 1"})
     cost = fields.Float(required=True, metadata={"description": "USD spent so far"})
     timing = fields.Nested(BatchTimingSchema, required=True)
+
+
+class BatchStatusSchema(BatchSummarySchema):
     results = fields.List(fields.Nested(BatchItemResultSchema), required=True)
     offset = fields.Integer(required=True)
     limit = fields.Integer(required=True)
     next_offset = fields.Integer(allow_none=True, metadata={"description": "The next page's offset; null at the end"})
 
 
-class BatchSummarySchema(ma.Schema):
-    batch_id = fields.String(required=True)
+class ListedBatchSchema(BatchSummarySchema):
     owner = fields.String(required=True, metadata={"description": "The user who submitted it"})
-    status = fields.String(required=True)
-    priority = fields.Integer(required=True)
-    total = fields.Integer(required=True)
-    counts = fields.Nested(BatchCountsSchema, required=True)
-    progress = fields.Float(required=True, metadata={"description": "Items ended, 0 to 1"})
-    cost = fields.Float(required=True, metadata={"description": "USD spent so far"})
-    timing = fields.Nested(BatchTimingSchema, required=True)
 
 
 class BatchListSchema(ma.Schema):
-    batches = fields.List(fields.Nested(BatchSummarySchema), required=True)
+    batches = fields.List(fields.Nested(ListedBatchSchema), required=True)
 
 
 class BatchListQuerySchema(StrictSchema):
@@ -244,7 +239,7 @@ def _not_found(view):
 
 @blp.route("")
 class BatchList(MethodView):
-    @blp.arguments(BatchListQuerySchema(), location="query")
+    @blp.arguments(BatchListQuerySchema(), location="query", unknown=ma.RAISE)
     @blp.response(200, BatchListSchema)
     def get(self, query: dict):
         """Your newest batches with their progress; the admin key lists every user's unfinished batches."""
