@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock setup.cfg | cksum | cut -d' ' -f1)
 
-.PHONY: install run test test-unit bench lock clean
+.PHONY: install chromium run test test-unit bench lock clean
 
 $(STAMP): requirements.lock setup.cfg
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,7 +13,15 @@ $(STAMP): requirements.lock setup.cfg
 	$(PY) -m pip install -q --no-deps -e .
 	@rm -f $(VENV)/.installed-* && touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) chromium
+
+# The browser the dashboard's tests drive (tests/integration/test_dashboard.py skips them without
+# it): Debian's chromium, installed with apt-get when missing and apt-get can (root or sudo -n).
+chromium:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || [ -n "$$CHROMIUM" ] || \
+	  { command -v apt-get >/dev/null && SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo -n) && \
+	    $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "No Chromium and apt-get could not install it: the browser tests will be skipped"
 
 run: install
 	$(VENV)/bin/orchestrator up

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask, current_app
 from flask_cors import CORS
 
+from api.dashboard import SWAGGER_UI_URL
 from api.errors import OrchestratorApi, register_error_handlers
 from orchestrator.config import get_settings
 from orchestrator.runtime.services import Services
@@ -25,7 +26,7 @@ def create_app(services: Services | None = None) -> Flask:
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH=API_PREFIX.lstrip("/") + "/openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        OPENAPI_SWAGGER_UI_URL=SWAGGER_UI_URL,  # swagger-ui-bundle's files, served by api/dashboard.py
         MAX_CONTENT_LENGTH=services.settings.max_body_bytes,
     )
     app.extensions["orchestrator"] = services
@@ -50,11 +51,13 @@ def create_app(services: Services | None = None) -> Flask:
     api.register_blueprint(models.blp, url_prefix=f"{API_PREFIX}/models")
     api.register_blueprint(preferences.blp, url_prefix=API_PREFIX)
     api.register_blueprint(users.blp, url_prefix=f"{API_PREFIX}/admin")
-    from api import analytics, metrics
+    from api import analytics, dashboard, metrics
 
     api.register_blueprint(analytics.blp, url_prefix=API_PREFIX)
     api.register_blueprint(analytics.admin_blp, url_prefix=f"{API_PREFIX}/admin")
     app.register_blueprint(metrics.blp)  # GET /metrics, Prometheus text, outside the spec
+    app.register_blueprint(dashboard.blp)  # GET /dashboard, a page outside the spec
+    app.register_blueprint(dashboard.swagger_assets)
     api.register_blueprint(batch.blp, url_prefix=f"{API_PREFIX}/batch")
     batch.document(api)
     app.register_blueprint(openai_compat.blp)  # OpenAI's wire format at /v1, outside the spec (see the module)

@@ -3,6 +3,9 @@
 - GET /alerts: the caller's alerts (their budget and spend); the admin sees every alert.
 - GET /analytics/user: the caller's month (the admin may name a user with ?user_id=).
 - GET /analytics/models?window=hour|day|30d: every model, from the recorded counters.
+- GET /analytics/spend?days=N: the caller's spend per model per day and top cost drivers (the
+  admin: everyone's, or one user's with ?user_id=).
+- GET /analytics/requests: the caller's newest chat requests, the cost estimated beside the cost billed.
 - GET /admin/analytics?days=N: spend per user and model per day, top cost drivers (admin).
 - POST /feedback: rate one of your own requests.
 """
@@ -20,6 +23,7 @@ from api.auth import current_user, require_admin
 from api.errors import ApiError, Blueprint, ErrorResponseSchema
 from orchestrator.core.job import ADMIN_ID
 from orchestrator.runtime import analytics
+from orchestrator.store.users import User
 
 blp = Blueprint("analytics", __name__, description="Alerts, analytics and feedback")
 admin_blp = Blueprint("admin_analytics", __name__, description="Analytics across users (admin key only)")
@@ -59,6 +63,32 @@ class AlertsSchema(ma.Schema):
 class UserQuerySchema(StrictSchema):
     user_id = fields.String(load_default=None, validate=validate.Length(min=1, max=64),
                             metadata={"description": "Admin key only: the user to report on"})
+
+
+class SpendQuerySchema(UserQuerySchema):
+    days = fields.Integer(load_default=7, validate=validate.Range(min=1, max=40))
+    top = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))
+
+
+class RecentQuerySchema(UserQuerySchema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class RecentRequestSchema(ma.Schema):
+    request_id = fields.String(required=True)
+    status = fields.String(required=True)
+    created_at = fields.Float(required=True, metadata={"description": "Unix time"})
+    finished_at = fields.Float(required=True, allow_none=True)
+    model = fields.String(required=True, allow_none=True, metadata={"description": "The model that answered"})
+    complexity = fields.String(required=True, allow_none=True)
+    estimated_cost = fields.Float(required=True, allow_none=True, metadata={"description": "USD, routing's estimate"})
+    cost = fields.Float(required=True, allow_none=True, metadata={"description": "USD billed"})
+    error = fields.String(required=True, allow_none=True, metadata={"description": "A failed request's error code"})
+
+
+class RecentRequestsSchema(ma.Schema):
+    user_id = fields.String(required=True)
+    requests = fields.List(fields.Nested(RecentRequestSchema), required=True)
 
 
 class RecommendationSchema(ma.Schema):
@@ -165,6 +195,24 @@ class FeedbackResultSchema(ma.Schema):
 
 # --- endpoints
 
+def _subject(user_id: str | None) -> User:
+    """Whom a report is about: the caller, or for the admin key the user it names."""
+    user = current_user()
+    if not user_id or user_id == user.id:
+        return user
+    if not user.admin:
+        raise ApiError(404, "not_found", "There is no such user.")
+    named = services().users.get(user_id)
+    if named is None:
+        raise ApiError(404, "not_found", f"There is no user {user_id!r}.")
+    return named
+
+
+def _last_days(count: int) -> list[str]:
+    now = time.time()
+    return [time.strftime("%Y-%m-%d", time.gmtime(now - 86400 * i)) for i in range(count)]
+
+
 @blp.route("/alerts")
 class Alerts(MethodView):
     @blp.arguments(AlertsQuerySchema(), location="query", unknown=ma.RAISE)
@@ -185,13 +233,7 @@ class UserAnalytics(MethodView):
         """Your month: budget, spend, utilization, preferred models (explicit and learned), and
         recommendations priced from your real usage."""
         svc = services()
-        user = current_user()
-        if query["user_id"] and query["user_id"] != user.id:
-            if not user.admin:
-                raise ApiError(404, "not_found", "There is no such user.")
-            user = svc.users.get(query["user_id"])
-            if user is None:
-                raise ApiError(404, "not_found", f"There is no user {query['user_id']!r}.")
+        user = _subject(query["user_id"])
         spent, held = svc.budgets.usage(user.id)
         scores = svc.learning.learned_scores(user.id) if user.id != ADMIN_ID else {}
         return analytics.user_report(
@@ -220,9 +262,34 @@ class AdminAnalytics(MethodView):
     @admin_blp.alt_response(403, schema=ErrorResponseSchema, description="Not the admin key")
     def get(self, query: dict):
         """Spend per user and per model for each of the last `days` days (UTC), and the top cost drivers."""
-        now = time.time()
-        days = [time.strftime("%Y-%m-%d", time.gmtime(now - 86400 * i)) for i in range(query["days"])]
-        return analytics.admin_report(services().usage.days(days), query["top"])
+        return analytics.admin_report(services().usage.days(_last_days(query["days"])), query["top"])
+
+
+@blp.route("/analytics/spend")
+class Spend(MethodView):
+    @blp.arguments(SpendQuerySchema(), location="query", unknown=ma.RAISE)
+    @blp.response(200, AdminAnalyticsSchema)
+    @blp.alt_response(404, schema=ErrorResponseSchema, description="No such user (admin key with user_id)")
+    def get(self, query: dict):
+        """Your spend per model for each of the last `days` days (UTC) and your top cost drivers; the
+        admin key sees every user's, or one user's with `user_id`."""
+        days = services().usage.days(_last_days(query["days"]))
+        if not current_user().admin or query["user_id"]:
+            subject = _subject(query["user_id"]).id
+            days = {day: [row for row in rows if row["user_id"] == subject] for day, rows in days.items()}
+        return analytics.admin_report(days, query["top"])
+
+
+@blp.route("/analytics/requests")
+class RecentRequests(MethodView):
+    @blp.arguments(RecentQuerySchema(), location="query", unknown=ma.RAISE)
+    @blp.response(200, RecentRequestsSchema)
+    @blp.alt_response(404, schema=ErrorResponseSchema, description="No such user (admin key with user_id)")
+    def get(self, query: dict):
+        """Your newest chat requests (batch items not included), newest first: status, model, and
+        the cost routing estimated beside the cost billed."""
+        user = _subject(query["user_id"])
+        return {"user_id": user.id, "requests": services().requests.recent(user.id, query["limit"])}
 
 
 @blp.route("/feedback")

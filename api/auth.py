@@ -1,4 +1,4 @@
-"""Who is calling: every request but health, docs and metrics names its API key in
+"""Who is calling: every request but health, docs, metrics and the dashboard's page and files names its API key in
 `Authorization: Bearer <key>`, and every key but the admin's is rate limited.
 
 The caller's user is `current_user()` (kept in `flask.g.user`); the state of its key's rate
@@ -16,7 +16,7 @@ from api.errors import ApiError, ErrorResponseSchema
 from orchestrator.store.rate_limit import RateLimit
 from orchestrator.store.users import User
 
-PUBLIC_PATHS = (f"{API_PREFIX}/health", f"{API_PREFIX}/openapi.json", "/docs", "/metrics")
+PUBLIC_PATHS = (f"{API_PREFIX}/health", f"{API_PREFIX}/openapi.json", "/docs", "/metrics", "/dashboard")
 SCHEME = "bearerAuth"
 
 

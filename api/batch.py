@@ -1,4 +1,4 @@
-"""Batches: submit many chat requests at once, follow them, cancel them, download their results.
+"""Batches: submit many chat requests at once, list, follow and cancel them, download their results.
 
 Each item is its own `execute_chat` task on the `batch` queue, with the request id of its
 record (orchestrator/store/batches.py) as task id, at the batch's priority: it takes the routing,
@@ -148,7 +148,7 @@ class BatchItemResultSchema(ma.Schema):
     finished_at = fields.Float(allow_none=True)
 
 
-class BatchStatusSchema(ma.Schema):
+class BatchSummarySchema(ma.Schema):
     batch_id = fields.String(required=True)
     status = fields.String(required=True, metadata={
         "description": "queued, running, completed, partially_completed, failed or cancelled"})
@@ -158,10 +158,25 @@ class BatchStatusSchema(ma.Schema):
     progress = fields.Float(required=True, metadata={"description": "Items ended, 0 to 1"})
     cost = fields.Float(required=True, metadata={"description": "USD spent so far"})
     timing = fields.Nested(BatchTimingSchema, required=True)
+
+
+class BatchStatusSchema(BatchSummarySchema):
     results = fields.List(fields.Nested(BatchItemResultSchema), required=True)
     offset = fields.Integer(required=True)
     limit = fields.Integer(required=True)
     next_offset = fields.Integer(allow_none=True, metadata={"description": "The next page's offset; null at the end"})
+
+
+class ListedBatchSchema(BatchSummarySchema):
+    owner = fields.String(required=True, metadata={"description": "The user who submitted it"})
+
+
+class BatchListSchema(ma.Schema):
+    batches = fields.List(fields.Nested(ListedBatchSchema), required=True)
+
+
+class BatchListQuerySchema(StrictSchema):
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
 
 
 class PageSchema(StrictSchema):
@@ -203,8 +218,10 @@ def submit(body: dict) -> dict:
 
 
 def _own_batch(batch_id: str) -> dict:
+    """The caller's batch; the admin key may read and cancel anyone's."""
     batch = services().batches.get(batch_id)
-    if batch is None or batch.pop("owner") != current_user().id:
+    user = current_user()
+    if batch is None or (batch.pop("owner") != user.id and not user.admin):
         raise ApiError(404, "not_found", f"No batch {batch_id!r} of yours (results are kept RESULT_TTL seconds).")
     return batch
 
@@ -218,6 +235,18 @@ def _with_page(batch: dict, offset: int, limit: int) -> dict:
 
 def _not_found(view):
     return blp.alt_response(404, schema=ErrorResponseSchema, description="No such batch of yours")(view)
+
+
+@blp.route("")
+class BatchList(MethodView):
+    @blp.arguments(BatchListQuerySchema(), location="query", unknown=ma.RAISE)
+    @blp.response(200, BatchListSchema)
+    def get(self, query: dict):
+        """Your newest batches with their progress; the admin key lists every user's unfinished batches."""
+        user = current_user()
+        batches = services().batches
+        listed = batches.open_batches(query["limit"]) if user.admin else batches.of_owner(user.id, query["limit"])
+        return {"batches": listed}
 
 
 @blp.route("/submit")

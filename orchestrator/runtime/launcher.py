@@ -109,7 +109,8 @@ def _announce_when_ready(api: str, flower: str, key: str, key_path: Path) -> Non
     )
     console.print(
         Panel.fit(
-            f"API      {api}/api/v1/orchestrator\nDocs     {api}/docs\nFlower   {flower}\n"
+            f"API      {api}/api/v1/orchestrator\nDocs     {api}/docs\nDashboard {api}/dashboard\n"
+            f"Flower   {flower}\n"
             f"API key  {key}  (user demo)\nKey file {key_path}",
             title="orchestrator is ready (Ctrl-C stops everything)",
         )

@@ -12,7 +12,7 @@ Keys (orchestrator/store/keyspace.py): batch:{id} (expiring RESULT_TTL after the
 item ended), batch:{id}:lost-seen, batches-open (the batches not known to have ended, for
 /health and the lost-item sweep; a batch leaves it when a look finds it ended, or RESULT_TTL
 after its creation), and the items' records req:{item id} (with the item's job, index and
-metadata).
+metadata); user-batches:{user}, the user's batches by creation time (the dashboard lists them).
 """
 
 from __future__ import annotations
@@ -117,6 +117,10 @@ class BatchStore:
         pipe.expire(key, self.ttl)
         pipe.zadd(self.open_key, {batch_id: now})
         pipe.zremrangebyscore(self.open_key, 0, now - self.ttl)  # older than any result kept: forgotten
+        owned = self.keyspace.user_batches(owner)
+        pipe.zadd(owned, {batch_id: now})
+        pipe.zremrangebyscore(owned, 0, now - self.ttl)
+        pipe.expire(owned, self.ttl)
         for index, (job, meta) in enumerate(zip(jobs, metadata, strict=True)):
             # The job stays with the item: its task can be sent again if the broker lost it.
             extra = {"batch": batch_id, "index": index, "payload": json.dumps(job.to_json())}
@@ -172,14 +176,28 @@ class BatchStore:
             self.redis.zrem(self.open_key, batch_id)
         return batch
 
-    def unfinished(self) -> dict[str, int]:
-        """How many batches are queued and how many running, across all users; the ones
-        found ended (or expired) leave the index."""
-        ids = self.redis.zrange(self.open_key, 0, -1)
+    def of_owner(self, owner: str, limit: int) -> list[dict]:
+        """The owner's newest batches' summaries, newest first."""
+        return self._summaries(self.redis.zrevrange(self.keyspace.user_batches(owner), 0, limit - 1))
+
+    def open_batches(self, limit: int) -> list[dict]:
+        """Every user's batches not found ended yet, newest first (the admin's view)."""
+        return self._summaries(self.redis.zrevrange(self.open_key, 0, limit - 1))
+
+    def _summaries(self, ids: list[str]) -> list[dict]:
+        return [summary for summary in self._read(ids).values() if summary is not None]
+
+    def _read(self, ids: list[str]) -> dict[str, dict | None]:
+        """Each batch's summary (None once expired), in one round trip."""
         pipe = self.redis.pipeline(transaction=False)
         for batch_id in ids:
             pipe.hgetall(self.key(batch_id))
-        summaries = {batch_id: self._summary(batch_id, raw) for batch_id, raw in zip(ids, pipe.execute(), strict=True)}
+        return {batch_id: self._summary(batch_id, raw) for batch_id, raw in zip(ids, pipe.execute(), strict=True)}
+
+    def unfinished(self) -> dict[str, int]:
+        """How many batches are queued and how many running, across all users; the ones
+        found ended (or expired) leave the index."""
+        summaries = self._read(self.redis.zrange(self.open_key, 0, -1))
         statuses = {batch_id: summary and summary["status"] for batch_id, summary in summaries.items()}
         ended = [batch_id for batch_id, status in statuses.items() if status not in ("queued", "running")]
         if ended:

@@ -11,6 +11,8 @@ Requests and batches
   batch:{batch_id}                 hash: owner, priority, total, times, counters, cost_micro
   batch:{batch_id}:lost-seen       set: item indexes the last look found lost
   batches-open                     sorted set: batch id -> creation time (unfinished)
+  user-requests:{user}             sorted set: the user's newest chat request ids -> creation time
+  user-batches:{user}              sorted set: the user's batch ids -> creation time
   lost-sweep                       string: the last look for lost batch items, one at a time
   conv:{owner}:{conversation_id}   list: the conversation's messages (JSON)
   streams-open                     sorted set: reader id -> last read (streaming answers)
@@ -71,6 +73,12 @@ class Keys:
     @property
     def batches_open(self) -> str:
         return f"{self.prefix}batches-open"
+
+    def user_requests(self, user_id: str) -> str:
+        return f"{self.prefix}user-requests:{user_id}"
+
+    def user_batches(self, user_id: str) -> str:
+        return f"{self.prefix}user-batches:{user_id}"
 
     @property
     def lost_sweep(self) -> str:

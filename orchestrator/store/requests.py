@@ -8,7 +8,8 @@ writes. Event types: "decision" (the routing decision), "chunk" ({"text", "model
 reconnect can resume); the worker checks it while streaming and stops once it has passed.
 
 Keys (orchestrator/store/keyspace.py): req:{id}, events:{id}, cancel:{id}, all expiring
-after RESULT_TTL.
+after RESULT_TTL; user-requests:{user}, the owner's newest USER_INDEX_SIZE chat requests (not
+batch items: their batch lists them), for the dashboard's recent requests.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from orchestrator.store.scripts import Lua
 
 TERMINAL_EVENTS = ("final", "error")
 STREAM_MAXLEN = 10_000
+USER_INDEX_SIZE = 200
 
 
 class RequestStore:
@@ -55,6 +57,11 @@ class RequestStore:
         pipe = self.redis.pipeline(transaction=False) if own else pipe
         pipe.hset(key, mapping=record)
         pipe.expire(key, self.ttl)
+        if kind != "batch":
+            index = self.keyspace.user_requests(owner)
+            pipe.zadd(index, {request_id: record["created_at"]})
+            pipe.zremrangebyrank(index, 0, -USER_INDEX_SIZE - 1)
+            pipe.expire(index, self.ttl)
         if own:
             pipe.execute()
 
@@ -66,6 +73,16 @@ class RequestStore:
             if field in record:
                 record[field] = json.loads(record[field])
         return record
+
+    def recent(self, owner: str, limit: int) -> list[dict]:
+        """The owner's newest chat requests, newest first: status, model, and the cost routing
+        estimated beside the cost billed (one round trip after the index's)."""
+        ids = self.redis.zrevrange(self.keyspace.user_requests(owner), 0, limit - 1)
+        pipe = self.redis.pipeline(transaction=False)
+        for request_id in ids:
+            pipe.hmget(self.record_key(request_id), "status", "created_at", "finished_at", "result")
+        return [_summary(request_id, *fields) for request_id, fields in zip(ids, pipe.execute(), strict=True)
+                if fields[0] is not None]
 
     def status_in(self, trip: RoundTrip, request_id: str) -> Callable[[], str | None]:
         key = self.record_key(request_id)
@@ -130,3 +147,19 @@ class RequestStore:
 
     def cancel_key(self, request_id: str) -> str:
         return self.keyspace.cancel(request_id)
+
+
+def _summary(request_id: str, status: str, created_at: str, finished_at: str | None, result: str | None) -> dict:
+    data = json.loads(result) if result else {}
+    response, decision = data.get("response") or {}, data.get("routing_decision") or {}
+    return {
+        "request_id": request_id,
+        "status": status,
+        "created_at": float(created_at),
+        "finished_at": float(finished_at) if finished_at else None,
+        "model": data.get("model_used"),
+        "complexity": (decision.get("analysis") or {}).get("complexity"),
+        "estimated_cost": decision.get("estimated_cost"),
+        "cost": response.get("cost"),
+        "error": data.get("code") if status != Status.COMPLETED else None,
+    }
