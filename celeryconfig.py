@@ -7,8 +7,9 @@ from workers.queues import BATCH_QUEUE, CHAT_QUEUE, DEFAULT_PRIORITY, kombu_prio
 
 _settings = get_settings()
 
-broker_url = _settings.redis_url_with_password
-broker_transport = "workers.redis_transport:Transport"  # kombu's, building fewer Redis clients
+broker_url = _settings.broker_url
+# kombu's, building fewer Redis clients; its Sentinel variant when REDIS_SENTINELS is set
+broker_transport = f"workers.redis_transport:{'SentinelTransport' if _settings.redis_sentinels else 'Transport'}"
 broker_connection_retry_on_startup = True
 broker_transport_options = {
     "priority_steps": list(range(10)),
@@ -23,6 +24,8 @@ broker_transport_options = {
     # Every broker key (queues, bindings, unacked messages) under REDIS_PREFIX: deployments
     # (or test runs) that share a Redis never take each other's tasks.
     "global_keyprefix": _settings.redis_prefix,
+    # With Sentinel: the master's name, asked of the sentinels at every (re)connection.
+    "master_name": _settings.redis_sentinel_master,
 }
 
 # The request store (orchestrator/store/requests.py) is the results backend: tasks keep no

@@ -38,6 +38,15 @@ class Settings:
     redis_url: str = "redis://localhost:6379/0"
     redis_password: str | None = field(default=None, repr=False)
     redis_prefix: str = "orch:"
+    # Redis Sentinel: when sentinels are named, every process asks them for the master of
+    # REDIS_SENTINEL_MASTER (and again after a failover); REDIS_URL then only gives the
+    # database number and the password.
+    redis_sentinels: tuple[tuple[str, int], ...] = ()
+    redis_sentinel_master: str = "mymaster"
+    # Writes that must survive a failover (a request's end and its billing, a batch's
+    # acceptance) wait for this many replicas to have them (WAIT), at most the timeout.
+    redis_wait_replicas: int = 0
+    redis_wait_timeout: float = 0.5
 
     default_model_provider: str = "openai"
     default_model_name: str = "gpt-4"
@@ -98,6 +107,16 @@ class Settings:
         netloc = f":{self.redis_password}@{host}" + (f":{parts.port}" if parts.port else "")
         return urlunsplit(parts._replace(netloc=netloc))
 
+    @property
+    def broker_url(self) -> str:
+        """Celery's broker URL: REDIS_URL's, or kombu's list of sentinels (each carrying the
+        database and the master's password) when REDIS_SENTINELS is set."""
+        if not self.redis_sentinels:
+            return self.redis_url_with_password
+        parts = urlsplit(self.redis_url_with_password)
+        auth = f":{parts.password}@" if parts.password else ""
+        return ";".join(f"sentinel://{auth}{host}:{port}{parts.path or '/0'}" for host, port in self.redis_sentinels)
+
 
 _FORMS = {
     "float": "a number, e.g. 1000.0",
@@ -116,6 +135,18 @@ def _read(env: Env, kind: str, name: str, default, **kwargs):
         messages = getattr(exc, "error_messages", None)
         reason = " ".join(messages) if isinstance(messages, list) else str(exc).split("invalid:", 1)[-1].strip()
         raise ConfigError(f"{name}={raw!r} is invalid ({reason}); expected {form}") from None
+
+
+def _sentinels(env: Env) -> tuple[tuple[str, int], ...]:
+    raw = env.str("REDIS_SENTINELS", "").strip()
+    sentinels = []
+    for address in filter(None, (part.strip() for part in raw.split(","))):
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"REDIS_SENTINELS={raw!r} is invalid; expected host:port pairs separated by commas, "
+                              "e.g. sentinel-0:26379,sentinel-1:26379")
+        sentinels.append((host, int(port)))
+    return tuple(sentinels)
 
 
 def _check_url(name: str, value: str, schemes: tuple[str, ...]) -> str:
@@ -143,6 +174,10 @@ def load_settings(read_dotenv: bool = True) -> Settings:
         redis_url=_check_url("REDIS_URL", env.str("REDIS_URL", "redis://localhost:6379/0"), ("redis", "rediss", "unix")),
         redis_password=env.str("REDIS_PASSWORD", None) or None,
         redis_prefix=env.str("REDIS_PREFIX", "orch:"),
+        redis_sentinels=(sentinels := _sentinels(env)),
+        redis_sentinel_master=env.str("REDIS_SENTINEL_MASTER", "mymaster") or "mymaster",
+        redis_wait_replicas=_read(env, "int", "REDIS_WAIT_REPLICAS", 1 if sentinels else 0, validate=positive),
+        redis_wait_timeout=_read(env, "float", "REDIS_WAIT_TIMEOUT", 0.5, validate=Range(min=0.001)),
         default_model_provider=env.str("DEFAULT_MODEL_PROVIDER", "openai"),
         default_model_name=env.str("DEFAULT_MODEL_NAME", "gpt-4"),
         default_temperature=_read(env, "float", "DEFAULT_TEMPERATURE", 0.7, validate=Range(min=0, max=2)),

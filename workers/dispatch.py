@@ -46,6 +46,11 @@ def queue_depths(client: redis.Redis, prefix: str) -> dict[str, dict[int, int]]:
     return broker.queue_depths(client, [CHAT_QUEUE, BATCH_QUEUE], prefix)
 
 
+def queue_waiting(client: redis.Redis, prefix: str) -> dict[str, dict[int, broker.Waiting]]:
+    """Per queue and kombu priority level, the messages waiting and when the oldest was sent."""
+    return broker.waiting(client, [CHAT_QUEUE, BATCH_QUEUE], prefix)
+
+
 def ask_workers(names: list[str], timeout: float) -> tuple[set[str], dict[str, list]]:
     """Which of `names` answer a Celery ping within `timeout`, and the tasks in hand of those
     (an inspect, which a worker may fail to answer in time)."""

@@ -5,6 +5,8 @@
 - Request ids: a task carries its request's X-Request-ID in a message header
   (`request_id`, added by the publisher, here or in the API: api/observability.py); the
   worker sets it around each task, and keeps it on the retries a task sends itself.
+- Queue age: every task published carries the time it was sent (`enqueued_at`), from which
+  /metrics reads how long the oldest waiting task has waited (workers/broker.py).
 - Checks: on each heartbeat, orchestrator/runtime/monitor.py's checks and the sweep for batch
   items the broker lost (workers/lost_items.py), by one worker of the fleet per interval, in a
   thread of their own so the heartbeat is never held up.
@@ -14,11 +16,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from celery.signals import before_task_publish, heartbeat_sent, setup_logging, task_postrun, task_prerun
 
 from orchestrator.config import get_settings
 from orchestrator.runtime import logs
+from workers.broker import ENQUEUED_AT
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,12 @@ def _carry_request_id(headers=None, **kwargs) -> None:
     request_id = logs.REQUEST_ID.get()
     if request_id and headers is not None and "request_id" not in headers:
         headers["request_id"] = request_id
+
+
+@before_task_publish.connect
+def _stamp_send_time(headers=None, **kwargs) -> None:
+    if headers is not None:
+        headers[ENQUEUED_AT] = time.time()
 
 
 @task_prerun.connect

@@ -2,7 +2,8 @@
 
 Counters and histograms come from the lifetime totals of orchestrator/store/stats.py
 (`{prefix}stats:{model}:total`, which never expire and so never go down); gauges are read
-as they are now: circuit states, queue depths, live workers, each user's budget utilization
+as they are now: circuit states, queue depths and the age of each queue level's oldest task
+(the autoscaling signals: deploy/ scales workers on them), live workers, each user's budget utilization
 this month. A scrape costs a few round trips whatever the number of API processes.
 (Uses prometheus-client, the Prometheus project's own client, for the text format.)
 """
@@ -40,12 +41,13 @@ def _histogram(name: str, doc: str, totals: dict[str, dict], prefix: str, count_
 
 class RedisCollector(Collector):
     def __init__(self, client: redis.Redis, prefix: str, catalog: Catalog, stats: Stats, circuits: Circuits,
-                 fleet: Fleet, users: Users, budgets: Budgets, queue_depths: Callable[[], dict[str, dict[int, int]]],
-                 per_user: bool = False):
+                 fleet: Fleet, users: Users, budgets: Budgets,
+                 queues: Callable[[], dict[str, dict[int, tuple[int, float | None]]]], per_user: bool = False):
         self.redis, self.prefix, self.catalog, self.stats = client, prefix, catalog, stats
         self.per_user = per_user  # each user's budget series (user ids): for the admin's scrape only
         self.circuits, self.fleet, self.users, self.budgets = circuits, fleet, users, budgets
-        self.queue_depths = queue_depths  # the broker's layout is kombu's (workers/broker.py)
+        # per queue and level: (tasks waiting, the oldest's send time); kombu's layout (workers/broker.py)
+        self.queues = queues
 
     def collect(self):
         pairs = [(m.model_name, m.provider) for m in self.catalog]
@@ -61,17 +63,26 @@ class RedisCollector(Collector):
         for (scope, name), state in self.circuits.snapshot(pairs).items():
             circuits.add_metric([scope, name], CIRCUIT_VALUES.get(state, 0))
         yield circuits
-        depth = GaugeMetricFamily("orchestrator_queue_depth",
-                                  "Tasks waiting per queue and kombu priority level (0 is served first)",
-                                  labels=["queue", "level"])
-        for queue, by_level in self.queue_depths().items():
-            for level, length in sorted(by_level.items()):
-                depth.add_metric([queue, str(level)], length)
-        yield depth
+        yield from self._queues()
         yield GaugeMetricFamily("orchestrator_workers_alive", "Workers with a recent heartbeat",
                                 value=len(self.fleet.alive()))
         if self.per_user:
             yield from self._budgets()
+
+    def _queues(self):
+        depth = GaugeMetricFamily("orchestrator_queue_depth",
+                                  "Tasks waiting per queue and kombu priority level (0 is served first)",
+                                  labels=["queue", "level"])
+        age = GaugeMetricFamily("orchestrator_queue_oldest_age_seconds",
+                                "How long the oldest task waiting per queue and kombu priority level has waited "
+                                "(0 when none waits)", labels=["queue", "level"])
+        now = time.time()
+        for queue, by_level in self.queues().items():
+            for level, (length, oldest) in sorted(by_level.items()):
+                depth.add_metric([queue, str(level)], length)
+                age.add_metric([queue, str(level)], max(0.0, now - oldest) if length and oldest else 0.0)
+        yield depth
+        yield age
 
     @staticmethod
     def _counters(totals: dict[tuple[str, str], dict]):

@@ -22,7 +22,7 @@ from orchestrator.store.alerts import Alerts
 from orchestrator.store.batches import BatchStore
 from orchestrator.store.budgets import Budgets
 from orchestrator.store.circuits import CircuitPolicy, Circuits
-from orchestrator.store.connection import connect
+from orchestrator.store.connection import Replicas, connect
 from orchestrator.store.conversations import Conversations
 from orchestrator.store.fleet import Fleet
 from orchestrator.store.learning import Learning
@@ -58,7 +58,9 @@ class Services:
 
     @cached_property
     def ledger(self) -> Ledger:
-        return Ledger(self.redis, self.settings.redis_prefix, self.settings.result_ttl)
+        settings = self.settings
+        return Ledger(self.redis, settings.redis_prefix, settings.result_ttl,
+                      Replicas(settings.redis_wait_replicas, settings.redis_wait_timeout))
 
     @cached_property
     def router(self) -> Router:

@@ -132,8 +132,11 @@ class BatchStore:
         pipe.execute()
 
     def mark_sent(self, batch_id: str) -> None:
-        """Every item's task is on the queue (only then may an item be found lost)."""
-        self.redis.hset(self.key(batch_id), "sent_at", time.time())
+        """Every item's task is on the queue (only then may an item be found lost). With
+        replicas, this write waits for them: replication keeps the master's order, so the
+        batch's records and tasks, written before it, are on a replica too when the API
+        answers 202."""
+        self.ledger.replicas.write(self.redis, lambda pipe: pipe.hset(self.key(batch_id), "sent_at", time.time()))
 
     def may_sweep(self, every: float) -> bool:
         """At most one look for lost items every `every` seconds, across the fleet: two looks

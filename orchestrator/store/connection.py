@@ -1,14 +1,19 @@
-"""The Redis connection every process shares (one pool per process), and round trips
-that gather several stores' commands."""
+"""The Redis connection every process shares (one pool per process, to the master that
+Sentinel names when REDIS_SENTINELS is set), round trips that gather several stores'
+commands, and writes that wait for replicas."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 import redis
 from redis.client import Pipeline
+from redis.connection import parse_url
 from redis.exceptions import NoScriptError
+from redis.sentinel import Sentinel
 
 from orchestrator.config import Settings
 from orchestrator.store.scripts import Lua
@@ -18,18 +23,66 @@ from orchestrator.store.scripts import Lua
 MAX_CONNECTIONS = 1024
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def connect(settings: Settings) -> redis.Redis:
-    return redis.Redis.from_url(
-        settings.redis_url,
-        password=settings.redis_password,
+    options = dict(
         socket_connect_timeout=2,
         socket_timeout=None,  # blocking reads (XREAD BLOCK) set their own bound
         health_check_interval=30,
         decode_responses=True,
         max_connections=MAX_CONNECTIONS,
     )
+    if not settings.redis_sentinels:
+        return redis.Redis.from_url(settings.redis_url, password=settings.redis_password, **options)
+    # A new connection asks the sentinels for the master; one to a master that is gone or
+    # demoted fails (READONLY is read as a lost connection), and the next asks again.
+    url = parse_url(settings.redis_url)
+    sentinels = Sentinel(list(settings.redis_sentinels), socket_connect_timeout=1, socket_timeout=1)
+    return sentinels.master_for(settings.redis_sentinel_master, db=url.get("db", 0),
+                                password=settings.redis_password or url.get("password"), **options)
+
+
+@dataclass(frozen=True)
+class Replicas:
+    """Writes that must survive a failover (Redis replicates asynchronously): each is sent
+    with a WAIT after it on the same connection, for `count` replicas, at most `timeout`
+    seconds. Fewer replicas in time is logged, not raised: the write stands on the master,
+    as without replicas. An error (the master lost mid-write) is raised: the writes sent this
+    way are idempotent scripts, and the caller writes again on the next master."""
+
+    count: int = 0
+    timeout: float = 0.5
+
+    def script(self, client: redis.Redis, lua: Lua, keys: list, **args):
+        """`lua`'s reply, once replicated (loaded first when Redis does not know it)."""
+        values = lua.args(**args)
+        reply = self.write(client, lambda pipe: pipe.evalsha(lua.script.sha, len(keys), *keys, *values))[0]
+        if isinstance(reply, NoScriptError):  # a new master (scripts are not replicated) or a restart
+            client.script_load(lua.script.script)
+            reply = self.write(client, lambda pipe: pipe.evalsha(lua.script.sha, len(keys), *keys, *values))[0]
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    def write(self, client: redis.Redis, queue: Callable[[Pipeline], object]) -> list:
+        """The replies to the commands `queue` adds (errors among them), sent with the WAIT."""
+        pipe = client.pipeline(transaction=False)
+        queue(pipe)
+        sent = len(pipe)
+        if self.count:
+            pipe.wait(self.count, max(1, round(self.timeout * 1000)))
+        replies = pipe.execute(raise_on_error=False)
+        if self.count and isinstance(replies[sent], Exception):
+            raise replies[sent]
+        if self.count and replies[sent] < self.count:
+            log.warning("a write waited %.3gs for %d Redis replicas and reached %d: it stands on the master only",
+                        self.timeout, self.count, replies[sent])
+        return replies[:sent]
+
+
+NO_REPLICAS = Replicas()  # no WAIT: a Redis without replicas, or tests
 
 
 class RoundTrip:

@@ -5,7 +5,10 @@ sets the status and result, appends the terminal event (not for a batch item, wh
 is read from its record), appends the turn to the conversation, settles the budget (the
 reservation released, the real cost spent) and moves the batch's counters. A second ending
 of the same request is refused, so a redelivered task can never answer, append or bill
-twice.
+twice. With replicas (REDIS_WAIT_REPLICAS), the script is followed by a WAIT for them
+(orchestrator/store/connection.py, `Replicas`): a request's end, and its billing, is on a
+replica before the worker acknowledges the task, so a failover cannot lose it; if the master
+is lost mid-write, the caller writes again on the next one, and once only.
 
 A batch item's other transitions are here too, with its batch's counters in the same step:
 starting (lua/begin_item.lua) and being cancelled before it started (lua/cancel_queued.lua).
@@ -23,6 +26,7 @@ import redis
 from orchestrator.core.job import Status, batch_of
 from orchestrator.store.budgets import KEY_TTL as BUDGET_TTL
 from orchestrator.store.budgets import Charge
+from orchestrator.store.connection import NO_REPLICAS, Replicas
 from orchestrator.store.conversations import ConversationTurn
 from orchestrator.store.keyspace import Keys
 from orchestrator.store.requests import STREAM_MAXLEN
@@ -30,10 +34,10 @@ from orchestrator.store.scripts import Lua
 
 
 class Ledger:
-    def __init__(self, client: redis.Redis, prefix: str, ttl: int):
+    def __init__(self, client: redis.Redis, prefix: str, ttl: int, replicas: Replicas = NO_REPLICAS):
         self.redis = client
         self.keyspace = Keys(prefix)
-        self.ttl = ttl
+        self.ttl, self.replicas = ttl, replicas
         self._finish = Lua(client, "finish")
         self._begin = Lua(client, "begin_item")
         self._cancel_queued = Lua(client, "cancel_queued")
@@ -82,8 +86,8 @@ class Ledger:
         batch_id = batch_of(request_id)
         if batch_id:
             keys.append(self.keyspace.batch(batch_id))
-        return bool(self._finish(
-            keys, status=status.value, event=event, result=json.dumps(payload), ttl=self.ttl, now=time.time(),
+        return bool(self.replicas.script(
+            self.redis, self._finish, keys, status=status.value, event=event, result=json.dumps(payload), ttl=self.ttl, now=time.time(),
             maxlen=STREAM_MAXLEN, messages=len(messages), charge=int(charge is not None),
             request_id=charge.request_id if charge else "", cost_micro=charge.micro if charge else 0,
             budget_ttl=BUDGET_TTL, item=int(batch_id is not None), turn=messages,

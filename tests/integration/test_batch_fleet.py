@@ -23,7 +23,9 @@ from orchestrator.store.budgets import Budgets
 from orchestrator.store.fleet import Fleet
 from orchestrator.store.users import Users
 from orchestrator_client import BatchOrchestratorService
+from tests.integration.test_monitoring import key, samples
 from tests.processes import ROOT, free_port, orchestrator, wait_until
+from workers.queues import batch_kombu_priority
 
 ENDED = ("completed", "partially_completed", "failed", "cancelled")
 MICRO = 1_000_000
@@ -108,8 +110,8 @@ class Stack:
     def close(self) -> None:
         self.stop_workers()
         self.web.stop(signal.SIGKILL)  # nothing in flight by now
-        for key in self.redis.scan_iter(match=f"{self.prefix}*", count=1000):
-            self.redis.delete(key)
+        for name in self.redis.scan_iter(match=f"{self.prefix}*", count=1000):
+            self.redis.delete(name)
 
 
 @pytest.fixture(scope="module")
@@ -162,6 +164,29 @@ def attempts(sandbox: str, model: str | None) -> list[dict]:
 
 def sent(attempt: dict) -> str:
     return attempt["messages"][-1]["content"]
+
+
+def test_metrics_tell_how_long_the_oldest_waiting_item_has_waited(fleet, sandbox):
+    """No worker takes the batch queue: /metrics counts the items and ages the oldest, its
+    age growing from one scrape to the next; a worker then drains the queue, and both fall to 0."""
+    batch_id = fleet.submit([{"task": f"waiting {i}", "model": "gpt-4o-mini"} for i in range(3)], priority=2)
+    level = str(batch_kombu_priority(2))
+    depth, age = key("orchestrator_queue_depth", queue="batch", level=level), \
+        key("orchestrator_queue_oldest_age_seconds", queue="batch", level=level)
+
+    def scrape() -> dict:
+        return samples(requests.get(f"{fleet.url}/metrics", timeout=10).text)
+
+    first = scrape()
+    assert first[depth] == 3
+    assert 0 < first[age] < 30
+    assert first[key("orchestrator_queue_oldest_age_seconds", queue="chat", level=level)] == 0
+    wait_until(lambda: scrape()[age] > first[age] + 0.5, 10, "the oldest item's age to grow")
+
+    fleet.start_worker("batch-drain", "--concurrency", "2", "--queues", "batch")
+    assert fleet.wait_ended(batch_id)["status"] == "completed"
+    drained = scrape()
+    assert (drained[depth], drained[age]) == (0, 0)
 
 
 def test_a_priority_9_batch_overtakes_an_earlier_priority_1_batch(fleet, sandbox):

@@ -24,6 +24,8 @@ def test_defaults_are_the_briefs(monkeypatch):
         ("RATE_LIMIT_REQUESTS", "1.5", "expected a whole number"),
         ("COST_TRACKING_ENABLED", "perhaps", "expected true or false"),
         ("REDIS_URL", "localhost:6379", "expected a URL starting with redis://"),
+        ("REDIS_SENTINELS", "sentinel-0", "expected host:port pairs"),
+        ("REDIS_WAIT_REPLICAS", "-1", "expected a whole number"),
     ],
 )
 def test_a_bad_value_names_the_variable_and_the_form(monkeypatch, name, value, expected):
@@ -67,3 +69,16 @@ def test_the_admin_key_is_read_and_never_shown(monkeypatch):
     settings = load_settings(read_dotenv=False)
     assert settings.admin_api_key == "admin-secret-key"
     assert "admin-secret-key" not in repr(settings)
+
+
+def test_sentinels_make_the_broker_a_list_of_sentinels_and_writes_wait_for_a_replica(monkeypatch):
+    monkeypatch.setenv("REDIS_URL", "redis://ignored:6379/3")
+    monkeypatch.setenv("REDIS_PASSWORD", "secret")
+    monkeypatch.setenv("REDIS_SENTINELS", "s0:26379, s1:26380")
+    settings = load_settings(read_dotenv=False)
+    assert settings.redis_sentinels == (("s0", 26379), ("s1", 26380))
+    assert settings.broker_url == "sentinel://:secret@s0:26379/3;sentinel://:secret@s1:26380/3"
+    assert settings.redis_wait_replicas == 1
+    monkeypatch.delenv("REDIS_SENTINELS")
+    plain = load_settings(read_dotenv=False)
+    assert plain.broker_url == "redis://:secret@ignored:6379/3" and plain.redis_wait_replicas == 0
