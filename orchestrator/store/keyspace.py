@@ -101,6 +101,10 @@ class Keys:
     def usage(self, user_id: str, month: str) -> str:
         return f"{self.prefix}usage:{user_id}:{month}"
 
+    def usage_counted(self, request_id: str) -> str:
+        """A settled request's flag: counted in its user's usage (so never twice)."""
+        return f"{self.prefix}usage_counted:{request_id}"
+
     def daily_spend(self, day: str) -> str:
         return f"{self.prefix}spend:{day}"
 

@@ -97,6 +97,31 @@ def test_an_answer_is_published_and_billed_once(env):
     assert registry.calls == [FIRST]
 
 
+class WorkerKilled(BaseException):
+    """The worker dies (as by SIGKILL) at this point: nothing after it runs."""
+
+
+def test_usage_a_killed_worker_did_not_count_is_counted_once_by_the_redelivered_task(env, monkeypatch):
+    services, registry = env
+    registry.scripts[FIRST] = ["hi there"]
+    services.requests.create("req_killed", "admin", "chat")
+    counting = services.accounting.after_settlement
+
+    def die(*args, **kwargs):
+        raise WorkerKilled
+
+    monkeypatch.setattr(services.accounting, "after_settlement", die)
+    with pytest.raises(WorkerKilled):  # billed, then killed before usage was counted
+        services.executor.run("req_killed", _job(models=(FIRST,)))
+    assert services.budgets.usage("admin")[0] > 0 and services.usage.month("admin") == []
+    monkeypatch.setattr(services.accounting, "after_settlement", counting)
+    for _ in range(2):  # delivered again, twice: counted once, no provider called
+        assert services.executor.run("req_killed", _job(models=(FIRST,))) == FINISHED
+    (row,) = services.usage.month("admin")
+    assert row.requests == 1 and row.cost == pytest.approx(services.budgets.usage("admin")[0], abs=2e-6)
+    assert registry.calls == [FIRST]
+
+
 def test_a_server_error_retries_the_same_model_later_then_falls_over(env):
     services, registry = env
     registry.scripts[FIRST] = [ErrorKind.SERVER_ERROR, ErrorKind.SERVER_ERROR]
