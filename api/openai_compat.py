@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from flask import Blueprint, Response, jsonify, request
 
 from api import services
-from api.chat import WAIT_GRACE, enqueue_chat, run_chat
+from api.chat import WAIT_GRACE, enqueue_chat, run_chats
 from api.event_stream import Event, follow, no_answer
 from api.openai_errors import OpenAIError, from_orchestrator, invalid, openai_error
 from api.openai_request import AUTO_MODELS, OpenAIChat, read_chat, unknown_model
@@ -123,33 +123,37 @@ def _logprobs(response: dict) -> dict | None:
     return None if response.get("logprobs") is None else {"content": response["logprobs"], "refusal": None}
 
 
-def _completion(result: dict, created: int) -> dict:
-    response = result["response"]
+def _completion(results: list[dict], created: int) -> dict:
+    """One chat.completion of one or more answers (`n`), their usage summed."""
+    first = results[0]
+    usage = {key: sum(r["response"]["usage"].get(key, 0) for r in results)
+             for key in ("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens")}
     return {
-        "id": f"chatcmpl-{result['request_id']}",
+        "id": f"chatcmpl-{first['request_id']}",
         "object": "chat.completion",
         "created": created,
-        "model": result["model_used"],
+        "model": first["model_used"],
         "choices": [{
-            "index": 0,
-            "message": _message(response),
-            "logprobs": _logprobs(response),
-            "finish_reason": _finish_reason(response),
-        }],
-        "usage": _usage(response["usage"]),
+            "index": index,
+            "message": _message(result["response"]),
+            "logprobs": _logprobs(result["response"]),
+            "finish_reason": _finish_reason(result["response"]),
+        } for index, result in enumerate(results)],
+        "usage": _usage(usage),
         "system_fingerprint": None,
     }
 
 
-def _routing_headers(result: dict) -> dict:
-    response = result["response"]
+def _routing_headers(results: list[dict]) -> dict:
+    """The first answer's routing, and the cost and attempts of all of them."""
+    first = results[0]
     return {
-        "x-orchestrator-model": result["model_used"],
-        "x-orchestrator-provider": response["provider"],
-        "x-orchestrator-cost": f"{response['cost']:.6f}",
-        "x-orchestrator-attempts": str(len(result["attempts"])),
-        "x-orchestrator-strategy": result["routing_decision"].get("strategy", ""),
-        "x-request-id": result["request_id"],
+        "x-orchestrator-model": first["model_used"],
+        "x-orchestrator-provider": first["response"]["provider"],
+        "x-orchestrator-cost": f"{sum(r['response']['cost'] for r in results):.6f}",
+        "x-orchestrator-attempts": str(sum(len(r["attempts"]) for r in results)),
+        "x-orchestrator-strategy": first["routing_decision"].get("strategy", ""),
+        "x-request-id": first["request_id"],
     }
 
 
@@ -253,8 +257,8 @@ def chat_completions():
     created = int(time.time())
     if chat.stream:
         return _stream(chat, created)
-    result = run_chat(chat.body, **chat.form)
-    return jsonify(_completion(result, created)), 200, _routing_headers(result)
+    results = run_chats(chat.body, chat.n, **chat.form)
+    return jsonify(_completion(results, created)), 200, _routing_headers(results)
 
 
 def _model_entries() -> list[dict]:

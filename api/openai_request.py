@@ -64,6 +64,7 @@ SUPPORTED = frozenset({
 NEUTRAL = {"functions": []}
 SYSTEM_ROLES = ("system", "developer")
 MAX_STOP_SEQUENCES = 4
+MAX_CHOICES = 8
 MAX_TOOLS = 128
 MAX_IMAGES = 20
 MAX_IMAGE_BYTES = 5 * 1024 * 1024  # Anthropic's limit, the smallest of the providers'
@@ -82,13 +83,11 @@ class OpenAIChat:
     form: dict = field(default_factory=dict)
     stream: bool = False
     include_usage: bool = False
+    n: int = 1  # answers wanted, each a request of its own (fan-out)
 
 
 def read_chat(body: dict) -> OpenAIChat:
     _refuse_unsupported(body)
-    n = _integer(body, "n", 1)
-    if n is not None and n > 1:
-        raise invalid("Only n=1 is supported: one answer per request.", "n", "unsupported_value")
     tools = _tools(body.get("tools"))
     messages, system_prompt = _conversation(body.get("messages"))
     chat = {
@@ -111,7 +110,17 @@ def read_chat(body: dict) -> OpenAIChat:
         "options": _hints(body),
     }
     stream = _boolean(body.get("stream"), "stream")
-    return OpenAIChat(chat, form, stream, _stream_options(body, stream))
+    return OpenAIChat(chat, form, stream, _stream_options(body, stream), _choices(body, stream))
+
+
+def _choices(body: dict, stream: bool) -> int:
+    n = _integer(body, "n", 1, MAX_CHOICES) or 1
+    if n > 1 and stream:
+        raise invalid("n > 1 is not supported with stream: ask for one streamed answer per request.", "n",
+                      "unsupported_value")
+    if n > 1 and body.get("conversation_id") is not None:
+        raise invalid("n > 1 cannot continue a conversation: which answer would it keep?", "n", "unsupported_value")
+    return n
 
 
 # --- parameters ---------------------------------------------------------------------------

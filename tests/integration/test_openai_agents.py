@@ -162,6 +162,17 @@ def test_a_tool_conversation_falls_over_from_one_provider_to_another(client, san
     assert result["tool_results"][0]["name"] == "get_weather"  # Gemini's results name their function
 
 
+def test_n_answers_come_as_n_choices_each_routed_and_billed(client):
+    raw = client.chat.completions.with_raw_response.create(
+        model=OPENAI_MODEL, messages=[{"role": "user", "content": "Name a colour"}], n=3)
+    completion = raw.parse()
+    assert [choice.index for choice in completion.choices] == [0, 1, 2]
+    assert all(choice.message.content for choice in completion.choices)
+    assert raw.headers["x-orchestrator-attempts"] == "3"
+    one = client.chat.completions.create(model=OPENAI_MODEL, messages=[{"role": "user", "content": "Name a colour"}])
+    assert completion.usage.prompt_tokens == 3 * one.usage.prompt_tokens
+
+
 def test_extensions_through_extra_body(client, sandbox):
     completion = client.chat.completions.create(
         model="auto", messages=[{"role": "user", "content": "Say hello"}],
