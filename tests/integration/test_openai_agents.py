@@ -211,3 +211,11 @@ def test_langchain_bind_tools_and_with_structured_output(web, api_key):  # noqa:
         assert isinstance(verdict, Verdict), method
     # JSON mode holds the answer to no schema (the prompt describes it): any JSON object.
     assert isinstance(chat.with_structured_output(Verdict.model_json_schema(), method="json_mode").invoke(prompt), dict)
+
+
+def test_a_routed_stream_names_the_chosen_model_from_its_first_chunk(client):
+    with client.chat.completions.stream(model="auto:cost_optimal",
+                                        messages=[{"role": "user", "content": "Tell me about tea"}]) as stream:
+        models = [event.chunk.model for event in stream if event.type == "chunk"]
+        final = stream.get_final_completion()
+    assert models[0] != "auto:cost_optimal" and set(models) == {final.model}
