@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.processes import ROOT, free_port, orchestrator, wait_until
+from tests.processes import ROOT, wait_until
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts")) / "dashboard"
@@ -32,13 +32,8 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def web(worker, logs):
-    port = free_port()
-    process = orchestrator("web-dashboard", "web", "--bind", f"127.0.0.1:{port}", "--workers", "1", log_dir=logs)
-    base = f"http://127.0.0.1:{port}"
-    wait_until(lambda: requests.get(f"{base}{API}/health", timeout=2).status_code == 200, 30, "the web process")
-    yield base
-    process.stop()
+def web(served):
+    return served
 
 
 @pytest.fixture(scope="module")

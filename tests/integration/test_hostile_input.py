@@ -70,20 +70,6 @@ def test_a_chunked_body_over_the_limit_is_too_large_not_invalid(client, settings
     assert reply.get_json()["error"]["code"] == "payload_too_large"
 
 
-@pytest.fixture(scope="module")
-def served(worker, logs):
-    """The API under gunicorn, as `orchestrator web` runs it: its own limits on headers apply first."""
-    from tests.processes import free_port, orchestrator, wait_until
-
-    port = free_port()
-    process = orchestrator("web-hostile", "web", "--bind", f"127.0.0.1:{port}", "--workers", "1", log_dir=logs)
-    root = f"http://127.0.0.1:{port}"
-    wait_until(lambda: requests.get(f"{root}/api/v1/orchestrator/health", timeout=2).status_code == 200, 30,
-               "the web process")
-    yield root
-    process.stop()
-
-
 @pytest.mark.parametrize("path, shape", [("/api/v1/orchestrator/chat/execute", "code"), ("/v1/chat/completions", "type")])
 def test_oversized_headers_and_urls_get_the_json_error_shape_not_gunicorns_page(served, path, shape):
     for size in (20_000, 60_000):  # over the API's limit; the second near gunicorn's own

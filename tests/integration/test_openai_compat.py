@@ -17,22 +17,16 @@ from api import create_app
 from orchestrator.runtime.services import Services
 from sandbox.conversation import Conversation
 from sandbox.reply import Reply, reply_to
-from tests.processes import free_port, orchestrator, wait_until
+from tests.processes import wait_until
 
 PRIMARY = "gpt-4o-mini"
 QUESTION = [{"role": "user", "content": "Tell me about the history of tea"}]
 
 
 @pytest.fixture(scope="module")
-def web(worker, logs):
-    """The API under gunicorn; yields the base URL an OpenAI client is given."""
-    port = free_port()
-    process = orchestrator("web-openai", "web", "--bind", f"127.0.0.1:{port}", "--workers", "1", log_dir=logs)
-    root = f"http://127.0.0.1:{port}"
-    wait_until(lambda: requests.get(f"{root}/api/v1/orchestrator/health", timeout=2).status_code == 200, 30,
-               "the web process")
-    yield f"{root}/v1"
-    process.stop()
+def web(served):
+    """The base URL an OpenAI client is given."""
+    return f"{served}/v1"
 
 
 pytestmark = pytest.mark.usefixtures("fresh_sandbox")
