@@ -31,63 +31,18 @@ from collections.abc import Iterator
 
 from flask import Blueprint, Response, jsonify, request
 
-from api import services
-from api.chat import WAIT_GRACE, enqueue_chat, run_chat
-from api.event_stream import Event, follow, no_answer
-from api.openai_errors import OpenAIError, from_orchestrator, invalid, openai_error
-from api.openai_request import AUTO_MODELS, OpenAIChat, read_chat, unknown_model
-from api.schemas import unencodable_path
-from api.streaming import HEARTBEAT_SECONDS, RESUME_GRACE, sse_response
+from api import anthropic_compat, services
+from api.chat import run_chat
+from api.door_request import AUTO_MODELS, ErrorAnswer, Refused, json_body, unknown_model
+from api.doors import PREFIX, speaks_anthropic
+from api.event_stream import Event, no_answer
+from api.openai_errors import from_orchestrator
+from api.openai_request import OpenAIChat, read_chat
+from api.streaming import open_stream, sse_response
 
-PREFIX = "/v1"
 blp = Blueprint("openai_compat", __name__, url_prefix=PREFIX)
 
 FINISH_REASONS = {"stop": "stop", "length": "length", "content_filter": "content_filter", "tool_calls": "tool_calls"}
-
-
-def _under_prefix(path: str) -> bool:
-    return path == PREFIX or path.startswith(PREFIX + "/")
-
-
-@blp.errorhandler(OpenAIError)
-def _openai_error(error: OpenAIError):
-    response = jsonify({"error": error.error})
-    response.status_code = error.status
-    response.headers.update(error.headers)
-    return response
-
-
-@blp.after_app_request
-def _in_openai_shape(response: Response) -> Response:
-    """Every error answer under /v1 in OpenAI's shape, whoever wrote it (authentication and
-    rate limiting run before any view; the worker's errors come through api/chat.py).
-    The headers (Retry-After, WWW-Authenticate) stay; the status is OpenAI's for the case."""
-    if response.status_code < 400 or not _under_prefix(request.path) or not response.is_json:
-        return response
-    body = response.get_json(silent=True)
-    error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict) or "type" in error:
-        return response
-    converted = from_orchestrator(response.status_code, error.get("code"), error.get("message") or "",
-                                  error.get("details"))
-    response.set_data(json.dumps({"error": converted.error}))
-    response.status_code = converted.status
-    response.headers.update(converted.headers)
-    return response
-
-
-def _json_body() -> dict:
-    try:
-        body = request.get_json(silent=True)
-    except RecursionError:  # nesting past the recursion limit: not a body we can read
-        body = None
-    if not isinstance(body, dict):
-        raise invalid("We could not parse the JSON body of your request: send a JSON object "
-                      "with the header Content-Type: application/json.", None, "invalid_json")
-    path = unencodable_path(body)
-    if path is not None:
-        raise invalid(f"Invalid '{path}': the text holds an unpaired surrogate; send valid Unicode.", path)
-    return body
 
 
 # --- answers ----------------------------------------------------------------------------
@@ -186,15 +141,14 @@ class _Chunks:
         yield _data("[DONE]")
 
 
-def _converted(error: dict) -> tuple[int, dict]:
-    """A worker's error event ({"status", "code", "message", "details"}): OpenAI's status and error."""
-    converted = from_orchestrator(error.get("status", 500), error.get("code"), error.get("message", ""),
-                                  error.get("details"))
-    return converted.status, converted.error
+def _converted(error: dict) -> ErrorAnswer:
+    """A worker's error event ({"status", "code", "message", "details"}) as OpenAI answers it."""
+    return from_orchestrator(error.get("status", 500), error.get("code"), error.get("message", ""),
+                             error.get("details"))
 
 
 def _in_band(error: dict) -> str:
-    return _data({"error": _converted(error)[1]})
+    return _data(_converted(error).body)
 
 
 TIMEOUT_ERROR = no_answer()
@@ -224,24 +178,15 @@ def _openai_events(events: Iterator[Event | None], first: Event, chunks: _Chunks
 def _stream(chat: OpenAIChat, created: int) -> Response:
     """Enqueue as /chat/stream does, and wait for the first piece of the answer: an error
     until then is an HTTP status; after it, the answer streams as OpenAI's chunks."""
-    store = services().requests
-    request_id, job = enqueue_chat(chat.body, stream=True, **chat.form)
-    events = follow(store, request_id, "0-0", job.deadline + WAIT_GRACE, HEARTBEAT_SECONDS, RESUME_GRACE)
-    decision, first = {}, None
-    for item in events:
-        if item is None:
-            continue
-        if item[1] != "decision":
-            first = item
-            break
-        decision = item[2]
-    if first is None or first[1] == "error":
-        events.close()
-        status, error = _converted(first[2] if first else TIMEOUT_ERROR)
-        raise OpenAIError(status, error, headers={"x-request-id": request_id})
-    chunks = _Chunks(request_id, created, decision.get("chosen_model", ""), chat.include_usage)
-    response = sse_response(_openai_events(events, first, chunks), request_id)
-    response.headers["x-orchestrator-strategy"] = decision.get("strategy", "")
+    opened = open_stream(chat.body, **chat.form)
+    failure = opened.failure()
+    if failure is not None:
+        response = _converted(failure).response()
+        response.headers["x-request-id"] = opened.request_id
+        return response
+    chunks = _Chunks(opened.request_id, created, opened.decision.get("chosen_model", ""), chat.include_usage)
+    response = sse_response(_openai_events(opened.events, opened.first, chunks), opened.request_id)
+    response.headers["x-orchestrator-strategy"] = opened.decision.get("strategy", "")
     return response
 
 
@@ -249,7 +194,7 @@ def _stream(chat: OpenAIChat, created: int) -> Response:
 
 @blp.post("/chat/completions")
 def chat_completions():
-    chat = read_chat(_json_body())
+    chat = read_chat(json_body())
     created = int(time.time())
     if chat.stream:
         return _stream(chat, created)
@@ -266,11 +211,15 @@ def _model_entries() -> list[dict]:
 
 @blp.get("/models")
 def list_models():
+    if speaks_anthropic():
+        return anthropic_compat.model_list()
     return jsonify({"object": "list", "data": _model_entries()})
 
 
 @blp.get("/models/<path:model>")
 def retrieve_model(model: str):
+    if speaks_anthropic():
+        return anthropic_compat.model(model)
     for entry in _model_entries():
         if entry["id"] == model:
             return jsonify(entry)
@@ -280,5 +229,6 @@ def retrieve_model(model: str):
 @blp.route("/<path:endpoint>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def unknown_endpoint(endpoint: str):
     message = (f"Unknown request URL: {request.method} {PREFIX}/{endpoint}. This gateway serves "
-               f"POST {PREFIX}/chat/completions, GET {PREFIX}/models and GET {PREFIX}/models/{{model}}.")
-    raise OpenAIError(404, openai_error(404, message, "unknown_url"))
+               f"POST {PREFIX}/chat/completions, POST {PREFIX}/messages, POST {PREFIX}/messages/count_tokens, "
+               f"GET {PREFIX}/models and GET {PREFIX}/models/{{model}}.")
+    raise Refused(404, message, None, "unknown_url")

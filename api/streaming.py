@@ -15,6 +15,7 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from flask import Response, request
 from flask.views import MethodView
@@ -23,7 +24,7 @@ from api import services
 from api.auth import current_user
 from api.chat import WAIT_GRACE, enqueue_chat
 from api.errors import ApiError, Blueprint, ErrorResponseSchema
-from api.event_stream import follow, no_answer
+from api.event_stream import Event, follow, no_answer
 from api.schemas import ChatRequestSchema
 from orchestrator.store.requests import TERMINAL_EVENTS, RequestStore
 
@@ -71,6 +72,41 @@ def sse_response(events: Iterator[str], request_id: str) -> Response:
         mimetype="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "X-Request-ID": request_id},
     )
+
+
+@dataclass
+class OpenedStream:
+    """A streamed request enqueued and followed up to the first piece of its answer (a door's
+    stream starts only then, so that an error until then can still be an HTTP status)."""
+
+    request_id: str
+    decision: dict  # the routing decision event's data
+    first: Event | None  # the first chunk, or the terminal event; None: nothing came in time
+    events: Iterator[Event | None]  # what follows `first`; closing it before the end cancels the request
+
+    def failure(self) -> dict | None:
+        """The error ({"status", "code", "message", "details"}) that ended the request before its
+        first piece, the stream then closed; None when the answer began."""
+        if self.first is not None and self.first[1] != "error":
+            return None
+        self.events.close()
+        return self.first[2] if self.first is not None else no_answer(request_id=self.request_id)
+
+
+def open_stream(body: dict, **form) -> OpenedStream:
+    """Enqueue as /chat/stream does (`form`: the job fields of the answer's form) and follow the
+    request's events up to the first piece of the answer."""
+    request_id, job = enqueue_chat(body, stream=True, **form)
+    events = follow(services().requests, request_id, "0-0", job.deadline + WAIT_GRACE, HEARTBEAT_SECONDS,
+                    RESUME_GRACE)
+    decision: dict = {}
+    for item in events:
+        if item is None:
+            continue
+        if item[1] != "decision":
+            return OpenedStream(request_id, decision, item, events)
+        decision = item[2]
+    return OpenedStream(request_id, decision, None, events)
 
 
 @blp.route("/stream")
