@@ -26,7 +26,10 @@ def error_type(status: int) -> str:
 
 
 def from_refused(error: Refused) -> ErrorAnswer:
-    return ErrorAnswer(error.status, anthropic_error(error.status, error.message), error.headers)
+    """Anthropic's errors have no `param`: the message names the field, as Anthropic's do ("field: problem")."""
+    named = error.param is None or error.param in error.message
+    message = error.message if named else f"{error.param}: {error.message}"
+    return ErrorAnswer(error.status, anthropic_error(error.status, message), error.headers)
 
 
 def from_orchestrator(status: int, code: str | None, message: str, details=None) -> ErrorAnswer:

@@ -16,7 +16,7 @@ What the body may hold, and where each value goes:
 - Sampling: `max_tokens` (required), `stop_sequences`, `temperature`, `top_p`, `top_k` (a
   hint for the providers that take it), `metadata.user_id` (the end user).
 - Accepted and ignored: `thinking` (no model's reasoning is returned as thinking blocks),
-  `service_tier`.
+  `service_tier`, `cache_control`.
 Anything else is refused by name; null means "not asked for".
 """
 
@@ -57,7 +57,7 @@ from orchestrator.core.types import (
     ToolChoice,
 )
 
-IGNORED = frozenset({"thinking", "service_tier"})
+IGNORED = frozenset({"thinking", "service_tier", "cache_control"})
 SUPPORTED = frozenset({
     "model", "messages", "system", "max_tokens", "stop_sequences", "temperature", "top_p", "top_k", "metadata",
     "stream", "tools", "tool_choice",
