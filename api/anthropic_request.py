@@ -260,7 +260,7 @@ def _unsupported_block(kind, where: str, expected: str):
 
 
 def _text(block: dict, where: str) -> str:
-    allow_keys(block, where, ("type", "text", CACHE, "citations"))
+    allow_keys(block, where, ("type", "text", CACHE))
     if not isinstance(block.get("text"), str):
         raise wrong_type(f"{where}.text", "a string", block.get("text"))
     return block["text"]
