@@ -25,7 +25,6 @@ wire format).
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Iterator
 
@@ -35,10 +34,9 @@ from api import services
 from api.anthropic_errors import from_orchestrator
 from api.anthropic_request import AnthropicChat, count_body, read_messages
 from api.chat import run_chat
-from api.door_request import AUTO_MODELS, ErrorAnswer, json_body, unknown_model
-from api.doors import PREFIX
-from api.event_stream import no_answer
-from api.streaming import OpenedStream, open_stream, sse_response
+from api.door_request import AUTO_MODELS, json_body, unknown_model
+from api.doors import PREFIX, routing_headers
+from api.streaming import OpenedStream, door_response, open_stream
 from orchestrator.core.analysis import analyze_request
 from orchestrator.core.job import job_from_body
 
@@ -81,30 +79,17 @@ def _message(result: dict) -> dict:
     }
 
 
-def _routing_headers(result: dict) -> dict:
-    response = result["response"]
-    return {
-        "x-orchestrator-model": result["model_used"],
-        "x-orchestrator-provider": response["provider"],
-        "x-orchestrator-cost": f"{response['cost']:.6f}",
-        "x-orchestrator-attempts": str(len(result["attempts"])),
-        "x-orchestrator-strategy": result["routing_decision"].get("strategy", ""),
-        "request-id": result["request_id"],
-    }
-
-
 # --- streaming ------------------------------------------------------------------------------
 
 def _event(kind: str, data: dict) -> str:
     return f"event: {kind}\ndata: {json.dumps({'type': kind, **data})}\n\n"
 
 
-PING = _event("ping", {})
-
-
 class _Events:
     """The events of one streamed message, in Anthropic's order: message_start, each content
     block's start, deltas and stop, message_delta (stop reason, usage), message_stop."""
+
+    keep_alive = _event("ping", {})
 
     def __init__(self, opened: OpenedStream):
         first_model = opened.first[2].get("model") if opened.first and opened.first[1] == "chunk" else None
@@ -120,11 +105,11 @@ class _Events:
                    "usage": {"input_tokens": self.estimate, "output_tokens": 0}}
         return _event("message_start", {"message": message})
 
-    def text(self, text: str) -> Iterator[str]:
+    def text(self, chunk: dict) -> Iterator[str]:
         if not self.text_open:
             self.text_open = True
             yield _event("content_block_start", {"index": self.blocks, "content_block": {"type": "text", "text": ""}})
-        yield _event("content_block_delta", {"index": self.blocks, "delta": {"type": "text_delta", "text": text}})
+        yield _event("content_block_delta", {"index": self.blocks, "delta": {"type": "text_delta", "text": chunk["text"]}})
 
     def _close_text(self) -> Iterator[str]:
         if self.text_open:
@@ -148,49 +133,17 @@ class _Events:
                                        "usage": _usage(response["usage"])})
         yield _event("message_stop", {})
 
+    def error(self, error: dict) -> str:
+        return _event("error", {"error": from_orchestrator(error.get("status", 500), error).body["error"]})
 
-def _converted(error: dict) -> ErrorAnswer:
-    """A worker's error event ({"status", "code", "message", "details"}) as Anthropic answers it."""
-    return from_orchestrator(error.get("status", 500), error.get("code"), error.get("message", ""),
-                             error.get("details"))
-
-
-def _in_band(error: dict) -> str:
-    return _event("error", {"error": _converted(error).body["error"]})
-
-
-def _anthropic_events(opened: OpenedStream) -> Iterator[str]:
-    events = _Events(opened)
-    try:
-        yield events.start()
-        for item in itertools.chain([opened.first], opened.events):
-            if item is None:
-                yield PING
-                continue
-            _, kind, data = item
-            if kind == "chunk" and data.get("text"):
-                yield from events.text(data["text"])
-            elif kind == "final":
-                yield from events.ending(data)
-                return
-            elif kind == "error":
-                yield _in_band(data)
-                return
-        yield _in_band(no_answer())
-    finally:
-        opened.events.close()  # a caller who left before the end cancels the request (api/event_stream.py)
+    def refusal(self, error: dict) -> Response:
+        return from_orchestrator(error.get("status", 500), error).response()
 
 
 def _stream(chat: AnthropicChat) -> Response:
     opened = open_stream(chat.body, **chat.form)
-    failure = opened.failure()
-    if failure is not None:
-        response = _converted(failure).response()
-        response.headers["request-id"] = opened.request_id
-        return response
-    response = sse_response(_anthropic_events(opened), opened.request_id)
-    response.headers["request-id"] = opened.request_id
-    response.headers["x-orchestrator-strategy"] = opened.decision.get("strategy", "")
+    response = door_response(opened, _Events(opened))
+    response.headers["request-id"] = opened.request_id  # where Anthropic's SDKs read it
     return response
 
 
@@ -202,7 +155,7 @@ def messages():
     if chat.stream:
         return _stream(chat)
     result = run_chat(chat.body, **chat.form)
-    return jsonify(_message(result)), 200, _routing_headers(result)
+    return jsonify(_message(result)), 200, {**routing_headers(result), "request-id": result["request_id"]}
 
 
 @blp.post("/messages/count_tokens")

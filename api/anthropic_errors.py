@@ -32,9 +32,10 @@ def from_refused(error: Refused) -> ErrorAnswer:
     return ErrorAnswer(error.status, anthropic_error(error.status, message), error.headers)
 
 
-def from_orchestrator(status: int, code: str | None, message: str, details=None) -> ErrorAnswer:
+def from_orchestrator(status: int, error: dict) -> ErrorAnswer:
     """One of our errors ({"code", "message", "details"} with its status) as Anthropic answers the
     same case: a budget refusal is Anthropic's low credit balance (a 400, with our advice)."""
+    message = error.get("message") or ""
     if status == 402:
         message = f"{CREDIT_TOO_LOW}: {message}"
     status = _STATUSES.get(status, status)

@@ -205,53 +205,41 @@ def _conversation(messages) -> tuple[Message, ...]:
     return tuple(turns)
 
 
-def _blocks(content, where: str) -> list[dict]:
-    """A message's content as blocks: a string is one text block."""
+def _blocks(content, where: str, readers: dict) -> dict[str, list]:
+    """A message's blocks (a string is one text block), each read by the reader of its type;
+    the values read, by type. A type without a reader is refused."""
     if isinstance(content, str):
-        return [{"type": "text", "text": content}]
+        content = [{"type": "text", "text": content}]
     if not isinstance(content, list) or not content:
         raise wrong_type(where, "a string or a non-empty array of content blocks", content)
+    read: dict[str, list] = {kind: [] for kind in readers}
     for j, block in enumerate(content):
-        json_object(block, f"{where}.{j}")
-    return content
+        at = f"{where}.{j}"
+        kind = json_object(block, at).get("type")
+        if kind not in readers:
+            raise _unsupported_block(kind, at, " or ".join(readers))
+        read[kind].append(readers[kind](block, at))
+    return read
 
 
 def _user(content, where: str) -> list[Message]:
     """A user turn: its tool results (each a tool message), then its text and images."""
-    results, texts, images = [], [], []
-    for j, block in enumerate(_blocks(content, where)):
-        at, kind = f"{where}.{j}", block.get("type")
-        if kind == "tool_result":
-            results.append(_tool_result(block, at))
-        elif kind == "text":
-            texts.append(_text(block, at))
-        elif kind == "image":
-            images.append(_image(block, at))
-        else:
-            raise _unsupported_block(kind, at, "text, image or tool_result")
-    text = "\n".join(texts)
+    read = _blocks(content, where, {"text": _text, "image": _image, "tool_result": _tool_result})
+    text, images, results = "\n".join(read["text"]), tuple(read["image"]), read["tool_result"]
     if results and not text.strip() and not images:
         return results
     if not text.strip() and not images:
         raise invalid(f"Invalid '{where}': a user message needs text, an image or a tool result, not only white "
                       "space.", where)
-    return [*results, Message(USER, text, images=tuple(images))]
+    return [*results, Message(USER, text, images=images)]
 
 
 def _assistant(content, where: str) -> Message:
-    texts, calls = [], []
-    for j, block in enumerate(_blocks(content, where)):
-        at, kind = f"{where}.{j}", block.get("type")
-        if kind == "text":
-            texts.append(_text(block, at))
-        elif kind == "tool_use":
-            calls.append(_tool_use(block, at))
-        else:
-            raise _unsupported_block(kind, at, "text or tool_use")
-    text = "".join(texts)
+    read = _blocks(content, where, {"text": _text, "tool_use": _tool_use})
+    text, calls = "".join(read["text"]), tuple(read["tool_use"])
     if not text.strip() and not calls:
         raise invalid(f"Invalid '{where}': an assistant message needs text or a tool_use block.", where)
-    return Message(ASSISTANT, text, tool_calls=tuple(calls))
+    return Message(ASSISTANT, text, tool_calls=calls)
 
 
 def _unsupported_block(kind, where: str, expected: str):

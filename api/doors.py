@@ -53,12 +53,24 @@ def _in_the_doors_shape(response: Response) -> Response:
     error = _orchestrator_error(response)
     if error is None:
         return response
-    converted = _door().from_orchestrator(response.status_code, error.get("code"), error.get("message") or "",
-                                       error.get("details"))
+    converted = _door().from_orchestrator(response.status_code, error)
     response.set_data(json.dumps(converted.body))
     response.status_code = converted.status
     response.headers.update(converted.headers)
     return response
+
+
+def routing_headers(result: dict) -> dict:
+    """Who answered a request at what cost, on a door's non-streamed answer."""
+    response = result["response"]
+    return {
+        "x-orchestrator-model": result["model_used"],
+        "x-orchestrator-provider": response["provider"],
+        "x-orchestrator-cost": f"{response['cost']:.6f}",
+        "x-orchestrator-attempts": str(len(result["attempts"])),
+        "x-orchestrator-strategy": result["routing_decision"].get("strategy", ""),
+        "x-request-id": result["request_id"],
+    }
 
 
 def register_doors(app: Flask) -> None:

@@ -24,7 +24,6 @@ some of its rules (the last message is the user's or a tool's) cannot be written
 
 from __future__ import annotations
 
-import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -33,12 +32,11 @@ from flask import Blueprint, Response, jsonify, request
 
 from api import anthropic_compat, services
 from api.chat import run_chat
-from api.door_request import AUTO_MODELS, ErrorAnswer, Refused, json_body, unknown_model
-from api.doors import PREFIX, speaks_anthropic
-from api.event_stream import Event, no_answer
+from api.door_request import AUTO_MODELS, Refused, json_body, unknown_model
+from api.doors import PREFIX, routing_headers, speaks_anthropic
 from api.openai_errors import from_orchestrator
 from api.openai_request import OpenAIChat, read_chat
-from api.streaming import open_stream, sse_response
+from api.streaming import door_response, open_stream
 
 blp = Blueprint("openai_compat", __name__, url_prefix=PREFIX)
 
@@ -96,18 +94,6 @@ def _completion(result: dict, created: int) -> dict:
     }
 
 
-def _routing_headers(result: dict) -> dict:
-    response = result["response"]
-    return {
-        "x-orchestrator-model": result["model_used"],
-        "x-orchestrator-provider": response["provider"],
-        "x-orchestrator-cost": f"{response['cost']:.6f}",
-        "x-orchestrator-attempts": str(len(result["attempts"])),
-        "x-orchestrator-strategy": result["routing_decision"].get("strategy", ""),
-        "x-request-id": result["request_id"],
-    }
-
-
 def _data(payload: dict | str) -> str:
     return f"data: {payload if isinstance(payload, str) else json.dumps(payload)}\n\n"
 
@@ -117,10 +103,24 @@ class _Chunks:
     one routing chose, until a fallback takes over. The answer's tool calls come whole, one
     delta each in OpenAI's shape, once the answer is complete and checked."""
 
+    keep_alive = ": keep-alive\n\n"
+
     def __init__(self, request_id: str, created: int, model: str, include_usage: bool):
         self.base = {"id": f"chatcmpl-{request_id}", "object": "chat.completion.chunk", "created": created,
                      "model": model, "system_fingerprint": None}
         self.include_usage = include_usage
+
+    def start(self) -> str:
+        return self.delta({"role": "assistant", "content": ""})
+
+    def text(self, chunk: dict) -> Iterator[str]:
+        yield self.delta({"content": chunk["text"]}, model=chunk.get("model"))
+
+    def error(self, error: dict) -> str:
+        return _data(from_orchestrator(error.get("status", 500), error).body)
+
+    def refusal(self, error: dict) -> Response:
+        return from_orchestrator(error.get("status", 500), error).response()
 
     def delta(self, delta: dict, finish_reason: str | None = None, model: str | None = None) -> str:
         if model:
@@ -141,53 +141,12 @@ class _Chunks:
         yield _data("[DONE]")
 
 
-def _converted(error: dict) -> ErrorAnswer:
-    """A worker's error event ({"status", "code", "message", "details"}) as OpenAI answers it."""
-    return from_orchestrator(error.get("status", 500), error.get("code"), error.get("message", ""),
-                             error.get("details"))
-
-
-def _in_band(error: dict) -> str:
-    return _data(_converted(error).body)
-
-
-TIMEOUT_ERROR = no_answer()
-
-
-def _openai_events(events: Iterator[Event | None], first: Event, chunks: _Chunks) -> Iterator[str]:
-    try:
-        yield chunks.delta({"role": "assistant", "content": ""})
-        for item in itertools.chain([first], events):
-            if item is None:
-                yield ": keep-alive\n\n"
-                continue
-            _, kind, data = item
-            if kind == "chunk" and data.get("text"):
-                yield chunks.delta({"content": data["text"]}, model=data.get("model"))
-            elif kind == "final":
-                yield from chunks.ending(data)
-                return
-            elif kind == "error":
-                yield _in_band(data)
-                return
-        yield _in_band(TIMEOUT_ERROR)
-    finally:
-        events.close()  # a caller who left before the end cancels the request (api/event_stream.py)
-
-
 def _stream(chat: OpenAIChat, created: int) -> Response:
     """Enqueue as /chat/stream does, and wait for the first piece of the answer: an error
     until then is an HTTP status; after it, the answer streams as OpenAI's chunks."""
     opened = open_stream(chat.body, **chat.form)
-    failure = opened.failure()
-    if failure is not None:
-        response = _converted(failure).response()
-        response.headers["x-request-id"] = opened.request_id
-        return response
     chunks = _Chunks(opened.request_id, created, opened.decision.get("chosen_model", ""), chat.include_usage)
-    response = sse_response(_openai_events(opened.events, opened.first, chunks), opened.request_id)
-    response.headers["x-orchestrator-strategy"] = opened.decision.get("strategy", "")
-    return response
+    return door_response(opened, chunks)
 
 
 # --- routes -----------------------------------------------------------------------------
@@ -199,7 +158,7 @@ def chat_completions():
     if chat.stream:
         return _stream(chat, created)
     result = run_chat(chat.body, **chat.form)
-    return jsonify(_completion(result, created)), 200, _routing_headers(result)
+    return jsonify(_completion(result, created)), 200, routing_headers(result)
 
 
 def _model_entries() -> list[dict]:

@@ -39,11 +39,12 @@ def from_refused(error: Refused) -> ErrorAnswer:
                        error.headers)
 
 
-def from_orchestrator(status: int, code: str | None, message: str, details=None) -> ErrorAnswer:
+def from_orchestrator(status: int, error: dict) -> ErrorAnswer:
     """One of our errors ({"code", "message", "details"} with its status) as OpenAI answers the
     same case: an exhausted budget is a 429 `insufficient_quota` not to be retried, a content
     filter a 400 `content_filter` (the SDKs have typed errors for both, none for a 402)."""
-    details = details if isinstance(details, dict) else {}
+    code, message = error.get("code"), error.get("message") or ""
+    details = error.get("details") if isinstance(error.get("details"), dict) else {}
     reason, param = details.get("reason"), None
     if status == 401:
         code = "invalid_api_key"

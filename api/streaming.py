@@ -11,11 +11,13 @@ worker stops the provider call, and only what was generated is paid.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from flask import Response, request
 from flask.views import MethodView
@@ -107,6 +109,66 @@ def open_stream(body: dict, **form) -> OpenedStream:
             return OpenedStream(request_id, decision, item, events)
         decision = item[2]
     return OpenedStream(request_id, decision, None, events)
+
+
+class DoorStream(Protocol):
+    """How one door writes a streamed answer in its wire format."""
+
+    keep_alive: str  # what a silence of HEARTBEAT_SECONDS sends
+
+    def start(self) -> str: ...
+
+    def text(self, chunk: dict) -> Iterator[str]:
+        """A `chunk` event's text ({"text", "model"})."""
+        ...
+
+    def ending(self, result: dict) -> Iterator[str]:
+        """The end of an answer: the `final` event's result (tool calls, finish, usage)."""
+        ...
+
+    def error(self, error: dict) -> str:
+        """An in-band error, after the answer began: an `error` event's data."""
+        ...
+
+    def refusal(self, error: dict) -> Response:
+        """The answer to an error before the answer began, with its HTTP status."""
+        ...
+
+
+def door_response(opened: OpenedStream, door: DoorStream) -> Response:
+    """A door's answer to a streamed request: the error that ended it before its first piece
+    as an HTTP status, else the stream (door_events)."""
+    failure = opened.failure()
+    if failure is not None:
+        response = door.refusal(failure)
+    else:
+        response = sse_response(door_events(opened, door), opened.request_id)
+        response.headers["x-orchestrator-strategy"] = opened.decision.get("strategy", "")
+    response.headers["x-request-id"] = opened.request_id
+    return response
+
+
+def door_events(opened: OpenedStream, door: DoorStream) -> Iterator[str]:
+    """An answer that began, in a door's wire format: its start, each chunk's text, then its
+    ending or an in-band error (never a clean ending after an incomplete answer)."""
+    try:
+        yield door.start()
+        for item in itertools.chain([opened.first], opened.events):
+            if item is None:
+                yield door.keep_alive
+                continue
+            _, kind, data = item
+            if kind == "chunk" and data.get("text"):
+                yield from door.text(data)
+            elif kind == "final":
+                yield from door.ending(data)
+                return
+            elif kind == "error":
+                yield door.error(data)
+                return
+        yield door.error(no_answer())
+    finally:
+        opened.events.close()  # a caller who left before the end cancels the request (api/event_stream.py)
 
 
 @blp.route("/stream")
