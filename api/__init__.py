@@ -61,7 +61,12 @@ def create_app(services: Services | None = None) -> Flask:
     app.register_blueprint(dashboard.swagger_assets)
     api.register_blueprint(batch.blp, url_prefix=f"{API_PREFIX}/batch")
     batch.document(api)
+    from api import anthropic_compat
+    from api.doors import register_doors
+
     app.register_blueprint(openai_compat.blp)  # OpenAI's wire format at /v1, outside the spec (see the module)
+    app.register_blueprint(anthropic_compat.blp)  # Anthropic's at /v1/messages, likewise
+    register_doors(app)  # every error under /v1 in the shape of the door it came through
     return app
 
 

@@ -24,70 +24,23 @@ some of its rules (the last message is the user's or a tool's) cannot be written
 
 from __future__ import annotations
 
-import itertools
 import json
 import time
 from collections.abc import Iterator
 
 from flask import Blueprint, Response, jsonify, request
 
-from api import services
-from api.chat import WAIT_GRACE, enqueue_chat, run_chats
-from api.event_stream import Event, follow, no_answer
-from api.openai_errors import OpenAIError, from_orchestrator, invalid, openai_error
-from api.openai_request import AUTO_MODELS, OpenAIChat, read_chat, unknown_model
-from api.schemas import unencodable_path
-from api.streaming import HEARTBEAT_SECONDS, RESUME_GRACE, sse_response
+from api import anthropic_compat, services
+from api.chat import run_chats
+from api.door_request import AUTO_MODELS, Refused, json_body, unknown_model
+from api.doors import PREFIX, routing_headers, speaks_anthropic
+from api.openai_errors import from_orchestrator
+from api.openai_request import OpenAIChat, read_chat
+from api.streaming import door_response, open_stream
 
-PREFIX = "/v1"
 blp = Blueprint("openai_compat", __name__, url_prefix=PREFIX)
 
 FINISH_REASONS = {"stop": "stop", "length": "length", "content_filter": "content_filter", "tool_calls": "tool_calls"}
-
-
-def _under_prefix(path: str) -> bool:
-    return path == PREFIX or path.startswith(PREFIX + "/")
-
-
-@blp.errorhandler(OpenAIError)
-def _openai_error(error: OpenAIError):
-    response = jsonify({"error": error.error})
-    response.status_code = error.status
-    response.headers.update(error.headers)
-    return response
-
-
-@blp.after_app_request
-def _in_openai_shape(response: Response) -> Response:
-    """Every error answer under /v1 in OpenAI's shape, whoever wrote it (authentication and
-    rate limiting run before any view; the worker's errors come through api/chat.py).
-    The headers (Retry-After, WWW-Authenticate) stay; the status is OpenAI's for the case."""
-    if response.status_code < 400 or not _under_prefix(request.path) or not response.is_json:
-        return response
-    body = response.get_json(silent=True)
-    error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict) or "type" in error:
-        return response
-    converted = from_orchestrator(response.status_code, error.get("code"), error.get("message") or "",
-                                  error.get("details"))
-    response.set_data(json.dumps({"error": converted.error}))
-    response.status_code = converted.status
-    response.headers.update(converted.headers)
-    return response
-
-
-def _json_body() -> dict:
-    try:
-        body = request.get_json(silent=True)
-    except RecursionError:  # nesting past the recursion limit: not a body we can read
-        body = None
-    if not isinstance(body, dict):
-        raise invalid("We could not parse the JSON body of your request: send a JSON object "
-                      "with the header Content-Type: application/json.", None, "invalid_json")
-    path = unencodable_path(body)
-    if path is not None:
-        raise invalid(f"Invalid '{path}': the text holds an unpaired surrogate; send valid Unicode.", path)
-    return body
 
 
 # --- answers ----------------------------------------------------------------------------
@@ -144,19 +97,6 @@ def _completion(results: list[dict], created: int) -> dict:
     }
 
 
-def _routing_headers(results: list[dict]) -> dict:
-    """The first answer's routing, and the cost and attempts of all of them."""
-    first = results[0]
-    return {
-        "x-orchestrator-model": first["model_used"],
-        "x-orchestrator-provider": first["response"]["provider"],
-        "x-orchestrator-cost": f"{sum(r['response']['cost'] for r in results):.6f}",
-        "x-orchestrator-attempts": str(sum(len(r["attempts"]) for r in results)),
-        "x-orchestrator-strategy": first["routing_decision"].get("strategy", ""),
-        "x-request-id": first["request_id"],
-    }
-
-
 def _data(payload: dict | str) -> str:
     return f"data: {payload if isinstance(payload, str) else json.dumps(payload)}\n\n"
 
@@ -166,10 +106,24 @@ class _Chunks:
     one routing chose, until a fallback takes over. The answer's tool calls come whole, one
     delta each in OpenAI's shape, once the answer is complete and checked."""
 
+    keep_alive = ": keep-alive\n\n"
+
     def __init__(self, request_id: str, created: int, model: str, include_usage: bool):
         self.base = {"id": f"chatcmpl-{request_id}", "object": "chat.completion.chunk", "created": created,
                      "model": model, "system_fingerprint": None}
         self.include_usage = include_usage
+
+    def start(self) -> str:
+        return self.delta({"role": "assistant", "content": ""})
+
+    def text(self, chunk: dict) -> Iterator[str]:
+        yield self.delta({"content": chunk["text"]}, model=chunk.get("model"))
+
+    def error(self, error: dict) -> str:
+        return _data(from_orchestrator(error.get("status", 500), error).body)
+
+    def refusal(self, error: dict) -> Response:
+        return from_orchestrator(error.get("status", 500), error).response()
 
     def delta(self, delta: dict, finish_reason: str | None = None, model: str | None = None) -> str:
         if model:
@@ -190,75 +144,24 @@ class _Chunks:
         yield _data("[DONE]")
 
 
-def _converted(error: dict) -> tuple[int, dict]:
-    """A worker's error event ({"status", "code", "message", "details"}): OpenAI's status and error."""
-    converted = from_orchestrator(error.get("status", 500), error.get("code"), error.get("message", ""),
-                                  error.get("details"))
-    return converted.status, converted.error
-
-
-def _in_band(error: dict) -> str:
-    return _data({"error": _converted(error)[1]})
-
-
-TIMEOUT_ERROR = no_answer()
-
-
-def _openai_events(events: Iterator[Event | None], first: Event, chunks: _Chunks) -> Iterator[str]:
-    try:
-        yield chunks.delta({"role": "assistant", "content": ""})
-        for item in itertools.chain([first], events):
-            if item is None:
-                yield ": keep-alive\n\n"
-                continue
-            _, kind, data = item
-            if kind == "chunk" and data.get("text"):
-                yield chunks.delta({"content": data["text"]}, model=data.get("model"))
-            elif kind == "final":
-                yield from chunks.ending(data)
-                return
-            elif kind == "error":
-                yield _in_band(data)
-                return
-        yield _in_band(TIMEOUT_ERROR)
-    finally:
-        events.close()  # a caller who left before the end cancels the request (api/event_stream.py)
-
-
 def _stream(chat: OpenAIChat, created: int) -> Response:
     """Enqueue as /chat/stream does, and wait for the first piece of the answer: an error
     until then is an HTTP status; after it, the answer streams as OpenAI's chunks."""
-    store = services().requests
-    request_id, job = enqueue_chat(chat.body, stream=True, **chat.form)
-    events = follow(store, request_id, "0-0", job.deadline + WAIT_GRACE, HEARTBEAT_SECONDS, RESUME_GRACE)
-    decision, first = {}, None
-    for item in events:
-        if item is None:
-            continue
-        if item[1] != "decision":
-            first = item
-            break
-        decision = item[2]
-    if first is None or first[1] == "error":
-        events.close()
-        status, error = _converted(first[2] if first else TIMEOUT_ERROR)
-        raise OpenAIError(status, error, headers={"x-request-id": request_id})
-    chunks = _Chunks(request_id, created, decision.get("chosen_model", ""), chat.include_usage)
-    response = sse_response(_openai_events(events, first, chunks), request_id)
-    response.headers["x-orchestrator-strategy"] = decision.get("strategy", "")
-    return response
+    opened = open_stream(chat.body, **chat.form)
+    chunks = _Chunks(opened.request_id, created, opened.decision.get("chosen_model", ""), chat.include_usage)
+    return door_response(opened, chunks)
 
 
 # --- routes -----------------------------------------------------------------------------
 
 @blp.post("/chat/completions")
 def chat_completions():
-    chat = read_chat(_json_body())
+    chat = read_chat(json_body())
     created = int(time.time())
     if chat.stream:
         return _stream(chat, created)
     results = run_chats(chat.body, chat.n, **chat.form)
-    return jsonify(_completion(results, created)), 200, _routing_headers(results)
+    return jsonify(_completion(results, created)), 200, routing_headers(results)
 
 
 def _model_entries() -> list[dict]:
@@ -270,11 +173,15 @@ def _model_entries() -> list[dict]:
 
 @blp.get("/models")
 def list_models():
+    if speaks_anthropic():
+        return anthropic_compat.model_list()
     return jsonify({"object": "list", "data": _model_entries()})
 
 
 @blp.get("/models/<path:model>")
 def retrieve_model(model: str):
+    if speaks_anthropic():
+        return anthropic_compat.model(model)
     for entry in _model_entries():
         if entry["id"] == model:
             return jsonify(entry)
@@ -284,5 +191,6 @@ def retrieve_model(model: str):
 @blp.route("/<path:endpoint>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def unknown_endpoint(endpoint: str):
     message = (f"Unknown request URL: {request.method} {PREFIX}/{endpoint}. This gateway serves "
-               f"POST {PREFIX}/chat/completions, GET {PREFIX}/models and GET {PREFIX}/models/{{model}}.")
-    raise OpenAIError(404, openai_error(404, message, "unknown_url"))
+               f"POST {PREFIX}/chat/completions, POST {PREFIX}/messages, POST {PREFIX}/messages/count_tokens, "
+               f"GET {PREFIX}/models and GET {PREFIX}/models/{{model}}.")
+    raise Refused(404, message, None, "unknown_url")
