@@ -39,7 +39,7 @@ class Publisher:
         self.checked = time.monotonic()
 
     def __call__(self, text: str) -> None:
-        self.store.publish(self.request_id, "chunk", {"text": text, "model": self.chain.current})
+        self.store.publish_chunk(self.request_id, {"text": text, "model": self.chain.current})
         self.chain.partial += text
         if time.monotonic() - self.checked > self.CANCEL_CHECK:
             self.checked = time.monotonic()

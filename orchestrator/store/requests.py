@@ -21,7 +21,7 @@ from collections.abc import Callable
 import redis
 
 from orchestrator.core.job import Status
-from orchestrator.store.connection import RoundTrip, one_trip
+from orchestrator.store.connection import RoundTrip
 from orchestrator.store.keyspace import Keys
 from orchestrator.store.scripts import Lua
 
@@ -97,12 +97,15 @@ class RequestStore:
         """Keep the fallback chain's state (attempts, errors, timings) with the request."""
         self.redis.hset(self.record_key(request_id), "chain", json.dumps(chain))
 
-    def publish(self, request_id: str, event: str, data: dict) -> str:
-        """Append a non-terminal event (the routing decision, a chunk) to the request's stream."""
-        return one_trip(self.redis, lambda trip: self.publish_in(trip, request_id, event, data))
+    def publish_chunk(self, request_id: str, data: dict) -> None:
+        """A piece of a streamed answer: one XADD. The stream was made, with its expiry, by the
+        routing decision published before any chunk (execution/admission.py)."""
+        self.redis.xadd(self.events_key(request_id), {"type": "chunk", "data": json.dumps(data)},
+                        maxlen=STREAM_MAXLEN, approximate=True)
 
     def publish_in(self, trip: RoundTrip, request_id: str, event: str, data: dict) -> Callable[[], str]:
-        """`publish`, in the caller's round trip; the event's entry id."""
+        """Append a non-terminal event (the routing decision) to the request's stream, in the
+        caller's round trip; the event's entry id."""
         key, fields = self.events_key(request_id), {"type": event, "data": json.dumps(data)}
 
         def queue(pipe) -> None:
