@@ -35,7 +35,8 @@ from api import services
 from api.chat import WAIT_GRACE, enqueue_chat, run_chat
 from api.event_stream import Event, follow, no_answer
 from api.openai_errors import OpenAIError, from_orchestrator, invalid, openai_error
-from api.openai_request import AUTO_MODELS, OpenAIChat, read_chat, unknown_model
+from api.openai_params import AUTO_MODELS, unknown_model
+from api.openai_request import OpenAIChat, read_chat
 from api.schemas import unencodable_path
 from api.streaming import HEARTBEAT_SECONDS, RESUME_GRACE, sse_response
 

@@ -20,26 +20,32 @@ asked for".
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import re
 from dataclasses import dataclass, field
 
-from marshmallow import ValidationError
-
-from api import services
-from api.openai_errors import OpenAIError, invalid, openai_error, wrong_type
-from api.schemas import ChatRequestSchema
-from orchestrator.core.answer_checks import schema_problem
-from orchestrator.core.strategies import RoutingStrategy
+from api.openai_errors import invalid, wrong_type
+from api.openai_params import (
+    allow_keys,
+    an_object,
+    boolean,
+    check_turns,
+    extensions,
+    function_name,
+    function_tool,
+    image,
+    integer,
+    is_json_object,
+    json_schema_format,
+    named_tool,
+    number,
+    routing,
+    string,
+    tool_list,
+    tool_mode,
+)
 from orchestrator.core.types import (
     ASSISTANT,
-    AUTO_TOOLS,
     JSON_OBJECT,
     JSON_SCHEMA,
-    NO_TOOLS,
-    REQUIRED_TOOL,
     TOOL,
     USER,
     Image,
@@ -50,12 +56,11 @@ from orchestrator.core.types import (
     ToolChoice,
 )
 
-AUTO = "auto"
-AUTO_MODELS = {AUTO: RoutingStrategy.BALANCED.value, **{f"{AUTO}:{s.value}": s.value for s in RoutingStrategy}}
 FORM = frozenset({"tools", "tool_choice", "parallel_tool_calls", "response_format", "logprobs", "top_logprobs"})
 HINTS = frozenset({"seed", "presence_penalty", "frequency_penalty", "logit_bias", "user", "metadata", "store",
                    "service_tier", "reasoning_effort", "modalities", "prediction"})
-EXTENSIONS = frozenset({"models", "strategy", "budget_limit", "conversation_id"})
+EXTENSIONS_CHECKED = ("strategy", "budget_limit", "conversation_id")
+EXTENSIONS = frozenset({"models", *EXTENSIONS_CHECKED})
 SUPPORTED = frozenset({
     "model", "messages", "temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "n", "stream",
     "stream_options",
@@ -64,12 +69,6 @@ SUPPORTED = frozenset({
 NEUTRAL = {"functions": []}
 SYSTEM_ROLES = ("system", "developer")
 MAX_STOP_SEQUENCES = 4
-MAX_TOOLS = 128
-MAX_IMAGES = 20
-MAX_IMAGE_BYTES = 5 * 1024 * 1024  # Anthropic's limit, the smallest of the providers'
-IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
-_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_DATA_URI = re.compile(r"^data:(image/[a-z+.-]+);base64,(.*)$", re.DOTALL)
 REASONING_EFFORTS = ("minimal", "low", "medium", "high")
 
 
@@ -86,31 +85,31 @@ class OpenAIChat:
 
 def read_chat(body: dict) -> OpenAIChat:
     _refuse_unsupported(body)
-    n = _integer(body, "n", 1)
+    n = integer(body, "n", 1)
     if n is not None and n > 1:
         raise invalid("Only n=1 is supported: one answer per request.", "n", "unsupported_value")
-    tools = _tools(body.get("tools"))
+    tools = tool_list(body.get("tools"), _tool)
     messages, system_prompt = _conversation(body.get("messages"))
     chat = {
         "messages": messages,
         "system_prompt": system_prompt,
-        "temperature": _number(body, "temperature", 0, 2),
-        "top_p": _number(body, "top_p", 0, 1),
+        "temperature": number(body, "temperature", 0, 2),
+        "top_p": number(body, "top_p", 0, 1),
         "max_tokens": _max_tokens(body),
         "stop": _stop(body),
-        "user": _string(body, "user", 256),
-        **_routing(body),
-        **_extensions(body),
+        "user": string(body, "user", 256),
+        **routing(body),
+        **extensions(body, EXTENSIONS_CHECKED),
     }
     form = {
         "tools": tools,
         "tool_choice": _tool_choice(body.get("tool_choice"), tools),
-        "parallel_tool_calls": _boolean(body.get("parallel_tool_calls"), "parallel_tool_calls", default=True),
+        "parallel_tool_calls": boolean(body.get("parallel_tool_calls"), "parallel_tool_calls", default=True),
         "response_format": _response_format(body.get("response_format")),
         "logprobs": _logprobs(body),
         "options": _hints(body),
     }
-    stream = _boolean(body.get("stream"), "stream")
+    stream = boolean(body.get("stream"), "stream")
     return OpenAIChat(chat, form, stream, _stream_options(body, stream))
 
 
@@ -129,56 +128,8 @@ def _refuse_unsupported(body: dict) -> None:
                       "unsupported_parameter")
 
 
-def _number(body: dict, name: str, low: float, high: float) -> float | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise wrong_type(name, "a number", value)
-    if not low <= value <= high:
-        raise invalid(f"Invalid '{name}': {value} is not between {low} and {high}.", name)
-    return value
-
-
-def _integer(body: dict, name: str, low: int, high: int | None = None) -> int | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise wrong_type(name, "an integer", value)
-    if value < low or (high is not None and value > high):
-        bound = f"less than the minimum of {low}" if value < low else f"more than the maximum of {high}"
-        raise invalid(f"Invalid '{name}': {value} is {bound}.", name)
-    return value
-
-
-def _boolean(value, param: str, default: bool = False) -> bool:
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise wrong_type(param, "a boolean", value)
-    return value
-
-
-def _string(body: dict, name: str, max_length: int) -> str | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise wrong_type(name, "a string", value)
-    if len(value) > max_length:
-        raise invalid(f"Invalid '{name}': longer than {max_length} characters.", name)
-    return value
-
-
-def _object(value, param: str) -> dict:
-    if not isinstance(value, dict):
-        raise wrong_type(param, "an object", value)
-    return value
-
-
 def _max_tokens(body: dict) -> int | None:
-    legacy, current = _integer(body, "max_tokens", 1), _integer(body, "max_completion_tokens", 1)
+    legacy, current = integer(body, "max_tokens", 1), integer(body, "max_completion_tokens", 1)
     if legacy is not None and current is not None and legacy != current:
         raise invalid("Give max_tokens or max_completion_tokens, not both with different values.",
                       "max_completion_tokens")
@@ -206,23 +157,23 @@ def _stream_options(body: dict, stream: bool) -> bool:
         return False
     if not stream:
         raise invalid("stream_options is only allowed when stream is true.", "stream_options")
-    for key, value in _object(options, "stream_options").items():
+    for key, value in an_object(options, "stream_options").items():
         if key != "include_usage" and value is not None:
             raise invalid(f"Unsupported parameter: 'stream_options.{key}' is not supported by this endpoint.",
                           f"stream_options.{key}", "unsupported_parameter")
-    return _boolean(options.get("include_usage"), "stream_options.include_usage")
+    return boolean(options.get("include_usage"), "stream_options.include_usage")
 
 
 def _hints(body: dict) -> dict:
     """The provider hints, checked as OpenAI checks them."""
     hints = {name: body[name] for name in HINTS if body.get(name) is not None}
     for name in ("presence_penalty", "frequency_penalty"):
-        _number(body, name, -2, 2)
-    _integer(body, "seed", -(2**63))
-    _boolean(body.get("store"), "store")
+        number(body, name, -2, 2)
+    integer(body, "seed", -(2**63))
+    boolean(body.get("store"), "store")
     for name in ("metadata", "logit_bias", "prediction"):
         if name in hints:
-            _object(hints[name], name)
+            an_object(hints[name], name)
     for token, bias in (hints.get("logit_bias") or {}).items():
         if isinstance(bias, bool) or not isinstance(bias, (int, float)) or not -100 <= bias <= 100:
             raise invalid(f"Invalid 'logit_bias.{token}': a number between -100 and 100.", "logit_bias")
@@ -238,115 +189,31 @@ def _hints(body: dict) -> dict:
 
 def _logprobs(body: dict) -> int | None:
     """How many alternatives each answer token's log probability comes with; None: no log probabilities."""
-    top = _integer(body, "top_logprobs", 0, 20)
-    if not _boolean(body.get("logprobs"), "logprobs"):
+    top = integer(body, "top_logprobs", 0, 20)
+    if not boolean(body.get("logprobs"), "logprobs"):
         if top:
             raise invalid("top_logprobs needs logprobs set to true.", "top_logprobs")
         return None
     return top or 0
 
 
-# --- routing --------------------------------------------------------------------------------
-
-def unknown_model(name: str, param: str) -> OpenAIError:
-    reason = services().unavailable.get(name)
-    message = (f"The model '{name}' is unavailable: {reason}." if reason
-               else f"The model '{name}' does not exist; GET /v1/models lists the models.")
-    return OpenAIError(404, openai_error(404, message, "model_not_found", param))
-
-
-def _routing(body: dict) -> dict:
-    """strategy, the pinned model and the explicit order of models, from `model` and `models`."""
-    catalog = services().catalog
-    model = body.get("model")
-    if model is None:
-        raise invalid("Missing required parameter: 'model'.", "model", "missing_required_parameter")
-    if not isinstance(model, str):
-        raise wrong_type("model", "a string", model)
-    pinned = None
-    if model in AUTO_MODELS:
-        strategy = AUTO_MODELS[model]
-    elif model in catalog:
-        strategy, pinned = AUTO_MODELS[AUTO], model
-    else:
-        raise unknown_model(model, "model")
-    models = body.get("models")
-    if models is None:
-        return {"strategy": strategy, "model": pinned}
-    if not isinstance(models, list) or not models or not all(isinstance(m, str) for m in models):
-        raise wrong_type("models", "a non-empty array of model names", models)
-    for name in models:
-        if name not in catalog:
-            raise unknown_model(name, "models")
-    order = list(dict.fromkeys([pinned, *models] if pinned else models))
-    return {"strategy": strategy, "model": pinned, "models": order}
-
-
-def _extensions(body: dict) -> dict:
-    """`strategy`, `budget_limit` and `conversation_id`, checked as the orchestrator's own API checks them."""
-    given = {name: body[name] for name in ("strategy", "budget_limit", "conversation_id") if body.get(name) is not None}
-    if not given:
-        return {}
-    try:
-        return ChatRequestSchema(only=tuple(given)).load(given)
-    except ValidationError as exc:
-        name, problems = next(iter(exc.normalized_messages().items()))
-        raise invalid(f"Invalid '{name}': {' '.join(map(str, problems))}", name) from None
-
-
 # --- the answer's form ------------------------------------------------------------------------
 
-def _tools(value) -> tuple[Tool, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise wrong_type("tools", "an array", value)
-    if len(value) > MAX_TOOLS:
-        raise invalid(f"Invalid 'tools': at most {MAX_TOOLS} tools.", "tools")
-    tools = tuple(_tool(item, f"tools[{i}]") for i, item in enumerate(value))
-    names = [tool.name for tool in tools]
-    if len(set(names)) < len(names):
-        raise invalid("Invalid 'tools': two tools have the same name.", "tools")
-    return tools
-
-
 def _tool(item, where: str) -> Tool:
-    if _object(item, where).get("type") != "function":
+    if an_object(item, where).get("type") != "function":
         raise invalid(f"Invalid '{where}.type': expected 'function' (the only kind of tool supported).",
                       f"{where}.type")
-    function = _object(item.get("function"), f"{where}.function")
-    name = _function_name(function.get("name"), f"{where}.function.name")
-    parameters = function.get("parameters")
-    parameters = {"type": "object", "properties": {}} if parameters is None else _object(parameters,
-                                                                                        f"{where}.function.parameters")
-    problem = schema_problem(parameters)
-    if problem:
-        raise invalid(f"Invalid schema for function '{name}': {problem}", f"{where}.function.parameters",
-                      "invalid_function_parameters")
-    description = function.get("description")
-    if description is not None and not isinstance(description, str):
-        raise wrong_type(f"{where}.function.description", "a string", description)
-    return Tool(name, parameters, description, _boolean(function.get("strict"), f"{where}.function.strict"))
-
-
-def _function_name(name, param: str) -> str:
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise invalid(f"Invalid '{param}': 1 to 64 letters, digits, underscores or dashes.", param)
-    return name
+    return function_tool(an_object(item.get("function"), f"{where}.function"), f"{where}.function")
 
 
 def _tool_choice(value, tools: tuple[Tool, ...]) -> ToolChoice:
     if value is None:
         return ToolChoice()
-    if value in (AUTO_TOOLS, NO_TOOLS, REQUIRED_TOOL):
-        if not tools and value == REQUIRED_TOOL:
-            raise invalid("tool_choice 'required' needs `tools`.", "tool_choice")
-        return ToolChoice(value)
+    choice = tool_mode(value, tools) if isinstance(value, str) else None
+    if choice is not None:
+        return choice
     if isinstance(value, dict) and value.get("type") == "function":
-        name = _function_name((value.get("function") or {}).get("name"), "tool_choice.function.name")
-        if name not in {tool.name for tool in tools}:
-            raise invalid(f"Invalid 'tool_choice': no tool named '{name}' in `tools`.", "tool_choice")
-        return ToolChoice.named(name)
+        return named_tool((value.get("function") or {}).get("name"), "tool_choice.function.name", tools)
     raise invalid("Invalid 'tool_choice': expected 'auto', 'none', 'required' or "
                   "{\"type\": \"function\", \"function\": {\"name\": ...}}.", "tool_choice")
 
@@ -354,7 +221,7 @@ def _tool_choice(value, tools: tuple[Tool, ...]) -> ToolChoice:
 def _response_format(value) -> ResponseFormat | None:
     if value is None:
         return None
-    kind = _object(value, "response_format").get("type")
+    kind = an_object(value, "response_format").get("type")
     if kind == "text":
         return None
     if kind == JSON_OBJECT:
@@ -362,14 +229,8 @@ def _response_format(value) -> ResponseFormat | None:
     if kind != JSON_SCHEMA:
         raise invalid("Invalid 'response_format.type': expected 'text', 'json_object' or 'json_schema'.",
                       "response_format.type")
-    spec = _object(value.get("json_schema"), "response_format.json_schema")
-    name = _function_name(spec.get("name"), "response_format.json_schema.name")
-    schema = _object(spec.get("schema", {"type": "object"}), "response_format.json_schema.schema")
-    problem = schema_problem(schema)
-    if problem:
-        raise invalid(f"Invalid schema for response_format '{name}': {problem}", "response_format.json_schema.schema",
-                      "invalid_json_schema")
-    return ResponseFormat(JSON_SCHEMA, schema, name, _boolean(spec.get("strict"), "response_format.json_schema.strict"))
+    spec = an_object(value.get("json_schema"), "response_format.json_schema")
+    return json_schema_format(spec, "response_format.json_schema")
 
 
 # --- the conversation ---------------------------------------------------------------------------
@@ -383,7 +244,7 @@ def _conversation(messages) -> tuple[tuple[Message, ...], str | None]:
     system, turns = [], []
     for i, message in enumerate(messages):
         where = f"messages[{i}]"
-        role = _object(message, where).get("role")
+        role = an_object(message, where).get("role")
         if role in SYSTEM_ROLES:
             text = _text(message.get("content"), f"{where}.content")
             if text.strip():
@@ -400,39 +261,17 @@ def _conversation(messages) -> tuple[tuple[Message, ...], str | None]:
         else:
             raise invalid(f"Invalid '{where}.role': expected one of system, developer, user, assistant, tool.",
                           f"{where}.role")
-    _check_turns(turns)
+    check_turns(turns, "messages")
     return tuple(turns), "\n".join(system) or None
-
-
-def _check_turns(turns: list[Message]) -> None:
-    if not turns or turns[-1].role not in (USER, TOOL):
-        raise invalid("The last message (besides system and developer messages) must be a user or tool message.",
-                      "messages")
-    if sum(len(m.images) for m in turns) > MAX_IMAGES:
-        raise invalid(f"Invalid 'messages': at most {MAX_IMAGES} images in a conversation.", "messages")
-    called = {call.id for m in turns for call in m.tool_calls}
-    for message in turns:
-        if message.role == TOOL and message.tool_call_id not in called:
-            raise invalid(f"Invalid 'messages': the tool message with tool_call_id '{message.tool_call_id}' answers "
-                          "no tool call of an earlier assistant message.", "messages")
-
-
-def _allow_keys(message: dict, where: str, allowed: tuple[str, ...]) -> None:
-    for key, value in message.items():
-        if key not in allowed and value is not None:
-            raise invalid(f"Unsupported parameter: '{where}.{key}' is not supported by this endpoint.",
-                          f"{where}.{key}", "unsupported_parameter")
 
 
 def _name(message: dict, where: str) -> str | None:
     name = message.get("name")
-    if name is not None and (not isinstance(name, str) or not _NAME.match(name)):
-        raise invalid(f"Invalid '{where}.name': 1 to 64 letters, digits, underscores or dashes.", f"{where}.name")
-    return name
+    return None if name is None else function_name(name, f"{where}.name")
 
 
 def _user(message: dict, where: str) -> Message:
-    _allow_keys(message, where, ("role", "content", "name"))
+    allow_keys(message, where, ("role", "content", "name"))
     text, images = _parts(message.get("content"), f"{where}.content", images_allowed=True)
     if not text.strip() and not images:
         raise invalid(f"Invalid '{where}.content': it must contain text or an image, not only white space.",
@@ -441,7 +280,7 @@ def _user(message: dict, where: str) -> Message:
 
 
 def _assistant(message: dict, where: str) -> Message:
-    _allow_keys(message, where, ("role", "content", "name", "tool_calls", "refusal"))
+    allow_keys(message, where, ("role", "content", "name", "tool_calls", "refusal"))
     calls = _tool_calls(message.get("tool_calls"), f"{where}.tool_calls")
     content = message.get("content")
     text = "" if content is None and calls else _text(content, f"{where}.content")
@@ -451,7 +290,7 @@ def _assistant(message: dict, where: str) -> Message:
 
 
 def _tool_result(message: dict, where: str) -> Message:
-    _allow_keys(message, where, ("role", "content", "tool_call_id", "name"))
+    allow_keys(message, where, ("role", "content", "tool_call_id", "name"))
     call_id = message.get("tool_call_id")
     if not isinstance(call_id, str) or not call_id:
         raise invalid(f"Missing required parameter: '{where}.tool_call_id'.", f"{where}.tool_call_id",
@@ -467,21 +306,14 @@ def _tool_calls(value, where: str) -> tuple[ToolCall, ...]:
     calls = []
     for j, call in enumerate(value):
         at = f"{where}[{j}]"
-        if _object(call, at).get("type", "function") != "function" or not isinstance(call.get("id"), str):
+        if an_object(call, at).get("type", "function") != "function" or not isinstance(call.get("id"), str):
             raise invalid(f"Invalid '{at}': a tool call has an `id` and type 'function'.", at)
-        function = _object(call.get("function"), f"{at}.function")
+        function = an_object(call.get("function"), f"{at}.function")
         arguments = function.get("arguments")
-        if not isinstance(arguments, str) or not _is_json_object(arguments):
+        if not isinstance(arguments, str) or not is_json_object(arguments):
             raise invalid(f"Invalid '{at}.function.arguments': a JSON object, as a string.", f"{at}.function.arguments")
-        calls.append(ToolCall(call["id"], _function_name(function.get("name"), f"{at}.function.name"), arguments))
+        calls.append(ToolCall(call["id"], function_name(function.get("name"), f"{at}.function.name"), arguments))
     return tuple(calls)
-
-
-def _is_json_object(text: str) -> bool:
-    try:
-        return isinstance(json.loads(text or "{}"), dict)
-    except ValueError:
-        return False
 
 
 def _text(content, param: str) -> str:
@@ -502,15 +334,16 @@ def _parts(content, param: str, images_allowed: bool) -> tuple[str, tuple[Image,
     texts, images = [], []
     for j, part in enumerate(content):
         where = f"{param}[{j}]"
-        kind = _object(part, where).get("type")
+        kind = an_object(part, where).get("type")
         if kind == "text":
-            _allow_keys(part, where, ("type", "text"))
+            allow_keys(part, where, ("type", "text"))
             if not isinstance(part.get("text"), str):
                 raise wrong_type(f"{where}.text", "a string", part.get("text"))
             texts.append(part["text"])
         elif kind == "image_url" and images_allowed:
-            _allow_keys(part, where, ("type", "image_url"))
-            images.append(_image(_object(part.get("image_url"), f"{where}.image_url"), f"{where}.image_url"))
+            allow_keys(part, where, ("type", "image_url"))
+            spec = an_object(part.get("image_url"), f"{where}.image_url")
+            images.append(image(spec.get("url"), spec.get("detail"), f"{where}.image_url"))
         elif kind in ("image_url", "input_audio", "file", "refusal"):
             raise invalid(f"Content parts of type '{kind}' are not supported in this message; send "
                           f"{'text or image_url' if images_allowed else 'text'} parts.", f"{where}.type",
@@ -519,30 +352,3 @@ def _parts(content, param: str, images_allowed: bool) -> tuple[str, tuple[Image,
             raise invalid(f"Invalid '{where}.type': expected 'text'{' or image_url' if images_allowed else ''}.",
                           f"{where}.type")
     return "\n".join(texts), tuple(images)
-
-
-def _image(spec: dict, where: str) -> Image:
-    url, detail = spec.get("url"), spec.get("detail")
-    if detail not in (None, "auto", "low", "high"):
-        raise invalid(f"Invalid '{where}.detail': expected auto, low or high.", f"{where}.detail")
-    if not isinstance(url, str):
-        raise wrong_type(f"{where}.url", "a string", url)
-    if url.startswith(("https://", "http://")):
-        return Image(url, detail)
-    match = _DATA_URI.match(url)
-    if match is None:
-        raise invalid(f"Invalid '{where}.url': an http(s) URL or a data URI (data:image/png;base64,...).",
-                      f"{where}.url", "invalid_image_url")
-    media_type, data = match.groups()
-    if media_type not in IMAGE_TYPES:
-        raise invalid(f"Invalid '{where}.url': images must be {', '.join(IMAGE_TYPES)}, not {media_type}.",
-                      f"{where}.url", "invalid_image_format")
-    try:
-        size = len(base64.b64decode(data, validate=True))
-    except binascii.Error:
-        raise invalid(f"Invalid '{where}.url': the data URI's base64 does not decode.", f"{where}.url",
-                      "invalid_image_url") from None
-    if size > MAX_IMAGE_BYTES:
-        raise invalid(f"Invalid '{where}.url': the image is {size} bytes; at most {MAX_IMAGE_BYTES}.",
-                      f"{where}.url", "image_too_large")
-    return Image(url, detail)
