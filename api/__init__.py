@@ -31,7 +31,7 @@ def create_app(services: Services | None = None) -> Flask:
     )
     app.extensions["orchestrator"] = services
 
-    from api import batch, chat, health, models, openai_compat, preferences, streaming, users
+    from api import batch, chat, health, models, openai_compat, preferences, responses, streaming, users
     from api.auth import BearerAuthDocs, register_auth
     from api.schemas import document_catalog_models
 
@@ -61,6 +61,7 @@ def create_app(services: Services | None = None) -> Flask:
     api.register_blueprint(batch.blp, url_prefix=f"{API_PREFIX}/batch")
     batch.document(api)
     app.register_blueprint(openai_compat.blp)  # OpenAI's wire format at /v1, outside the spec (see the module)
+    app.register_blueprint(responses.blp)  # OpenAI's Responses API at /v1, outside the spec too
     return app
 
 

@@ -34,10 +34,9 @@ from flask import Blueprint, Response, jsonify, request
 from api import services
 from api.chat import WAIT_GRACE, enqueue_chat, run_chat
 from api.event_stream import Event, follow, no_answer
-from api.openai_errors import OpenAIError, from_orchestrator, invalid, openai_error
-from api.openai_params import AUTO_MODELS, unknown_model
+from api.openai_errors import Converted, OpenAIError, error_response, from_orchestrator, openai_error
+from api.openai_params import AUTO_MODELS, json_body, unknown_model
 from api.openai_request import OpenAIChat, read_chat
-from api.schemas import unencodable_path
 from api.streaming import HEARTBEAT_SECONDS, RESUME_GRACE, sse_response
 
 PREFIX = "/v1"
@@ -50,12 +49,7 @@ def _under_prefix(path: str) -> bool:
     return path == PREFIX or path.startswith(PREFIX + "/")
 
 
-@blp.errorhandler(OpenAIError)
-def _openai_error(error: OpenAIError):
-    response = jsonify({"error": error.error})
-    response.status_code = error.status
-    response.headers.update(error.headers)
-    return response
+blp.register_error_handler(OpenAIError, error_response)
 
 
 @blp.after_app_request
@@ -75,20 +69,6 @@ def _in_openai_shape(response: Response) -> Response:
     response.status_code = converted.status
     response.headers.update(converted.headers)
     return response
-
-
-def _json_body() -> dict:
-    try:
-        body = request.get_json(silent=True)
-    except RecursionError:  # nesting past the recursion limit: not a body we can read
-        body = None
-    if not isinstance(body, dict):
-        raise invalid("We could not parse the JSON body of your request: send a JSON object "
-                      "with the header Content-Type: application/json.", None, "invalid_json")
-    path = unencodable_path(body)
-    if path is not None:
-        raise invalid(f"Invalid '{path}': the text holds an unpaired surrogate; send valid Unicode.", path)
-    return body
 
 
 # --- answers ----------------------------------------------------------------------------
@@ -142,7 +122,7 @@ def _completion(result: dict, created: int) -> dict:
     }
 
 
-def _routing_headers(result: dict) -> dict:
+def routing_headers(result: dict) -> dict:
     response = result["response"]
     return {
         "x-orchestrator-model": result["model_used"],
@@ -187,15 +167,14 @@ class _Chunks:
         yield _data("[DONE]")
 
 
-def _converted(error: dict) -> tuple[int, dict]:
-    """A worker's error event ({"status", "code", "message", "details"}): OpenAI's status and error."""
-    converted = from_orchestrator(error.get("status", 500), error.get("code"), error.get("message", ""),
-                                  error.get("details"))
-    return converted.status, converted.error
+def converted(error: dict) -> Converted:
+    """A worker's error event ({"status", "code", "message", "details"}) as OpenAI answers it."""
+    return from_orchestrator(error.get("status", 500), error.get("code"), error.get("message", ""),
+                             error.get("details"))
 
 
 def _in_band(error: dict) -> str:
-    return _data({"error": _converted(error)[1]})
+    return _data({"error": converted(error).error})
 
 
 TIMEOUT_ERROR = no_answer()
@@ -222,11 +201,12 @@ def _openai_events(events: Iterator[Event | None], first: Event, chunks: _Chunks
         events.close()  # a caller who left before the end cancels the request (api/event_stream.py)
 
 
-def _stream(chat: OpenAIChat, created: int) -> Response:
+def open_stream(body: dict, form: dict, **enqueued) -> tuple[str, Iterator[Event | None], dict, Event]:
     """Enqueue as /chat/stream does, and wait for the first piece of the answer: an error
-    until then is an HTTP status; after it, the answer streams as OpenAI's chunks."""
+    until then is an HTTP status (raised in OpenAI's shape). The request's id, its events
+    still to come, the routing decision and that first event."""
     store = services().requests
-    request_id, job = enqueue_chat(chat.body, stream=True, **chat.form)
+    request_id, job = enqueue_chat(body, stream=True, **enqueued, **form)
     events = follow(store, request_id, "0-0", job.deadline + WAIT_GRACE, HEARTBEAT_SECONDS, RESUME_GRACE)
     decision, first = {}, None
     for item in events:
@@ -238,8 +218,14 @@ def _stream(chat: OpenAIChat, created: int) -> Response:
         decision = item[2]
     if first is None or first[1] == "error":
         events.close()
-        status, error = _converted(first[2] if first else TIMEOUT_ERROR)
-        raise OpenAIError(status, error, headers={"x-request-id": request_id})
+        refusal = converted(first[2] if first else TIMEOUT_ERROR)
+        raise OpenAIError(refusal.status, refusal.error, headers={**refusal.headers, "x-request-id": request_id})
+    return request_id, events, decision, first
+
+
+def _stream(chat: OpenAIChat, created: int) -> Response:
+    """The answer as OpenAI's chunks, once its first piece has come."""
+    request_id, events, decision, first = open_stream(chat.body, chat.form)
     chunks = _Chunks(request_id, created, decision.get("chosen_model", ""), chat.include_usage)
     response = sse_response(_openai_events(events, first, chunks), request_id)
     response.headers["x-orchestrator-strategy"] = decision.get("strategy", "")
@@ -250,12 +236,12 @@ def _stream(chat: OpenAIChat, created: int) -> Response:
 
 @blp.post("/chat/completions")
 def chat_completions():
-    chat = read_chat(_json_body())
+    chat = read_chat(json_body())
     created = int(time.time())
     if chat.stream:
         return _stream(chat, created)
     result = run_chat(chat.body, **chat.form)
-    return jsonify(_completion(result, created)), 200, _routing_headers(result)
+    return jsonify(_completion(result, created)), 200, routing_headers(result)
 
 
 def _model_entries() -> list[dict]:
@@ -281,5 +267,6 @@ def retrieve_model(model: str):
 @blp.route("/<path:endpoint>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def unknown_endpoint(endpoint: str):
     message = (f"Unknown request URL: {request.method} {PREFIX}/{endpoint}. This gateway serves "
-               f"POST {PREFIX}/chat/completions, GET {PREFIX}/models and GET {PREFIX}/models/{{model}}.")
+               f"POST {PREFIX}/chat/completions, POST {PREFIX}/responses, GET {PREFIX}/responses/{{id}}, "
+               f"GET {PREFIX}/models and GET {PREFIX}/models/{{model}}.")
     raise OpenAIError(404, openai_error(404, message, "unknown_url"))

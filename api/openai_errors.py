@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask import jsonify
+
 
 class OpenAIError(Exception):
     """An answer in OpenAI's error shape: `error` is {"message", "type", "code", "param"}."""
@@ -14,6 +16,14 @@ class OpenAIError(Exception):
         self.status = status
         self.error = error
         self.headers = headers or {}
+
+
+def error_response(error: OpenAIError):
+    """The Flask answer to an OpenAIError (each /v1 door's blueprint registers it)."""
+    response = jsonify({"error": error.error})
+    response.status_code = error.status
+    response.headers.update(error.headers)
+    return response
 
 
 def openai_error(status: int, message: str, code: str | None = None, param: str | None = None) -> dict:

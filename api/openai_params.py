@@ -10,11 +10,12 @@ import binascii
 import json
 import re
 
+from flask import request
 from marshmallow import ValidationError
 
 from api import services
 from api.openai_errors import OpenAIError, invalid, openai_error, wrong_type
-from api.schemas import ChatRequestSchema
+from api.schemas import ChatRequestSchema, unencodable_path
 from orchestrator.core.answer_checks import schema_problem
 from orchestrator.core.strategies import RoutingStrategy
 from orchestrator.core.types import (
@@ -39,6 +40,21 @@ MAX_IMAGE_BYTES = 5 * 1024 * 1024  # Anthropic's limit, the smallest of the prov
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _DATA_URI = re.compile(r"^data:(image/[a-z+.-]+);base64,(.*)$", re.DOTALL)
+
+
+def json_body() -> dict:
+    """The request's JSON object, or a 400 saying what to send."""
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # nesting past the recursion limit: not a body we can read
+        body = None
+    if not isinstance(body, dict):
+        raise invalid("We could not parse the JSON body of your request: send a JSON object "
+                      "with the header Content-Type: application/json.", None, "invalid_json")
+    path = unencodable_path(body)
+    if path is not None:
+        raise invalid(f"Invalid '{path}': the text holds an unpaired surrogate; send valid Unicode.", path)
+    return body
 
 
 # --- typed parameters ---------------------------------------------------------------------
