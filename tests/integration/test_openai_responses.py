@@ -5,6 +5,7 @@ a fallback to another provider, a budget refusal, and refusals in OpenAI's shape
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import openai
@@ -255,3 +256,35 @@ def test_a_raw_stream_is_server_sent_events_with_event_names(web, api_key):  # n
     names = [line.removeprefix("event: ") for line in lines if line.startswith("event: ")]
     payloads = [json.loads(line.removeprefix("data: ")) for line in lines if line.startswith("data: ")]
     assert names == [p["type"] for p in payloads] and names[-1] == "response.completed"
+
+
+@pytest.mark.parametrize("model", [ANTHROPIC_MODEL, GEMINI_MODEL])
+def test_an_openai_agents_sdk_agent_runs_its_tool_loop_through_the_door(web, api_key, model):  # noqa: F811
+    from agents import Agent, OpenAIResponsesModel, Runner, function_tool, set_tracing_disabled
+
+    called = []
+
+    @function_tool
+    def get_weather(city: str) -> str:
+        """The current weather in a city."""
+        called.append(city)
+        return f"Sunny, 24 degrees in {city}"
+
+    set_tracing_disabled(True)  # no traces sent to OpenAI's platform
+
+    async def run(streamed: bool):
+        async with openai.AsyncOpenAI(base_url=web, api_key=api_key, max_retries=0, timeout=30) as client:
+            agent = Agent(name="weather", instructions="Answer with the tool.", tools=[get_weather],
+                          model=OpenAIResponsesModel(model=model, openai_client=client))
+            if not streamed:
+                return await Runner.run(agent, ASK_WEATHER)
+            result = Runner.run_streamed(agent, ASK_WEATHER)
+            async for _ in result.stream_events():
+                pass
+            return result
+
+    for streamed in (False, True):
+        called.clear()
+        result = asyncio.run(run(streamed))
+        assert len(called) == 1, called  # the agent called its tool once, then answered
+        assert "Tool get_weather returned: Sunny, 24 degrees" in result.final_output
