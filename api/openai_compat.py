@@ -24,7 +24,6 @@ some of its rules (the last message is the user's or a tool's) cannot be written
 
 from __future__ import annotations
 
-import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -33,7 +32,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from api import services
 from api.chat import WAIT_GRACE, enqueue_chat, run_chat
-from api.event_stream import Event, follow, no_answer
+from api.event_stream import Event, follow, no_answer, written
 from api.openai_errors import Converted, OpenAIError, error_response, from_orchestrator, openai_error
 from api.openai_params import AUTO_MODELS, json_body, unknown_model
 from api.openai_request import OpenAIChat, read_chat
@@ -181,24 +180,9 @@ TIMEOUT_ERROR = no_answer()
 
 
 def _openai_events(events: Iterator[Event | None], first: Event, chunks: _Chunks) -> Iterator[str]:
-    try:
-        yield chunks.delta({"role": "assistant", "content": ""})
-        for item in itertools.chain([first], events):
-            if item is None:
-                yield ": keep-alive\n\n"
-                continue
-            _, kind, data = item
-            if kind == "chunk" and data.get("text"):
-                yield chunks.delta({"content": data["text"]}, model=data.get("model"))
-            elif kind == "final":
-                yield from chunks.ending(data)
-                return
-            elif kind == "error":
-                yield _in_band(data)
-                return
-        yield _in_band(TIMEOUT_ERROR)
-    finally:
-        events.close()  # a caller who left before the end cancels the request (api/event_stream.py)
+    return written(events, first, [chunks.delta({"role": "assistant", "content": ""})],
+                   lambda data: [chunks.delta({"content": data["text"]}, model=data.get("model"))], chunks.ending,
+                   lambda error: [_in_band(error)], TIMEOUT_ERROR)
 
 
 def open_stream(body: dict, form: dict, **enqueued) -> tuple[str, Iterator[Event | None], dict, Event]:

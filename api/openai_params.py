@@ -20,6 +20,7 @@ from orchestrator.core.answer_checks import schema_problem
 from orchestrator.core.strategies import RoutingStrategy
 from orchestrator.core.types import (
     AUTO_TOOLS,
+    JSON_OBJECT,
     JSON_SCHEMA,
     NO_TOOLS,
     REQUIRED_TOOL,
@@ -209,32 +210,48 @@ def function_tool(function: dict, where: str, strict_default: bool = False) -> T
     return Tool(name, parameters, description, boolean(function.get("strict"), f"{where}.strict", strict_default))
 
 
-def tool_mode(value: str, tools: tuple[Tool, ...]) -> ToolChoice | None:
-    """tool_choice given as a word (auto, none, required); None for anything else."""
-    if value not in (AUTO_TOOLS, NO_TOOLS, REQUIRED_TOOL):
-        return None
-    if not tools and value == REQUIRED_TOOL:
-        raise invalid("tool_choice 'required' needs `tools`.", "tool_choice")
-    return ToolChoice(value)
-
-
-def named_tool(name, param: str, tools: tuple[Tool, ...]) -> ToolChoice:
-    """tool_choice naming the function the model must call."""
-    name = function_name(name, param)
+def tool_choice(value, tools: tuple[Tool, ...], name_path: tuple[str, ...], shape: str) -> ToolChoice:
+    """`tool_choice`: auto, none, required, or an object of type 'function' naming one of `tools`
+    at `name_path` within it (`shape` shows that object in the error)."""
+    if value is None:
+        return ToolChoice()
+    if value in (AUTO_TOOLS, NO_TOOLS, REQUIRED_TOOL):
+        if not tools and value == REQUIRED_TOOL:
+            raise invalid("tool_choice 'required' needs `tools`.", "tool_choice")
+        return ToolChoice(value)
+    if not isinstance(value, dict) or value.get("type") != "function":
+        raise invalid(f"Invalid 'tool_choice': expected 'auto', 'none', 'required' or {shape}.", "tool_choice")
+    name = value
+    for key in name_path:
+        name = name.get(key) if isinstance(name, dict) else None
+    name = function_name(name, ".".join(("tool_choice", *name_path)))
     if name not in {tool.name for tool in tools}:
         raise invalid(f"Invalid 'tool_choice': no tool named '{name}' in `tools`.", "tool_choice")
     return ToolChoice.named(name)
 
 
-def json_schema_format(spec: dict, where: str, strict_default: bool = False) -> ResponseFormat:
-    """A json_schema answer format: its `name`, `schema` and `strict`, found at `where`."""
-    name = function_name(spec.get("name"), f"{where}.name")
-    schema = an_object(spec.get("schema", {"type": "object"}), f"{where}.schema")
+def answer_format(value, where: str, schema_key: str | None) -> ResponseFormat | None:
+    """The answer's format at `where`: text (None), json_object, or json_schema with its `name`,
+    `schema` and `strict` in the object itself or under `schema_key`."""
+    if value is None:
+        return None
+    kind = an_object(value, where).get("type")
+    if kind == "text":
+        return None
+    if kind == JSON_OBJECT:
+        return ResponseFormat(JSON_OBJECT)
+    if kind != JSON_SCHEMA:
+        raise invalid(f"Invalid '{where}.type': expected 'text', 'json_object' or 'json_schema'.", f"{where}.type")
+    if schema_key is not None:
+        where = f"{where}.{schema_key}"
+        value = an_object(value.get(schema_key), where)
+    name = function_name(value.get("name"), f"{where}.name")
+    schema = an_object(value.get("schema", {"type": "object"}), f"{where}.schema")
     problem = schema_problem(schema)
     if problem:
         raise invalid(f"Invalid schema for response_format '{name}': {problem}", f"{where}.schema",
                       "invalid_json_schema")
-    return ResponseFormat(JSON_SCHEMA, schema, name, boolean(spec.get("strict"), f"{where}.strict", strict_default))
+    return ResponseFormat(JSON_SCHEMA, schema, name, boolean(value.get("strict"), f"{where}.strict"))
 
 
 # --- images and conversations ---------------------------------------------------------------

@@ -26,6 +26,7 @@ from api.openai_errors import invalid, wrong_type
 from api.openai_params import (
     allow_keys,
     an_object,
+    answer_format,
     boolean,
     check_turns,
     extensions,
@@ -34,26 +35,20 @@ from api.openai_params import (
     image,
     integer,
     is_json_object,
-    json_schema_format,
-    named_tool,
     number,
     routing,
     string,
+    tool_choice,
     tool_list,
-    tool_mode,
 )
 from orchestrator.core.types import (
     ASSISTANT,
-    JSON_OBJECT,
-    JSON_SCHEMA,
     TOOL,
     USER,
     Image,
     Message,
-    ResponseFormat,
     Tool,
     ToolCall,
-    ToolChoice,
 )
 
 FORM = frozenset({"tools", "tool_choice", "parallel_tool_calls", "response_format", "logprobs", "top_logprobs"})
@@ -103,9 +98,10 @@ def read_chat(body: dict) -> OpenAIChat:
     }
     form = {
         "tools": tools,
-        "tool_choice": _tool_choice(body.get("tool_choice"), tools),
+        "tool_choice": tool_choice(body.get("tool_choice"), tools, ("function", "name"),
+                                   '{"type": "function", "function": {"name": ...}}'),
         "parallel_tool_calls": boolean(body.get("parallel_tool_calls"), "parallel_tool_calls", default=True),
-        "response_format": _response_format(body.get("response_format")),
+        "response_format": answer_format(body.get("response_format"), "response_format", "json_schema"),
         "logprobs": _logprobs(body),
         "options": _hints(body),
     }
@@ -204,33 +200,6 @@ def _tool(item, where: str) -> Tool:
         raise invalid(f"Invalid '{where}.type': expected 'function' (the only kind of tool supported).",
                       f"{where}.type")
     return function_tool(an_object(item.get("function"), f"{where}.function"), f"{where}.function")
-
-
-def _tool_choice(value, tools: tuple[Tool, ...]) -> ToolChoice:
-    if value is None:
-        return ToolChoice()
-    choice = tool_mode(value, tools) if isinstance(value, str) else None
-    if choice is not None:
-        return choice
-    if isinstance(value, dict) and value.get("type") == "function":
-        return named_tool((value.get("function") or {}).get("name"), "tool_choice.function.name", tools)
-    raise invalid("Invalid 'tool_choice': expected 'auto', 'none', 'required' or "
-                  "{\"type\": \"function\", \"function\": {\"name\": ...}}.", "tool_choice")
-
-
-def _response_format(value) -> ResponseFormat | None:
-    if value is None:
-        return None
-    kind = an_object(value, "response_format").get("type")
-    if kind == "text":
-        return None
-    if kind == JSON_OBJECT:
-        return ResponseFormat(JSON_OBJECT)
-    if kind != JSON_SCHEMA:
-        raise invalid("Invalid 'response_format.type': expected 'text', 'json_object' or 'json_schema'.",
-                      "response_format.type")
-    spec = an_object(value.get("json_schema"), "response_format.json_schema")
-    return json_schema_format(spec, "response_format.json_schema")
 
 
 # --- the conversation ---------------------------------------------------------------------------

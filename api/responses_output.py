@@ -16,7 +16,7 @@ import itertools
 import json
 from collections.abc import Iterator
 
-from api.event_stream import Event
+from api.event_stream import Event, written
 
 RESPONSE_PREFIX, MESSAGE_PREFIX, CALL_PREFIX, REQUEST_PREFIX = "resp_", "msg_", "fc_", "req_"
 STATUSES = {"queued": "queued", "running": "in_progress", "completed": "completed", "failed": "failed",
@@ -108,25 +108,10 @@ class ResponseEvents:
         return _sse(kind, {**data, "sequence_number": next(self.numbers)})
 
     def stream(self, events: Iterator[Event | None], first: Event, model: str, timeout_error: dict) -> Iterator[str]:
-        try:
-            yield self.event("response.created", response=self.response.pending("in_progress", model))
-            yield self.event("response.in_progress", response=self.response.pending("in_progress"))
-            for item in itertools.chain([first], events):
-                if item is None:
-                    yield ": keep-alive\n\n"
-                    continue
-                _, kind, data = item
-                if kind == "chunk" and data.get("text"):
-                    yield from self.delta(data["text"], data.get("model"))
-                elif kind == "final":
-                    yield from self.ending(data)
-                    return
-                elif kind == "error":
-                    yield self.failure(data)
-                    return
-            yield self.failure(timeout_error)
-        finally:
-            events.close()  # a caller who left before the end cancels the request (api/event_stream.py)
+        opening = [self.event("response.created", response=self.response.pending("in_progress", model)),
+                   self.event("response.in_progress", response=self.response.pending("in_progress"))]
+        return written(events, first, opening, lambda data: self.delta(data["text"], data.get("model")), self.ending,
+                       lambda error: [self.failure(error)], timeout_error)
 
     def delta(self, text: str, model: str | None = None) -> Iterator[str]:
         if model:

@@ -29,6 +29,7 @@ from api.openai_errors import invalid, wrong_type
 from api.openai_params import (
     allow_keys,
     an_object,
+    answer_format,
     boolean,
     extensions,
     function_name,
@@ -36,18 +37,14 @@ from api.openai_params import (
     image,
     integer,
     is_json_object,
-    json_schema_format,
-    named_tool,
     number,
     routing,
     string,
+    tool_choice,
     tool_list,
-    tool_mode,
 )
 from orchestrator.core.types import (
     ASSISTANT,
-    JSON_OBJECT,
-    JSON_SCHEMA,
     TOOL,
     USER,
     Image,
@@ -55,7 +52,6 @@ from orchestrator.core.types import (
     ResponseFormat,
     Tool,
     ToolCall,
-    ToolChoice,
 )
 
 EXTENSIONS_CHECKED = ("strategy", "budget_limit")
@@ -102,7 +98,7 @@ def read_responses(body: dict) -> ResponsesRequest:
     parallel = boolean(body.get("parallel_tool_calls"), "parallel_tool_calls", default=True)
     form = {
         "tools": tools,
-        "tool_choice": _tool_choice(body.get("tool_choice"), tools),
+        "tool_choice": tool_choice(body.get("tool_choice"), tools, ("name",), '{"type": "function", "name": ...}'),
         "parallel_tool_calls": parallel,
         "response_format": _text_format(body.get("text")),
         "options": _hints(body),
@@ -169,36 +165,13 @@ def _tool(item, where: str) -> Tool:
     return function_tool(item, where, strict_default=True)
 
 
-def _tool_choice(value, tools: tuple[Tool, ...]) -> ToolChoice:
-    if value is None:
-        return ToolChoice()
-    choice = tool_mode(value, tools) if isinstance(value, str) else None
-    if choice is not None:
-        return choice
-    if isinstance(value, dict) and value.get("type") == "function":
-        return named_tool(value.get("name"), "tool_choice.name", tools)
-    raise invalid("Invalid 'tool_choice': expected 'auto', 'none', 'required' or "
-                  "{\"type\": \"function\", \"name\": ...}.", "tool_choice")
-
-
 def _text_format(text) -> ResponseFormat | None:
     if text is None:
         return None
     allow_keys(an_object(text, "text"), "text", ("format", "verbosity"))
     if text.get("verbosity") not in (None, "medium"):
         raise invalid("Invalid 'text.verbosity': only 'medium' is supported.", "text.verbosity", "unsupported_value")
-    spec = text.get("format")
-    if spec is None:
-        return None
-    kind = an_object(spec, "text.format").get("type")
-    if kind == "text":
-        return None
-    if kind == JSON_OBJECT:
-        return ResponseFormat(JSON_OBJECT)
-    if kind != JSON_SCHEMA:
-        raise invalid("Invalid 'text.format.type': expected 'text', 'json_object' or 'json_schema'.",
-                      "text.format.type")
-    return json_schema_format(spec, "text.format")
+    return answer_format(text.get("format"), "text.format", None)
 
 
 # --- the input ----------------------------------------------------------------------------------

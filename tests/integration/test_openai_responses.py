@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from tests.integration.test_openai_agents import PIXEL, Verdict, valid
+from tests.integration.test_openai_agents import WEATHER as CHAT_WEATHER
 from tests.integration.test_openai_compat import (  # noqa: F401 (fixtures)
     attempts,
     catalog,
@@ -25,18 +26,7 @@ from tests.integration.test_openai_compat import (  # noqa: F401 (fixtures)
 pytestmark = pytest.mark.usefixtures("fresh_sandbox")
 
 PRIMARY, ANTHROPIC_MODEL, GEMINI_MODEL = "gpt-4o-mini", "claude-3-5-haiku-20241022", "gemini-2.5-flash"
-WEATHER = {
-    "type": "function",
-    "name": "get_weather",
-    "description": "The current weather in a city",
-    "parameters": {
-        "type": "object",
-        "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
-        "required": ["city", "unit"],
-        "additionalProperties": False,
-    },
-    "strict": True,
-}
+WEATHER = {"type": "function", **CHAT_WEATHER["function"]}  # the flat shape of Responses tools
 ASK_WEATHER = "What is the weather in Paris? Use get_weather."
 
 
