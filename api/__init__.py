@@ -6,7 +6,7 @@ from flask import Flask, current_app
 from flask_cors import CORS
 
 from api.dashboard import SWAGGER_UI_URL
-from api.errors import OrchestratorApi, register_error_handlers
+from api.errors import OrchestratorApi, register_error_handlers, register_header_limits
 from orchestrator.config import get_settings
 from orchestrator.runtime.services import Services
 
@@ -40,6 +40,7 @@ def create_app(services: Services | None = None) -> Flask:
     from api.observability import register_request_ids
 
     register_request_ids(app)  # first: every answer, a 401 included, carries its X-Request-ID
+    register_header_limits(app)
     if services.settings.cors_origins:
         CORS(app, origins=list(services.settings.cors_origins), expose_headers=EXPOSED_HEADERS, max_age=600)
     register_auth(app)
@@ -60,8 +61,13 @@ def create_app(services: Services | None = None) -> Flask:
     app.register_blueprint(dashboard.swagger_assets)
     api.register_blueprint(batch.blp, url_prefix=f"{API_PREFIX}/batch")
     batch.document(api)
+    from api import anthropic_compat
+    from api.doors import register_doors
+
     app.register_blueprint(openai_compat.blp)  # OpenAI's wire format at /v1, outside the spec (see the module)
-    app.register_blueprint(responses.blp)  # OpenAI's Responses API at /v1, outside the spec too
+    app.register_blueprint(anthropic_compat.blp)  # Anthropic's at /v1/messages, likewise
+    app.register_blueprint(responses.blp)  # OpenAI's Responses API at /v1/responses, likewise
+    register_doors(app)  # every error under /v1 in the shape of the door it came through
     return app
 
 

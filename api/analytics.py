@@ -113,11 +113,24 @@ class UserMetricsSchema(ma.Schema):
     usage_by_complexity = fields.Dict(required=True)
 
 
+class RatingGivenSchema(ma.Schema):
+    request_id = fields.String(required=True)
+    model = fields.String(required=True)
+    complexity = fields.String(required=True)
+    task_type = fields.String(required=True)
+    rating = fields.Integer(allow_none=True, required=True, metadata={"description": "1 to 5, or null for thumbs"})
+    thumbs = fields.String(required=True, metadata={"description": "up, down, or empty for a 1-5 rating"})
+    comment = fields.String(required=True)
+    time = fields.Float(required=True, metadata={"description": "Unix time"})
+
+
 class UserAnalyticsSchema(ma.Schema):
     user_id = fields.String(required=True)
     month = fields.String(required=True)
     metrics = fields.Nested(UserMetricsSchema, required=True)
     recommendations = fields.List(fields.Nested(RecommendationSchema), required=True)
+    ratings_given = fields.List(fields.Nested(RatingGivenSchema), required=True,
+                                metadata={"description": "The user's latest ratings (50 at most), newest first"})
 
 
 class WindowQuerySchema(StrictSchema):
@@ -230,17 +243,18 @@ class UserAnalytics(MethodView):
     @blp.response(200, UserAnalyticsSchema)
     @blp.alt_response(404, schema=ErrorResponseSchema, description="No such user (admin key with user_id)")
     def get(self, query: dict):
-        """Your month: budget, spend, utilization, preferred models (explicit and learned), and
-        recommendations priced from your real usage."""
+        """Your month: budget, spend, utilization, preferred models (explicit and learned),
+        recommendations priced from your real usage, and the ratings you gave."""
         svc = services()
         user = _subject(query["user_id"])
         spent, held = svc.budgets.usage(user.id)
         scores = svc.learning.learned_scores(user.id) if user.id != ADMIN_ID else {}
-        return analytics.user_report(
+        report = analytics.user_report(
             user.id, user.monthly_budget, spent, held, user.preferences.cost_sensitivity,
             dict(user.preferences.preferred_models or {}), scores, svc.learning.defaults(scores),
             svc.usage.month(user.id), svc.catalog,
         )
+        return {**report, "ratings_given": svc.learning.ratings(user.id)}
 
 
 @blp.route("/analytics/models")

@@ -1,5 +1,6 @@
 """Who is calling: every request but health, docs, metrics and the dashboard's page and files names its API key in
-`Authorization: Bearer <key>`, and every key but the admin's is rate limited.
+`Authorization: Bearer <key>` (or, as Anthropic's clients send it, `x-api-key: <key>`), and every key but the admin's
+is rate limited.
 
 The caller's user is `current_user()` (kept in `flask.g.user`); the state of its key's rate
 limit goes out in X-RateLimit-* headers on every answer to it. `BearerAuthDocs` writes the
@@ -41,13 +42,16 @@ def rate_limit_headers(limit: RateLimit) -> dict[str, str]:
     }
 
 
-def _bearer_key() -> str:
+def _presented_key() -> str:
+    """The key of `Authorization: Bearer <key>`, else of `x-api-key` (Anthropic's header)."""
+    if "Authorization" not in request.headers and request.headers.get("x-api-key", "").strip():
+        return request.headers["x-api-key"].strip()
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     key = key.strip()
     if scheme.lower() != "bearer" or not key or " " in key:
         raise ApiError(
             401, "unauthorized",
-            "Send your API key in the header `Authorization: Bearer <key>` "
+            "Send your API key in the header `Authorization: Bearer <key>` (or `x-api-key: <key>`) "
             "(an administrator creates keys with `orchestrator users create`).",
             headers={"WWW-Authenticate": "Bearer"},
         )
@@ -61,7 +65,7 @@ def _authenticate() -> Response | None:
         return current_app.make_default_options_response()
     if is_public(request.path):
         return None
-    identity = services().users.authenticate(_bearer_key(), services().rate_limiter)
+    identity = services().users.authenticate(_presented_key(), services().rate_limiter)
     if identity is None:
         raise ApiError(
             401, "unauthorized", "The API key is invalid or revoked; ask an administrator for a new one.",

@@ -37,8 +37,17 @@ def enqueue_chat(body: dict, stream: bool = False, request_id: str | None = None
 
 def run_chat(body: dict, **enqueued) -> dict:
     """Enqueue one chat request (`enqueued`: enqueue_chat's other arguments) and wait for its terminal event."""
+    return _result(*enqueue_chat(body, **enqueued))
+
+
+def run_chats(body: dict, n: int, **form) -> list[dict]:
+    """`n` answers to the same request (OpenAI's `n`, by fan-out): enqueued together, each
+    routed, billed and falling over on its own; the first error is the answer's."""
+    return [_result(request_id, job) for request_id, job in [enqueue_chat(body, **form) for _ in range(n)]]
+
+
+def _result(request_id: str, job: ChatJob) -> dict:
     svc = services()
-    request_id, job = enqueue_chat(body, **enqueued)
     # The worker publishes an error by the deadline; the grace covers a request still queued then.
     waited = job.deadline - time.time() + WAIT_GRACE
     outcome = svc.requests.wait_terminal(request_id, waited)

@@ -136,6 +136,27 @@ class OrchestratorApi(Api):
         )
 
 
+# gunicorn refuses larger headers and request lines itself, with a plain-text page; under
+# these limits (orchestrator/runtime/cli.py sets gunicorn's above them) the refusal is ours.
+MAX_HEADER_BYTES = 16 * 1024
+MAX_URL_CHARS = 4096
+
+
+def register_header_limits(app: Flask) -> None:
+    """Oversized headers and URLs refused in the API's error shape, before anything reads them."""
+
+    @app.before_request
+    def _bounded():
+        size = sum(len(name) + len(value) + 4 for name, value in request.headers.items())
+        if size > MAX_HEADER_BYTES:
+            return error_response(431, "headers_too_large", f"The request's headers take {size} bytes; send at "
+                                  f"most {MAX_HEADER_BYTES} (a long cookie or token is the usual cause).")
+        if len(request.full_path) > MAX_URL_CHARS:
+            return error_response(414, "url_too_long", f"The URL is longer than {MAX_URL_CHARS} characters; "
+                                  "send the data in a JSON body instead.")
+        return None
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.before_request
     def _require_json():

@@ -8,10 +8,9 @@ OpenAI's chunks in api/openai_compat.py).
 
 from __future__ import annotations
 
-import itertools
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 
 import redis
 
@@ -83,35 +82,6 @@ def follow(
         streams.close(reader)
         if not finished:
             store.cancel(request_id, grace)
-
-
-def written(
-    events: Iterator[Event | None], first: Event, opening: Iterable[str], chunk: Callable[[dict], Iterable[str]],
-    final: Callable[[dict], Iterable[str]], error: Callable[[dict], Iterable[str]], timeout_error: dict,
-) -> Iterator[str]:
-    """An answer in a door's wire format, from its `first` event on: the door's `opening`, what
-    `chunk` writes for each piece of text, then what `final` or `error` writes for the terminal
-    event (`error` of `timeout_error` when the deadline passed first), and a keep-alive comment
-    whenever the stream is idle. Closing it (the caller left) closes `events`, which cancels
-    the request (`follow`)."""
-    try:
-        yield from opening
-        for item in itertools.chain([first], events):
-            if item is None:
-                yield ": keep-alive\n\n"
-                continue
-            _, kind, data = item
-            if kind == "chunk" and data.get("text"):
-                yield from chunk(data)
-            elif kind == "final":
-                yield from final(data)
-                return
-            elif kind == "error":
-                yield from error(data)
-                return
-        yield from error(timeout_error)
-    finally:
-        events.close()
 
 
 def no_answer(waited: float | None = None, **details) -> dict:

@@ -1,4 +1,5 @@
-"""OpenAI's wire format at /v1: POST /v1/chat/completions and GET /v1/models.
+"""OpenAI's wire format at /v1: POST /v1/chat/completions and GET /v1/models (the Responses
+API, POST /v1/responses, is api/responses.py).
 
 Any OpenAI client becomes an orchestrator client with base_url="http://host:port/v1" and an
 orchestrator API key (the same Bearer keys and rate limits as the rest of the API).
@@ -30,44 +31,17 @@ from collections.abc import Iterator
 
 from flask import Blueprint, Response, jsonify, request
 
-from api import services
-from api.chat import WAIT_GRACE, enqueue_chat, run_chat
-from api.event_stream import Event, follow, no_answer, written
-from api.openai_errors import Converted, OpenAIError, error_response, from_orchestrator, openai_error
-from api.openai_params import AUTO_MODELS, json_body, unknown_model
+from api import anthropic_compat, services
+from api.chat import run_chats
+from api.door_request import AUTO_MODELS, Refused, json_body, unknown_model
+from api.doors import PREFIX, routing_headers, speaks_anthropic
+from api.openai_errors import from_orchestrator
 from api.openai_request import OpenAIChat, read_chat
-from api.streaming import HEARTBEAT_SECONDS, RESUME_GRACE, sse_response
+from api.streaming import door_response, open_stream
 
-PREFIX = "/v1"
 blp = Blueprint("openai_compat", __name__, url_prefix=PREFIX)
 
 FINISH_REASONS = {"stop": "stop", "length": "length", "content_filter": "content_filter", "tool_calls": "tool_calls"}
-
-
-def _under_prefix(path: str) -> bool:
-    return path == PREFIX or path.startswith(PREFIX + "/")
-
-
-blp.register_error_handler(OpenAIError, error_response)
-
-
-@blp.after_app_request
-def _in_openai_shape(response: Response) -> Response:
-    """Every error answer under /v1 in OpenAI's shape, whoever wrote it (authentication and
-    rate limiting run before any view; the worker's errors come through api/chat.py).
-    The headers (Retry-After, WWW-Authenticate) stay; the status is OpenAI's for the case."""
-    if response.status_code < 400 or not _under_prefix(request.path) or not response.is_json:
-        return response
-    body = response.get_json(silent=True)
-    error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict) or "type" in error:
-        return response
-    converted = from_orchestrator(response.status_code, error.get("code"), error.get("message") or "",
-                                  error.get("details"))
-    response.set_data(json.dumps({"error": converted.error}))
-    response.status_code = converted.status
-    response.headers.update(converted.headers)
-    return response
 
 
 # --- answers ----------------------------------------------------------------------------
@@ -103,33 +77,24 @@ def _logprobs(response: dict) -> dict | None:
     return None if response.get("logprobs") is None else {"content": response["logprobs"], "refusal": None}
 
 
-def _completion(result: dict, created: int) -> dict:
-    response = result["response"]
+def _completion(results: list[dict], created: int) -> dict:
+    """One chat.completion of one or more answers (`n`), their usage summed."""
+    first = results[0]
+    usage = {key: sum(r["response"]["usage"].get(key, 0) for r in results)
+             for key in ("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens")}
     return {
-        "id": f"chatcmpl-{result['request_id']}",
+        "id": f"chatcmpl-{first['request_id']}",
         "object": "chat.completion",
         "created": created,
-        "model": result["model_used"],
+        "model": first["model_used"],
         "choices": [{
-            "index": 0,
-            "message": _message(response),
-            "logprobs": _logprobs(response),
-            "finish_reason": _finish_reason(response),
-        }],
-        "usage": _usage(response["usage"]),
+            "index": index,
+            "message": _message(result["response"]),
+            "logprobs": _logprobs(result["response"]),
+            "finish_reason": _finish_reason(result["response"]),
+        } for index, result in enumerate(results)],
+        "usage": _usage(usage),
         "system_fingerprint": None,
-    }
-
-
-def routing_headers(result: dict) -> dict:
-    response = result["response"]
-    return {
-        "x-orchestrator-model": result["model_used"],
-        "x-orchestrator-provider": response["provider"],
-        "x-orchestrator-cost": f"{response['cost']:.6f}",
-        "x-orchestrator-attempts": str(len(result["attempts"])),
-        "x-orchestrator-strategy": result["routing_decision"].get("strategy", ""),
-        "x-request-id": result["request_id"],
     }
 
 
@@ -142,10 +107,24 @@ class _Chunks:
     one routing chose, until a fallback takes over. The answer's tool calls come whole, one
     delta each in OpenAI's shape, once the answer is complete and checked."""
 
+    keep_alive = ": keep-alive\n\n"
+
     def __init__(self, request_id: str, created: int, model: str, include_usage: bool):
         self.base = {"id": f"chatcmpl-{request_id}", "object": "chat.completion.chunk", "created": created,
                      "model": model, "system_fingerprint": None}
         self.include_usage = include_usage
+
+    def start(self) -> str:
+        return self.delta({"role": "assistant", "content": ""})
+
+    def text(self, chunk: dict) -> Iterator[str]:
+        yield self.delta({"content": chunk["text"]}, model=chunk.get("model"))
+
+    def error(self, error: dict) -> str:
+        return _data(from_orchestrator(error.get("status", 500), error).body)
+
+    def refusal(self, error: dict) -> Response:
+        return from_orchestrator(error.get("status", 500), error).response()
 
     def delta(self, delta: dict, finish_reason: str | None = None, model: str | None = None) -> str:
         if model:
@@ -166,54 +145,12 @@ class _Chunks:
         yield _data("[DONE]")
 
 
-def converted(error: dict) -> Converted:
-    """A worker's error event ({"status", "code", "message", "details"}) as OpenAI answers it."""
-    return from_orchestrator(error.get("status", 500), error.get("code"), error.get("message", ""),
-                             error.get("details"))
-
-
-def _in_band(error: dict) -> str:
-    return _data({"error": converted(error).error})
-
-
-TIMEOUT_ERROR = no_answer()
-
-
-def _openai_events(events: Iterator[Event | None], first: Event, chunks: _Chunks) -> Iterator[str]:
-    return written(events, first, [chunks.delta({"role": "assistant", "content": ""})],
-                   lambda data: [chunks.delta({"content": data["text"]}, model=data.get("model"))], chunks.ending,
-                   lambda error: [_in_band(error)], TIMEOUT_ERROR)
-
-
-def open_stream(body: dict, form: dict, **enqueued) -> tuple[str, Iterator[Event | None], dict, Event]:
-    """Enqueue as /chat/stream does, and wait for the first piece of the answer: an error
-    until then is an HTTP status (raised in OpenAI's shape). The request's id, its events
-    still to come, the routing decision and that first event."""
-    store = services().requests
-    request_id, job = enqueue_chat(body, stream=True, **enqueued, **form)
-    events = follow(store, request_id, "0-0", job.deadline + WAIT_GRACE, HEARTBEAT_SECONDS, RESUME_GRACE)
-    decision, first = {}, None
-    for item in events:
-        if item is None:
-            continue
-        if item[1] != "decision":
-            first = item
-            break
-        decision = item[2]
-    if first is None or first[1] == "error":
-        events.close()
-        refusal = converted(first[2] if first else TIMEOUT_ERROR)
-        raise OpenAIError(refusal.status, refusal.error, headers={**refusal.headers, "x-request-id": request_id})
-    return request_id, events, decision, first
-
-
 def _stream(chat: OpenAIChat, created: int) -> Response:
-    """The answer as OpenAI's chunks, once its first piece has come."""
-    request_id, events, decision, first = open_stream(chat.body, chat.form)
-    chunks = _Chunks(request_id, created, decision.get("chosen_model", ""), chat.include_usage)
-    response = sse_response(_openai_events(events, first, chunks), request_id)
-    response.headers["x-orchestrator-strategy"] = decision.get("strategy", "")
-    return response
+    """Enqueue as /chat/stream does, and wait for the first piece of the answer: an error
+    until then is an HTTP status; after it, the answer streams as OpenAI's chunks."""
+    opened = open_stream(chat.body, **chat.form)
+    chunks = _Chunks(opened.request_id, created, opened.decision.get("chosen_model", ""), chat.include_usage)
+    return door_response(opened, chunks)
 
 
 # --- routes -----------------------------------------------------------------------------
@@ -224,8 +161,8 @@ def chat_completions():
     created = int(time.time())
     if chat.stream:
         return _stream(chat, created)
-    result = run_chat(chat.body, **chat.form)
-    return jsonify(_completion(result, created)), 200, routing_headers(result)
+    results = run_chats(chat.body, chat.n, **chat.form)
+    return jsonify(_completion(results, created)), 200, routing_headers(results)
 
 
 def _model_entries() -> list[dict]:
@@ -237,11 +174,15 @@ def _model_entries() -> list[dict]:
 
 @blp.get("/models")
 def list_models():
+    if speaks_anthropic():
+        return anthropic_compat.model_list()
     return jsonify({"object": "list", "data": _model_entries()})
 
 
 @blp.get("/models/<path:model>")
 def retrieve_model(model: str):
+    if speaks_anthropic():
+        return anthropic_compat.model(model)
     for entry in _model_entries():
         if entry["id"] == model:
             return jsonify(entry)
@@ -252,5 +193,6 @@ def retrieve_model(model: str):
 def unknown_endpoint(endpoint: str):
     message = (f"Unknown request URL: {request.method} {PREFIX}/{endpoint}. This gateway serves "
                f"POST {PREFIX}/chat/completions, POST {PREFIX}/responses, GET {PREFIX}/responses/{{id}}, "
-               f"GET {PREFIX}/models and GET {PREFIX}/models/{{model}}.")
-    raise OpenAIError(404, openai_error(404, message, "unknown_url"))
+               f"POST {PREFIX}/messages, POST {PREFIX}/messages/count_tokens, GET {PREFIX}/models and "
+               f"GET {PREFIX}/models/{{model}}.")
+    raise Refused(404, message, None, "unknown_url")

@@ -22,24 +22,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from api.openai_errors import invalid, wrong_type
-from api.openai_params import (
+from api.door_request import (
+    EXTENSIONS,
+    MAX_STOP_SEQUENCES,
     allow_keys,
-    an_object,
-    answer_format,
     boolean,
-    check_turns,
     extensions,
     function_name,
-    function_tool,
-    image,
     integer,
+    invalid,
     is_json_object,
+    json_object,
     number,
     routing,
     string,
+    tools,
+    wrong_type,
+)
+from api.openai_params import (
+    SYSTEM_ROLES,
+    answer_format,
+    check_turns,
+    detailed_image,
+    function_tool,
+    reasoning_effort,
     tool_choice,
-    tool_list,
 )
 from orchestrator.core.types import (
     ASSISTANT,
@@ -54,17 +61,13 @@ from orchestrator.core.types import (
 FORM = frozenset({"tools", "tool_choice", "parallel_tool_calls", "response_format", "logprobs", "top_logprobs"})
 HINTS = frozenset({"seed", "presence_penalty", "frequency_penalty", "logit_bias", "user", "metadata", "store",
                    "service_tier", "reasoning_effort", "modalities", "prediction"})
-EXTENSIONS_CHECKED = ("strategy", "budget_limit", "conversation_id")
-EXTENSIONS = frozenset({"models", *EXTENSIONS_CHECKED})
 SUPPORTED = frozenset({
     "model", "messages", "temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "n", "stream",
     "stream_options",
 }) | FORM | HINTS | EXTENSIONS
 # Parameters we do not support but whose value here asks for nothing (as if left out).
 NEUTRAL = {"functions": []}
-SYSTEM_ROLES = ("system", "developer")
-MAX_STOP_SEQUENCES = 4
-REASONING_EFFORTS = ("minimal", "low", "medium", "high")
+MAX_CHOICES = 8
 
 
 @dataclass
@@ -76,14 +79,12 @@ class OpenAIChat:
     form: dict = field(default_factory=dict)
     stream: bool = False
     include_usage: bool = False
+    n: int = 1  # answers wanted, each a request of its own (fan-out)
 
 
 def read_chat(body: dict) -> OpenAIChat:
     _refuse_unsupported(body)
-    n = integer(body, "n", 1)
-    if n is not None and n > 1:
-        raise invalid("Only n=1 is supported: one answer per request.", "n", "unsupported_value")
-    tools = tool_list(body.get("tools"), _tool)
+    offered = tools(body.get("tools"), _tool)
     messages, system_prompt = _conversation(body.get("messages"))
     chat = {
         "messages": messages,
@@ -94,11 +95,11 @@ def read_chat(body: dict) -> OpenAIChat:
         "stop": _stop(body),
         "user": string(body, "user", 256),
         **routing(body),
-        **extensions(body, EXTENSIONS_CHECKED),
+        **extensions(body),
     }
     form = {
-        "tools": tools,
-        "tool_choice": tool_choice(body.get("tool_choice"), tools, ("function", "name"),
+        "tools": offered,
+        "tool_choice": tool_choice(body.get("tool_choice"), offered, ("function", "name"),
                                    '{"type": "function", "function": {"name": ...}}'),
         "parallel_tool_calls": boolean(body.get("parallel_tool_calls"), "parallel_tool_calls", default=True),
         "response_format": answer_format(body.get("response_format"), "response_format", "json_schema"),
@@ -106,7 +107,17 @@ def read_chat(body: dict) -> OpenAIChat:
         "options": _hints(body),
     }
     stream = boolean(body.get("stream"), "stream")
-    return OpenAIChat(chat, form, stream, _stream_options(body, stream))
+    return OpenAIChat(chat, form, stream, _stream_options(body, stream), _choices(body, stream))
+
+
+def _choices(body: dict, stream: bool) -> int:
+    n = integer(body, "n", 1, MAX_CHOICES) or 1
+    if n > 1 and stream:
+        raise invalid("n > 1 is not supported with stream: ask for one streamed answer per request.", "n",
+                      "unsupported_value")
+    if n > 1 and body.get("conversation_id") is not None:
+        raise invalid("n > 1 cannot continue a conversation: which answer would it keep?", "n", "unsupported_value")
+    return n
 
 
 # --- parameters ---------------------------------------------------------------------------
@@ -153,7 +164,7 @@ def _stream_options(body: dict, stream: bool) -> bool:
         return False
     if not stream:
         raise invalid("stream_options is only allowed when stream is true.", "stream_options")
-    for key, value in an_object(options, "stream_options").items():
+    for key, value in json_object(options, "stream_options").items():
         if key != "include_usage" and value is not None:
             raise invalid(f"Unsupported parameter: 'stream_options.{key}' is not supported by this endpoint.",
                           f"stream_options.{key}", "unsupported_parameter")
@@ -169,13 +180,11 @@ def _hints(body: dict) -> dict:
     boolean(body.get("store"), "store")
     for name in ("metadata", "logit_bias", "prediction"):
         if name in hints:
-            an_object(hints[name], name)
+            json_object(hints[name], name)
     for token, bias in (hints.get("logit_bias") or {}).items():
         if isinstance(bias, bool) or not isinstance(bias, (int, float)) or not -100 <= bias <= 100:
             raise invalid(f"Invalid 'logit_bias.{token}': a number between -100 and 100.", "logit_bias")
-    if hints.get("reasoning_effort") not in (None, *REASONING_EFFORTS):
-        raise invalid(f"Invalid 'reasoning_effort': expected one of {', '.join(REASONING_EFFORTS)}.",
-                      "reasoning_effort")
+    reasoning_effort(hints.get("reasoning_effort"), "reasoning_effort")
     modalities = hints.pop("modalities", ["text"])
     if modalities != ["text"]:
         raise invalid("Only the text modality is supported: send modalities [\"text\"] or leave it out.",
@@ -195,11 +204,12 @@ def _logprobs(body: dict) -> int | None:
 
 # --- the answer's form ------------------------------------------------------------------------
 
-def _tool(item, where: str) -> Tool:
-    if an_object(item, where).get("type") != "function":
+def _tool(item, index: int) -> Tool:
+    where = f"tools[{index}]"
+    if json_object(item, where).get("type") != "function":
         raise invalid(f"Invalid '{where}.type': expected 'function' (the only kind of tool supported).",
                       f"{where}.type")
-    return function_tool(an_object(item.get("function"), f"{where}.function"), f"{where}.function")
+    return function_tool(json_object(item.get("function"), f"{where}.function"), f"{where}.function")
 
 
 # --- the conversation ---------------------------------------------------------------------------
@@ -213,7 +223,7 @@ def _conversation(messages) -> tuple[tuple[Message, ...], str | None]:
     system, turns = [], []
     for i, message in enumerate(messages):
         where = f"messages[{i}]"
-        role = an_object(message, where).get("role")
+        role = json_object(message, where).get("role")
         if role in SYSTEM_ROLES:
             text = _text(message.get("content"), f"{where}.content")
             if text.strip():
@@ -275,9 +285,9 @@ def _tool_calls(value, where: str) -> tuple[ToolCall, ...]:
     calls = []
     for j, call in enumerate(value):
         at = f"{where}[{j}]"
-        if an_object(call, at).get("type", "function") != "function" or not isinstance(call.get("id"), str):
+        if json_object(call, at).get("type", "function") != "function" or not isinstance(call.get("id"), str):
             raise invalid(f"Invalid '{at}': a tool call has an `id` and type 'function'.", at)
-        function = an_object(call.get("function"), f"{at}.function")
+        function = json_object(call.get("function"), f"{at}.function")
         arguments = function.get("arguments")
         if not isinstance(arguments, str) or not is_json_object(arguments):
             raise invalid(f"Invalid '{at}.function.arguments': a JSON object, as a string.", f"{at}.function.arguments")
@@ -303,7 +313,7 @@ def _parts(content, param: str, images_allowed: bool) -> tuple[str, tuple[Image,
     texts, images = [], []
     for j, part in enumerate(content):
         where = f"{param}[{j}]"
-        kind = an_object(part, where).get("type")
+        kind = json_object(part, where).get("type")
         if kind == "text":
             allow_keys(part, where, ("type", "text"))
             if not isinstance(part.get("text"), str):
@@ -311,8 +321,9 @@ def _parts(content, param: str, images_allowed: bool) -> tuple[str, tuple[Image,
             texts.append(part["text"])
         elif kind == "image_url" and images_allowed:
             allow_keys(part, where, ("type", "image_url"))
-            spec = an_object(part.get("image_url"), f"{where}.image_url")
-            images.append(image(spec.get("url"), spec.get("detail"), f"{where}.image_url"))
+            spec = json_object(part.get("image_url"), f"{where}.image_url")
+            images.append(detailed_image(spec.get("url"), spec.get("detail"), f"{where}.image_url.url",
+                                         f"{where}.image_url.detail"))
         elif kind in ("image_url", "input_audio", "file", "refusal"):
             raise invalid(f"Content parts of type '{kind}' are not supported in this message; send "
                           f"{'text or image_url' if images_allowed else 'text'} parts.", f"{where}.type",

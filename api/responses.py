@@ -3,7 +3,7 @@ Agents SDK, Codex and newer OpenAI code (base_url="http://host:port/v1", an orch
 
 - The body is read by api/responses_request.py and goes through the chat pipeline as the
   Chat Completions door's does (api/chat.py, api/openai_compat.py): same queue, worker,
-  routing, fallbacks, budgets and accounting; errors in OpenAI's shape.
+  routing, fallbacks, budgets and accounting.
 - A response's id is its request's (`resp_<hex>` for `req_<hex>`). With `store` (the default)
   the request keeps its conversation under that id in the orchestrator's conversation store
   (orchestrator/store/conversations.py): everything before it, its input and its answer. A
@@ -12,7 +12,9 @@ Agents SDK, Codex and newer OpenAI code (base_url="http://host:port/v1", an orch
   The request's record keeps what the Response object echoes, for GET; a response made with
   `store: false` can be neither read back nor continued.
 - A stream waits for the first piece of the answer: an error until then is an HTTP status;
-  after it, the Responses events of api/responses_output.py.
+  after it, the Responses events of api/responses_output.py, written by the stream loop all
+  doors share (api/streaming.py). Errors, this door's refusals among them, are converted to
+  OpenAI's shape as the Chat Completions door's are (api/doors.py, api/openai_errors.py).
 
 Like the other /v1 routes these are not in the OpenAPI spec (OpenAI's spec documents them).
 """
@@ -27,24 +29,24 @@ from flask import Blueprint, jsonify
 from api import services
 from api.auth import current_user
 from api.chat import run_chat
-from api.openai_compat import PREFIX, TIMEOUT_ERROR, converted, open_stream, routing_headers
-from api.openai_errors import OpenAIError, error_response, openai_error
-from api.openai_params import check_turns, json_body
+from api.door_request import Refused, json_body
+from api.doors import PREFIX, routing_headers
+from api.openai_errors import from_orchestrator
+from api.openai_params import check_turns
 from api.responses_output import ResponseEvents, ResponseObject, request_id_of, response_id
 from api.responses_request import ResponsesRequest, read_responses
-from api.streaming import sse_response
+from api.streaming import door_response, open_stream
 from orchestrator.core.job import new_request_id
 from orchestrator.core.types import Message
 from orchestrator.store.connection import one_trip
 
 blp = Blueprint("responses", __name__, url_prefix=PREFIX)
-blp.register_error_handler(OpenAIError, error_response)
 
 ECHO_FIELD = "responses"  # the request record's field holding what the Response object echoes
 
 
-def _not_found(kind: str, response: str, param: str | None = None) -> OpenAIError:
-    return OpenAIError(404, openai_error(404, f"{kind} with id '{response}' not found.", "not_found", param))
+def _not_found(kind: str, response: str, param: str | None = None) -> Refused:
+    return Refused(404, f"{kind} with id '{response}' not found.", param, "not_found")
 
 
 def _history(previous: str) -> tuple[Message, ...]:
@@ -77,12 +79,9 @@ def create_response():
     response = ResponseObject(request_id, echo)
     if not request.stream:
         result = run_chat(body, **placed, **request.form)
-        return jsonify(response.answered(result)), 200, routing_headers(result)
-    _, events, decision, first = open_stream(body, request.form, **placed)
-    stream = ResponseEvents(response, lambda error: converted(error).error)
-    answer = sse_response(stream.stream(events, first, decision.get("chosen_model", ""), TIMEOUT_ERROR), request_id)
-    answer.headers["x-orchestrator-strategy"] = decision.get("strategy", "")
-    return answer
+        return jsonify(response.answered(result)), 200, routing_headers([result])
+    opened = open_stream(body, **placed, **request.form)
+    return door_response(opened, ResponseEvents(response, opened.decision.get("chosen_model", "")))
 
 
 @blp.get("/responses/<response>")
@@ -97,6 +96,6 @@ def retrieve_response(response: str):
     if record["status"] == "completed":
         return jsonify(answer.answered(result))
     if record["status"] in ("failed", "cancelled"):
-        error = converted(result).error
+        error = from_orchestrator(result.get("status", 500), result).body["error"]
         return jsonify({**answer.failed(error), "status": record["status"]})
     return jsonify(answer.pending("queued" if record["status"] == "queued" else "in_progress"))

@@ -1,5 +1,5 @@
 """What the Responses door answers: the Response object (from a request's result or its failure)
-and, streamed, the Responses events made from a request's event stream (api/event_stream.py).
+and, streamed, the Responses events of a request's answer (written by api/streaming.py's loop).
 
 A stream says response.created and response.in_progress, then for the text a message item
 (output_item.added, content_part.added, output_text.delta per chunk, output_text.done,
@@ -16,7 +16,9 @@ import itertools
 import json
 from collections.abc import Iterator
 
-from api.event_stream import Event, written
+from flask import Response
+
+from api.openai_errors import from_orchestrator
 
 RESPONSE_PREFIX, MESSAGE_PREFIX, CALL_PREFIX, REQUEST_PREFIX = "resp_", "msg_", "fc_", "req_"
 STATUSES = {"queued": "queued", "running": "in_progress", "completed": "completed", "failed": "failed",
@@ -96,32 +98,37 @@ def _sse(kind: str, data: dict) -> str:
 
 
 class ResponseEvents:
-    """The Responses events of one stream, numbered in order."""
+    """The Responses events of one stream, numbered in order: how this door writes a stream
+    (api/streaming.py's DoorStream)."""
 
-    def __init__(self, response: ResponseObject, in_band_error):
+    keep_alive = ": keep-alive\n\n"
+
+    def __init__(self, response: ResponseObject, model: str):
+        """`model`: the one routing chose, until a fallback takes over."""
         self.response = response
-        self.in_band_error = in_band_error  # a worker's error event -> OpenAI's error object
+        self.model = model
         self.numbers = itertools.count()
-        self.text: str | None = None  # the message's text so far, once its item is open
+        self.text_so_far: str | None = None  # the message's text so far, once its item is open
 
     def event(self, kind: str, **data) -> str:
         return _sse(kind, {**data, "sequence_number": next(self.numbers)})
 
-    def stream(self, events: Iterator[Event | None], first: Event, model: str, timeout_error: dict) -> Iterator[str]:
-        opening = [self.event("response.created", response=self.response.pending("in_progress", model)),
-                   self.event("response.in_progress", response=self.response.pending("in_progress"))]
-        return written(events, first, opening, lambda data: self.delta(data["text"], data.get("model")), self.ending,
-                       lambda error: [self.failure(error)], timeout_error)
+    def start(self) -> str:
+        return (self.event("response.created", response=self.response.pending("in_progress", self.model))
+                + self.event("response.in_progress", response=self.response.pending("in_progress")))
+
+    def text(self, chunk: dict) -> Iterator[str]:
+        return self.delta(chunk["text"], chunk.get("model"))
 
     def delta(self, text: str, model: str | None = None) -> Iterator[str]:
         if model:
             self.response.base["model"] = model
-        if self.text is None:
-            self.text = ""
+        if self.text_so_far is None:
+            self.text_so_far = ""
             yield self.event("response.output_item.added", output_index=0,
                              item=message_item(self.response.request_id, "", "in_progress"))
             yield self.event("response.content_part.added", **self._at(), part=_text_part(""))
-        self.text += text
+        self.text_so_far += text
         yield self.event("response.output_text.delta", **self._at(), delta=text, logprobs=[])
 
     def _at(self) -> dict:
@@ -130,14 +137,14 @@ class ResponseEvents:
 
     def ending(self, result: dict) -> Iterator[str]:
         answer = result["response"]
-        if self.text is None and (answer["content"] or not answer.get("tool_calls")):
+        if self.text_so_far is None and (answer["content"] or not answer.get("tool_calls")):
             yield from self.delta(answer["content"])  # an answer whose text came whole (or is empty)
-        if self.text is not None:
-            yield self.event("response.output_text.done", **self._at(), text=self.text, logprobs=[])
-            yield self.event("response.content_part.done", **self._at(), part=_text_part(self.text))
+        if self.text_so_far is not None:
+            yield self.event("response.output_text.done", **self._at(), text=self.text_so_far, logprobs=[])
+            yield self.event("response.content_part.done", **self._at(), part=_text_part(self.text_so_far))
             yield self.event("response.output_item.done", output_index=0,
-                             item=message_item(self.response.request_id, self.text))
-        first_call = 0 if self.text is None else 1
+                             item=message_item(self.response.request_id, self.text_so_far))
+        first_call = 0 if self.text_so_far is None else 1
         for index, call in enumerate(answer.get("tool_calls") or (), start=first_call):
             yield from self._call(index, call)
         whole = self.response.answered(result)
@@ -153,8 +160,13 @@ class ResponseEvents:
                          name=call["name"], arguments=call["arguments"])
         yield self.event("response.output_item.done", output_index=index, item=call_item(call))
 
-    def failure(self, error: dict) -> str:
-        return self.event("response.failed", response=self.response.failed(self.in_band_error(error)))
+    def error(self, error: dict) -> str:
+        """A worker's error event after the first event, as response.failed."""
+        converted = from_orchestrator(error.get("status", 500), error).body["error"]
+        return self.event("response.failed", response=self.response.failed(converted))
+
+    def refusal(self, error: dict) -> Response:
+        return from_orchestrator(error.get("status", 500), error).response()
 
 
 def _text_part(text: str) -> dict:

@@ -25,23 +25,28 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from api.openai_errors import invalid, wrong_type
-from api.openai_params import (
+from api.door_request import (
     allow_keys,
-    an_object,
-    answer_format,
     boolean,
     extensions,
     function_name,
-    function_tool,
-    image,
     integer,
+    invalid,
     is_json_object,
+    json_object,
     number,
     routing,
     string,
+    tools,
+    wrong_type,
+)
+from api.openai_params import (
+    SYSTEM_ROLES,
+    answer_format,
+    detailed_image,
+    function_tool,
+    reasoning_effort,
     tool_choice,
-    tool_list,
 )
 from orchestrator.core.types import (
     ASSISTANT,
@@ -54,7 +59,7 @@ from orchestrator.core.types import (
     ToolCall,
 )
 
-EXTENSIONS_CHECKED = ("strategy", "budget_limit")
+EXTENSIONS_CHECKED = ("strategy", "budget_limit")  # a conversation goes on by previous_response_id
 SUPPORTED = frozenset({
     "model", "input", "instructions", "tools", "tool_choice", "parallel_tool_calls", "text", "max_output_tokens",
     "temperature", "top_p", "previous_response_id", "store", "metadata", "stream", "user", "reasoning",
@@ -62,9 +67,7 @@ SUPPORTED = frozenset({
 })
 # Parameters we do not support but whose value here asks for nothing (as if left out).
 NEUTRAL = {"include": [], "truncation": "disabled", "background": False}
-SYSTEM_ROLES = ("system", "developer")
 MAX_METADATA = 16
-REASONING_EFFORTS = ("minimal", "low", "medium", "high")
 
 
 @dataclass
@@ -83,7 +86,7 @@ class ResponsesRequest:
 
 def read_responses(body: dict) -> ResponsesRequest:
     _refuse_unsupported(body)
-    tools = tool_list(body.get("tools"), _tool)
+    offered = tools(body.get("tools"), _tool)
     turns, system = _input(body.get("input"))
     instructions = string(body, "instructions", 1_000_000)
     chat = {
@@ -97,8 +100,8 @@ def read_responses(body: dict) -> ResponsesRequest:
     }
     parallel = boolean(body.get("parallel_tool_calls"), "parallel_tool_calls", default=True)
     form = {
-        "tools": tools,
-        "tool_choice": tool_choice(body.get("tool_choice"), tools, ("name",), '{"type": "function", "name": ...}'),
+        "tools": offered,
+        "tool_choice": tool_choice(body.get("tool_choice"), offered, ("name",), '{"type": "function", "name": ...}'),
         "parallel_tool_calls": parallel,
         "response_format": _text_format(body.get("text")),
         "options": _hints(body),
@@ -114,7 +117,7 @@ def read_responses(body: dict) -> ResponsesRequest:
         "text": {"format": body["text"]["format"]} if (body.get("text") or {}).get("format") else {"format": {
             "type": "text"}},
         "tool_choice": body.get("tool_choice") or "auto",
-        "tools": [{"type": "function", **t.to_json()} for t in tools],
+        "tools": [{"type": "function", **t.to_json()} for t in offered],
         "user": chat["user"],
     }
     return ResponsesRequest(
@@ -135,7 +138,7 @@ def _refuse_unsupported(body: dict) -> None:
 def _metadata(value) -> dict | None:
     if value is None:
         return None
-    if len(an_object(value, "metadata")) > MAX_METADATA or not all(
+    if len(json_object(value, "metadata")) > MAX_METADATA or not all(
             isinstance(v, str) and len(k) <= 64 and len(v) <= 512 for k, v in value.items()):
         raise invalid(f"Invalid 'metadata': at most {MAX_METADATA} pairs of strings (keys up to 64 characters, "
                       "values up to 512).", "metadata")
@@ -147,10 +150,7 @@ def _hints(body: dict) -> dict:
     hints = {name: body[name] for name in ("service_tier", "user") if body.get(name) is not None}
     reasoning = body.get("reasoning")
     if reasoning is not None:
-        effort = an_object(reasoning, "reasoning").get("effort")
-        if effort not in (None, *REASONING_EFFORTS):
-            raise invalid(f"Invalid 'reasoning.effort': expected one of {', '.join(REASONING_EFFORTS)}.",
-                          "reasoning.effort")
+        effort = reasoning_effort(json_object(reasoning, "reasoning").get("effort"), "reasoning.effort")
         if effort:
             hints["reasoning_effort"] = effort
     return hints
@@ -158,8 +158,9 @@ def _hints(body: dict) -> dict:
 
 # --- the answer's form ------------------------------------------------------------------------
 
-def _tool(item, where: str) -> Tool:
-    if an_object(item, where).get("type") != "function":
+def _tool(item, index: int) -> Tool:
+    where = f"tools[{index}]"
+    if json_object(item, where).get("type") != "function":
         raise invalid(f"Invalid '{where}.type': expected 'function' (the only kind of tool supported).",
                       f"{where}.type", "unsupported_value")
     return function_tool(item, where, strict_default=True)
@@ -168,7 +169,7 @@ def _tool(item, where: str) -> Tool:
 def _text_format(text) -> ResponseFormat | None:
     if text is None:
         return None
-    allow_keys(an_object(text, "text"), "text", ("format", "verbosity"))
+    allow_keys(json_object(text, "text"), "text", ("format", "verbosity"))
     if text.get("verbosity") not in (None, "medium"):
         raise invalid("Invalid 'text.verbosity': only 'medium' is supported.", "text.verbosity", "unsupported_value")
     return answer_format(text.get("format"), "text.format", None)
@@ -190,7 +191,7 @@ def _input(value) -> tuple[tuple[Message, ...], list[str]]:
     system: list[str] = []
     for i, item in enumerate(value):
         where = f"input[{i}]"
-        kind = an_object(item, where).get("type", "message")
+        kind = json_object(item, where).get("type", "message")
         if kind == "message":
             _message(item, where, turns, system)
         elif kind == "function_call":
@@ -261,13 +262,14 @@ def _parts(content, param: str, kinds: tuple[str, ...]) -> tuple[str, tuple[Imag
     texts, images = [], []
     for j, part in enumerate(content):
         where = f"{param}[{j}]"
-        kind = an_object(part, where).get("type")
+        kind = json_object(part, where).get("type")
         if kind not in kinds:
             raise invalid(f"Content parts of type '{kind}' are not supported here; send {' or '.join(kinds)} parts.",
                           f"{where}.type", "unsupported_content")
         if kind == "input_image":
             allow_keys(part, where, ("type", "image_url", "detail"))
-            images.append(image(part.get("image_url"), part.get("detail"), where))
+            images.append(detailed_image(part.get("image_url"), part.get("detail"), f"{where}.image_url",
+                                         f"{where}.detail"))
             continue
         key = "refusal" if kind == "refusal" else "text"
         allow_keys(part, where, ("type", key, "annotations", "logprobs"))

@@ -11,10 +11,13 @@ worker stops the provider call, and only what was generated is paid.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
 
 from flask import Response, request
 from flask.views import MethodView
@@ -23,7 +26,7 @@ from api import services
 from api.auth import current_user
 from api.chat import WAIT_GRACE, enqueue_chat
 from api.errors import ApiError, Blueprint, ErrorResponseSchema
-from api.event_stream import follow, no_answer
+from api.event_stream import Event, follow, no_answer
 from api.schemas import ChatRequestSchema
 from orchestrator.store.requests import TERMINAL_EVENTS, RequestStore
 
@@ -71,6 +74,102 @@ def sse_response(events: Iterator[str], request_id: str) -> Response:
         mimetype="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "X-Request-ID": request_id},
     )
+
+
+@dataclass
+class OpenedStream:
+    """A streamed request enqueued and followed up to the first piece of its answer (a door's
+    stream starts only then, so that an error until then can still be an HTTP status)."""
+
+    request_id: str
+    decision: dict  # the routing decision event's data
+    first: Event | None  # the first chunk, or the terminal event; None: nothing came in time
+    events: Iterator[Event | None]  # what follows `first`; closing it before the end cancels the request
+
+    def failure(self) -> dict | None:
+        """The error ({"status", "code", "message", "details"}) that ended the request before its
+        first piece, the stream then closed; None when the answer began."""
+        if self.first is not None and self.first[1] != "error":
+            return None
+        self.events.close()
+        return self.first[2] if self.first is not None else no_answer(request_id=self.request_id)
+
+
+def open_stream(body: dict, **enqueued) -> OpenedStream:
+    """Enqueue as /chat/stream does (`enqueued`: enqueue_chat's other arguments, the job fields
+    of the answer's form among them) and follow the request's events up to the first piece of
+    the answer."""
+    request_id, job = enqueue_chat(body, stream=True, **enqueued)
+    events = follow(services().requests, request_id, "0-0", job.deadline + WAIT_GRACE, HEARTBEAT_SECONDS,
+                    RESUME_GRACE)
+    decision: dict = {}
+    for item in events:
+        if item is None:
+            continue
+        if item[1] != "decision":
+            return OpenedStream(request_id, decision, item, events)
+        decision = item[2]
+    return OpenedStream(request_id, decision, None, events)
+
+
+class DoorStream(Protocol):
+    """How one door writes a streamed answer in its wire format."""
+
+    keep_alive: str  # what a silence of HEARTBEAT_SECONDS sends
+
+    def start(self) -> str: ...
+
+    def text(self, chunk: dict) -> Iterator[str]:
+        """A `chunk` event's text ({"text", "model"})."""
+        ...
+
+    def ending(self, result: dict) -> Iterator[str]:
+        """The end of an answer: the `final` event's result (tool calls, finish, usage)."""
+        ...
+
+    def error(self, error: dict) -> str:
+        """An in-band error, after the answer began: an `error` event's data."""
+        ...
+
+    def refusal(self, error: dict) -> Response:
+        """The answer to an error before the answer began, with its HTTP status."""
+        ...
+
+
+def door_response(opened: OpenedStream, door: DoorStream) -> Response:
+    """A door's answer to a streamed request: the error that ended it before its first piece
+    as an HTTP status, else the stream (door_events)."""
+    failure = opened.failure()
+    if failure is not None:
+        response = door.refusal(failure)
+    else:
+        response = sse_response(door_events(opened, door), opened.request_id)
+        response.headers["x-orchestrator-strategy"] = opened.decision.get("strategy", "")
+    response.headers["x-request-id"] = opened.request_id
+    return response
+
+
+def door_events(opened: OpenedStream, door: DoorStream) -> Iterator[str]:
+    """An answer that began, in a door's wire format: its start, each chunk's text, then its
+    ending or an in-band error (never a clean ending after an incomplete answer)."""
+    try:
+        yield door.start()
+        for item in itertools.chain([opened.first], opened.events):
+            if item is None:
+                yield door.keep_alive
+                continue
+            _, kind, data = item
+            if kind == "chunk" and data.get("text"):
+                yield from door.text(data)
+            elif kind == "final":
+                yield from door.ending(data)
+                return
+            elif kind == "error":
+                yield door.error(data)
+                return
+        yield door.error(no_answer())
+    finally:
+        opened.events.close()  # a caller who left before the end cancels the request (api/event_stream.py)
 
 
 @blp.route("/stream")

@@ -58,6 +58,7 @@ class Message:
     tool_calls: tuple[ToolCall, ...] = ()  # an assistant message's calls
     tool_call_id: str | None = None  # a tool message: the call it answers
     name: str | None = None  # a participant's name; a tool message: the tool's
+    is_error: bool = False  # a tool message: the call failed, and the content says how
 
     def to_json(self) -> dict:
         data: dict = {"role": self.role, "content": self.content}
@@ -69,6 +70,8 @@ class Message:
             data["tool_call_id"] = self.tool_call_id
         if self.name is not None:
             data["name"] = self.name
+        if self.is_error:
+            data["is_error"] = True
         return data
 
     @classmethod
@@ -79,6 +82,7 @@ class Message:
             tool_calls=tuple(ToolCall.from_json(c) for c in data.get("tool_calls") or ()),
             tool_call_id=data.get("tool_call_id"),
             name=data.get("name"),
+            is_error=bool(data.get("is_error")),
         )
 
 

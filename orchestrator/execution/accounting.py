@@ -13,8 +13,8 @@ import logging
 
 from orchestrator.core.evidence import RatedQuality
 from orchestrator.core.job import ADMIN_ID, ChatJob
-from orchestrator.core.retry_policy import Chain
 from orchestrator.core.strategies import Preferences, RoutingStrategy
+from orchestrator.core.types import Usage as Tokens
 from orchestrator.store.alerts import Alert, Alerts
 from orchestrator.store.circuits import Circuits
 from orchestrator.store.learning import Learning
@@ -51,19 +51,18 @@ class Accounting:
             preferences = dataclasses.replace(user.preferences, preferred_models=merged)
         return preferences, quality
 
-    def after_settlement(self, job: ChatJob, chain: Chain, model: str, cost: float,
-                         input_tokens: int, output_tokens: int) -> list[Alert]:
-        """Count a settled request for its user and fire the alerts it made due."""
-        if not self.cost_tracking:
-            cost = 0.0
-        analysis = (chain.decision or {}).get("analysis") or {}
-        first_try = len(chain.attempts) == 1 and chain.attempts[0].get("error") is None
+    def after_settlement(self, request_id: str, job: ChatJob, model: str, cost: float, usage: Tokens,
+                         decision: dict, attempts: list[dict]) -> list[Alert]:
+        """Count a settled request for its user, once, and fire the alerts it made due."""
+        analysis = (decision or {}).get("analysis") or {}
+        first_try = len(attempts) == 1 and attempts[0].get("error") is None
         try:
             settled = self.usage.settled(
-                job.owner, model, analysis.get("complexity") or "unknown", cost, input_tokens, output_tokens,
-                first_try, self.users.user_key(job.owner),
+                request_id, job.owner, model, analysis.get("complexity") or "unknown",
+                cost if self.cost_tracking else 0.0, usage.input_tokens, usage.output_tokens, first_try,
+                self.users.user_key(job.owner),
             )
-            if settled.crossed or settled.anomaly:
+            if settled is not None and (settled.crossed or settled.anomaly):
                 return self.usage.alert(job.owner, settled)
         except Exception:
             log.exception("usage accounting failed for a settled request of %s", job.owner)

@@ -84,7 +84,8 @@ class Executor:
         try:
             inputs = self._read_inputs(request_id, job, first_run=chain is None)
             if inputs.status in TERMINAL:
-                log.info("request %s already finished; redelivery ignored", request_id)
+                log.info("request %s already finished; redelivery only counts its usage", request_id)
+                self.settlement.recount(request_id, job, self.requests.get(request_id))
                 return FINISHED
             request = job.chat_request(self.settings, inputs.history)
             if chain is None:
@@ -132,6 +133,8 @@ class Executor:
         state = self.ledger.begin_item(request_id, CANCELLED, may_cancel)
         if state == "cancel":
             self.settlement.cancel_item(request_id, job, Failure.from_json(CANCELLED))
+        elif state == "done":
+            self.settlement.recount(request_id, job, self.requests.get(request_id))
         elif state != "run":
             log.info("batch item %s not run: %s", request_id, state)
         return state == "run"

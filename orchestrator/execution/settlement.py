@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import redis
 
-from orchestrator.core.job import ChatJob, ChatResult, Failure
+from orchestrator.core.job import ChatJob, ChatResult, Failure, Status
 from orchestrator.core.retry_policy import Chain
 from orchestrator.core.types import ASSISTANT, ChatResponse, Message, Usage
 from orchestrator.execution.accounting import Accounting
@@ -99,8 +99,19 @@ class Settlement:
         charge, data = self.charge(job, request_id, cost), result.to_json()
         if _written(lambda: self.ledger.complete(request_id, data, turn, charge), request_id,
                     chain.deadline + RESERVATION_GRACE):
-            self.accounting.after_settlement(job, chain, response.model, cost, response.usage.input_tokens,
-                                             response.usage.output_tokens)
+            self.accounting.after_settlement(request_id, job, response.model, cost, response.usage, chain.decision,
+                                             chain.attempts)
+
+    def recount(self, request_id: str, job: ChatJob, record: dict | None) -> None:
+        """A request a redelivered task found ended (its `record`): if it completed, its usage
+        counted, in case the worker that completed it died before it could (usage counts a
+        request once)."""
+        result = record.get("result") if record else None
+        if record and record.get("status") == Status.COMPLETED and isinstance(result, dict):
+            response, tokens = result["response"], result["response"]["usage"]
+            self.accounting.after_settlement(
+                request_id, job, response["model"], response["cost"], Usage(tokens["input_tokens"], tokens["output_tokens"]),
+                result.get("routing_decision") or {}, result.get("attempts") or [])
 
     def cancelled(self, request_id: str, job: ChatJob, chain: Chain, model: str, usage: Usage, cost: float) -> None:
         """The caller left: only what was generated is paid."""
@@ -108,4 +119,4 @@ class Settlement:
             job, request_id, cost)
         if _written(lambda: self.ledger.fail(request_id, failure.to_json(), charge), request_id,
                     chain.deadline + RESERVATION_GRACE):
-            self.accounting.after_settlement(job, chain, model, cost, usage.input_tokens, usage.output_tokens)
+            self.accounting.after_settlement(request_id, job, model, cost, usage, chain.decision, chain.attempts)

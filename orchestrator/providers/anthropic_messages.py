@@ -60,7 +60,8 @@ def _image(image: Image) -> dict:
 
 def _blocks(message: Message) -> list[dict]:
     if message.role == TOOL:
-        return [{"type": "tool_result", "tool_use_id": message.tool_call_id, "content": message.content}]
+        result = {"type": "tool_result", "tool_use_id": message.tool_call_id, "content": message.content}
+        return [{**result, "is_error": True} if message.is_error else result]
     blocks = [{"type": "text", "text": message.content}] if message.content else []
     blocks.extend(_image(image) for image in message.images)
     blocks.extend({"type": "tool_use", "id": c.id, "name": c.name, "input": tool_arguments(c)}
@@ -113,6 +114,8 @@ def _call_arguments(request: ChatRequest) -> dict:
         args["stop_sequences"] = list(request.stop)
     if request.options.get("user"):
         args["metadata"] = {"user_id": request.options["user"]}
+    if request.options.get("top_k") is not None:
+        args["top_k"] = request.options["top_k"]
     return args
 
 

@@ -46,7 +46,7 @@ _ROLES = {"user": "user", "assistant": "model"}
 
 
 _MODES = {AUTO_TOOLS: "AUTO", NO_TOOLS: "NONE", REQUIRED_TOOL: "ANY"}
-_HINTS = ("seed", "presence_penalty", "frequency_penalty")
+_HINTS = ("seed", "presence_penalty", "frequency_penalty", "top_k")
 
 
 def _image(image: Image) -> types.Part:
@@ -57,12 +57,16 @@ def _image(image: Image) -> types.Part:
 
 
 def _tool_response(message: Message, names: dict[str, str]) -> types.Part:
-    """A tool's result as a function response: a JSON object as it is, anything else as its text."""
+    """A tool's result as a function response: a JSON object as it is, anything else as its text;
+    a failed call's as its error."""
     try:
         result = json.loads(message.content)
     except ValueError:
         result = None
-    response = result if isinstance(result, dict) else {"result": message.content}
+    if message.is_error:
+        response = {"error": result if isinstance(result, dict) else message.content}
+    else:
+        response = result if isinstance(result, dict) else {"result": message.content}
     name = message.name or names.get(message.tool_call_id or "", "tool")
     return types.Part(function_response=types.FunctionResponse(id=message.tool_call_id, name=name, response=response))
 

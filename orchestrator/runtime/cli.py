@@ -56,7 +56,10 @@ def web(bind: str, workers: int, threads: int) -> None:
     _checked_settings()
     _exec_python_module(
         "gunicorn", "--bind", bind, "--worker-class", "gthread", "--workers", str(workers),
-        "--threads", str(threads), "--no-control-socket", "api.wsgi:app",
+        "--threads", str(threads), "--no-control-socket",
+        # Above the API's own limits (api/errors.py), which answer in JSON; the line's is gunicorn's most.
+        "--limit-request-line", "8190", "--limit-request-field_size", "65536", "--limit-request-fields", "256",
+        "api.wsgi:app",
     )
 
 

@@ -155,8 +155,10 @@ class Supervisor:
 
     def _start(self, service: Service) -> None:
         # The shell expands the Procfile's ${VAR:-default}; exec leaves the server as the child.
+        # Each in a process group of its own, so that stopping it reaches its own children too
+        # (gunicorn's and Celery's), even when it has to be killed before it could stop them.
         service.process = subprocess.Popen(["/bin/sh", "-c", f"exec {service.command}"], env=self.env,
-                                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         service.started = time.monotonic()
         threading.Thread(target=self._relay, args=(service.name, service.process), daemon=True).start()
 
@@ -179,6 +181,7 @@ class Supervisor:
         code = service.process.poll()
         if code is None:
             return
+        _signal_group(service.process, signal.SIGKILL)  # what it left behind
         service.quick_deaths = 0 if now - service.started > STEADY else service.quick_deaths + 1
         wait = min(RESTART_MAX, RESTART_FIRST * 2 ** max(0, service.quick_deaths - 1))
         console.print(f"[yellow]{service.name} exited ({code}); starting it again in {wait:g}s[/]")
@@ -187,15 +190,25 @@ class Supervisor:
     def _stop_all(self) -> int:
         running = [s.process for s in self.services if s.process is not None and s.process.poll() is None]
         for process in running:
-            process.terminate()
+            _signal_group(process, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT
         for process in running:
             try:
                 process.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                process.kill()
+                _signal_group(process, signal.SIGKILL)
                 process.wait()
+        for service in self.services:  # what a stopped process left behind
+            if service.process is not None:
+                _signal_group(service.process, signal.SIGKILL)
         return 0
+
+
+def _signal_group(process: subprocess.Popen, signum: int) -> None:
+    try:
+        os.killpg(process.pid, signum)
+    except ProcessLookupError:
+        pass  # the group is gone already
 
 
 def up(settings: Settings, api_port: int, flower_port: int) -> int:

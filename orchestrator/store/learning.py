@@ -24,6 +24,7 @@ Keys:
 
 from __future__ import annotations
 
+import json
 import time
 
 import redis
@@ -36,6 +37,7 @@ HALF_LIFE = 14 * 86400.0
 MIN_SCORE = 1.9  # two first-time answers, or one 5-star rating, recently
 MAX_LEARNED = 2
 LEARNED_TTL = 90 * 86400
+RATINGS_KEPT = 50  # a user's latest ratings kept for analytics and the dashboard
 QUALITY_CACHE = 5.0  # seconds a process keeps the rated qualities before reading them again
 RATING_DELTA = {1: -2.0, 2: -1.0, 3: 0.0, 4: 1.0, 5: 2.0}
 THUMB_DELTA = {"up": 1.5, "down": -2.0}
@@ -139,13 +141,19 @@ class Learning:
         record = {"user_id": user_id, "model": model, "complexity": complexity, "task_type": task_type,
                   "rating": "" if rating is None else rating, "thumbs": thumbs or "", "comment": comment or "",
                   "time": now}
-        keys = [self.feedback_key(request_id), self.learned_key(user_id), self.quality_key]
+        keys = [self.feedback_key(request_id), self.learned_key(user_id), self.quality_key,
+                self.keyspace.ratings(user_id)]
         self._quality_cache = None
+        entry = json.dumps({**record, "request_id": request_id, "rating": rating})
         return bool(self._feedback(
             keys, now=now, half_life=HALF_LIFE, learned_field=f"{complexity}|{model}", delta=delta,
             quality_field=f"{model}|{task_type}", quality=quality, ttl=self.result_ttl, learned_ttl=LEARNED_TTL,
-            record=[x for pair in record.items() for x in pair],
+            entry=entry, kept=RATINGS_KEPT, record=[x for pair in record.items() for x in pair],
         ))
+
+    def ratings(self, user_id: str) -> list[dict]:
+        """The user's latest ratings (RATINGS_KEPT at most), newest first."""
+        return [json.loads(entry) for entry in self.redis.lrange(self.keyspace.ratings(user_id), 0, -1)]
 
     def rating_of(self, request_id: str) -> dict | None:
         return self.redis.hgetall(self.feedback_key(request_id)) or None

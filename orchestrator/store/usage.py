@@ -15,9 +15,10 @@ request_store.py), the worker runs one more script, `Usage.settled` (one round t
 
 The worker then fires those alerts (orchestrator/store/alerts.py): a second round trip only when
 something crossed. This script runs after the terminal-once Lua, not inside it (that Lua is
-shared with the other terminal paths): a worker that dies between the two leaves the
-request billed but not counted here. The counters are therefore exact for every request
-whose worker lived through its last line, which is every request but a crash's.
+shared with the other terminal paths). A worker that dies between the two leaves the
+request billed but not yet counted; its task is delivered again (acks late), finds the
+request completed and counts it from the stored result. The script counts a request once
+(a flag per request id), so the counters agree with billing whichever worker counts.
 
 A refusal for budget (402) after the 80 % alert also reaches the 100 % threshold: with
 worst-case reservations, settled spend can come near the budget but never exactly to it.
@@ -105,10 +106,11 @@ class Usage:
     # --- writing
 
     def settled(
-        self, user_id: str, model: str, complexity: str, cost: float, input_tokens: int, output_tokens: int,
-        first_try: bool, user_key: str, now: float | None = None,
-    ) -> Settled:
-        """Count a settled request and say which alerts are due (see the module's doc)."""
+        self, request_id: str, user_id: str, model: str, complexity: str, cost: float, input_tokens: int,
+        output_tokens: int, first_try: bool, user_key: str, now: float | None = None,
+    ) -> Settled | None:
+        """Count a settled request and say which alerts are due (see the module's doc); None
+        when it was counted already."""
         now = time.time() if now is None else now
         month = month_of(now)
         keys = [
@@ -116,9 +118,9 @@ class Usage:
             self.hourly_key(user_id), self.budgets.keys(user_id, month)[0], user_key,
             self.learning.learned_key(user_id),
             *(self.alerts.episode_key(self.budget_episode(user_id, month, pct)) for pct in THRESHOLDS),
-            self.alerts.episode_key(self.anomaly_episode(user_id)),
+            self.alerts.episode_key(self.anomaly_episode(user_id)), self.keyspace.usage_counted(request_id),
         ]
-        spent, limit, hour_spend, average, anomaly, crossed, name = self._settled(
+        reply = self._settled(
             keys, complexity=complexity, model=model, cost_micro=round(cost * MICRO), input_tokens=input_tokens,
             output_tokens=output_tokens, hour=int(now // 3600), default_limit_micro=round(self.default_limit * MICRO),
             ttl=KEY_TTL, first_try=int(first_try), now=now, half_life=HALF_LIFE, anomaly_factor=self.anomaly_factor,
@@ -126,6 +128,9 @@ class Usage:
             window_hours=ANOMALY_WINDOW_HOURS, user_id=user_id, hourly_ttl=HOURLY_TTL, learned_ttl=LEARNED_TTL,
             anomaly_ttl=ANOMALY_EPISODE_TTL,
         )
+        if not reply:
+            return None
+        spent, limit, hour_spend, average, anomaly, crossed, name = reply
         return Settled(spent / MICRO, limit / MICRO, hour_spend / MICRO, float(average) / MICRO, bool(anomaly),
                        tuple(int(p) for p in crossed), name or None)
 

@@ -9,7 +9,7 @@ import requests
 
 from orchestrator.config import get_settings
 from orchestrator.store.fleet import Fleet
-from tests.processes import orchestrator, wait_until
+from tests.processes import free_port, orchestrator, wait_until
 
 
 @pytest.fixture(scope="session")
@@ -37,6 +37,18 @@ def sandbox(settings, logs):
     process = orchestrator("sandbox", "sandbox", log_dir=logs)
     wait_until(lambda: requests.get(f"{settings.sandbox_url}/health", timeout=1).ok, 20, "the sandbox")
     yield settings.sandbox_url
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def served(worker, logs):
+    """The API under gunicorn, as `orchestrator web` runs it (one process for the session); yields its root URL."""
+    port = free_port()
+    process = orchestrator("web", "web", "--bind", f"127.0.0.1:{port}", "--workers", "1", log_dir=logs)
+    root = f"http://127.0.0.1:{port}"
+    wait_until(lambda: requests.get(f"{root}/api/v1/orchestrator/health", timeout=2).status_code == 200, 30,
+               "the web process")
+    yield root
     process.stop()
 
 

@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from orchestrator.core.analysis import analyze
+from orchestrator.core.job import new_request_id
 from orchestrator.core.types import Message
 from orchestrator.store.alerts import Alert, Webhook
 from orchestrator.store.usage import Usage
@@ -83,10 +84,10 @@ def test_a_cost_anomaly_fires_once_per_episode(services, redis_client):
     services.usage.seed_hourly(user.id, {h: 0.01 for h in range(hour - 48, hour)})  # two days at $0.01 an hour
     key = services.users.user_key(user.id)
     least = services.settings.cost_anomaly_min_spend
-    first = services.usage.settled(user.id, "gpt-4", "simple", least * 2, 10, 10, True, key)
+    first = services.usage.settled(new_request_id(), user.id, "gpt-4", "simple", least * 2, 10, 10, True, key)
     assert first.anomaly and first.hour_average == pytest.approx(0.01)
     assert [a.kind for a in services.usage.alert(user.id, first)] == ["cost_anomaly"]
-    again = services.usage.settled(user.id, "gpt-4", "simple", least, 10, 10, True, key)
+    again = services.usage.settled(new_request_id(), user.id, "gpt-4", "simple", least, 10, 10, True, key)
     assert not again.anomaly and services.usage.alert(user.id, again) == []
     assert len(services.alerts.recent(user.id, kind="cost_anomaly")) == 1
 
@@ -100,7 +101,7 @@ def test_the_cost_anomaly_thresholds_are_the_operators(services, redis_client):
         user, _ = services.users.create("steady spender")
         hour = int(time.time() // 3600)
         services.usage.seed_hourly(user.id, {h: 0.01 for h in range(hour - 48, hour)})  # $0.01 an hour
-        return usage.settled(user.id, "gpt-4", "simple", amount, 10, 10, True, services.users.user_key(user.id)).anomaly
+        return usage.settled(new_request_id(), user.id, "gpt-4", "simple", amount, 10, 10, True, services.users.user_key(user.id)).anomaly
 
     assert services.settings.cost_anomaly_min_spend > 0.6 and services.settings.cost_anomaly_factor < 200
     assert not spends(2.0, usage(factor=1000, least=0.5))  # 200 times the average, under the factor

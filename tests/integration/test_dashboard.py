@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.processes import ROOT, free_port, orchestrator, wait_until
+from tests.processes import ROOT, wait_until
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts")) / "dashboard"
@@ -32,13 +32,8 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def web(worker, logs):
-    port = free_port()
-    process = orchestrator("web-dashboard", "web", "--bind", f"127.0.0.1:{port}", "--workers", "1", log_dir=logs)
-    base = f"http://127.0.0.1:{port}"
-    wait_until(lambda: requests.get(f"{base}{API}/health", timeout=2).status_code == 200, 30, "the web process")
-    yield base
-    process.stop()
+def web(served):
+    return served
 
 
 @pytest.fixture(scope="module")
@@ -164,8 +159,14 @@ def test_the_models_view_shows_the_requests_made_through_the_stack(tab, web, api
 def test_the_users_and_costs_views_add_up_to_what_was_billed(tab, web, api_key):
     answers = [chat(web, api_key, f"Count to {i}") for i in range(1, 4)]
     billed = sum(a["response"]["cost"] for a in answers)
+    call(web, api_key, "POST", "/feedback", json={"request_id": answers[0]["request_id"], "rating": 5})
+    call(web, api_key, "POST", "/feedback", json={"request_id": answers[1]["request_id"], "rating": "down",
+                                                  "comment": "too long"})
     report = call(web, api_key, "GET", "/analytics/user")
     assert report["metrics"]["current_spend"] == pytest.approx(billed, abs=1e-6)
+    given = report["ratings_given"]
+    assert [(r["request_id"], r["rating"], r["thumbs"]) for r in given] == [
+        (answers[1]["request_id"], None, "down"), (answers[0]["request_id"], 5, "")]
 
     tab.sign_in(api_key, "users")
     tab.page.wait_for_function("() => document.querySelector('#budget-text').textContent !== ''")
@@ -173,6 +174,9 @@ def test_the_users_and_costs_views_add_up_to_what_was_billed(tab, web, api_key):
     by_model = tab.chart("users-requests-chart")["datasets"]
     assert [d["label"] for d in by_model] == [MODEL] and sum(by_model[0]["data"]) == 3
     assert tab.chart("users-spend-chart")["datasets"][0]["data"][-1] == pytest.approx(billed, abs=1e-6)
+    assert tab.cell("#users-ratings", answers[0]["request_id"], "rating").inner_text() == "5"
+    assert tab.cell("#users-ratings", answers[1]["request_id"], "comment").inner_text() == "too long"
+    assert tab.cell("#users-ratings", answers[1]["request_id"], "model").inner_text() == MODEL
     tab.screenshot("users")
 
     tab.show("costs")

@@ -68,3 +68,13 @@ def test_a_chunked_body_over_the_limit_is_too_large_not_invalid(client, settings
                         headers={"Transfer-Encoding": "chunked"}, environ_base={"wsgi.input_terminated": True})
     assert reply.status_code == 413, reply.get_data(as_text=True)[:300]
     assert reply.get_json()["error"]["code"] == "payload_too_large"
+
+
+@pytest.mark.parametrize("path, shape", [("/api/v1/orchestrator/chat/execute", "code"), ("/v1/chat/completions", "type")])
+def test_oversized_headers_and_urls_get_the_json_error_shape_not_gunicorns_page(served, path, shape):
+    for size in (20_000, 60_000):  # over the API's limit; the second near gunicorn's own
+        answer = requests.post(f"{served}{path}", json={}, headers={"X-Padding": "a" * size}, timeout=10)
+        assert answer.status_code == 431 and answer.headers["Content-Type"].startswith("application/json")
+        assert shape in answer.json()["error"] and "headers" in answer.json()["error"]["message"]
+    long_url = requests.post(f"{served}{path}?q={'b' * 5000}", json={}, timeout=10)
+    assert long_url.status_code == 414 and "URL" in long_url.json()["error"]["message"]

@@ -162,6 +162,17 @@ def test_a_tool_conversation_falls_over_from_one_provider_to_another(client, san
     assert result["tool_results"][0]["name"] == "get_weather"  # Gemini's results name their function
 
 
+def test_n_answers_come_as_n_choices_each_routed_and_billed(client):
+    raw = client.chat.completions.with_raw_response.create(
+        model=OPENAI_MODEL, messages=[{"role": "user", "content": "Name a colour"}], n=3)
+    completion = raw.parse()
+    assert [choice.index for choice in completion.choices] == [0, 1, 2]
+    assert all(choice.message.content for choice in completion.choices)
+    assert raw.headers["x-orchestrator-attempts"] == "3"
+    one = client.chat.completions.create(model=OPENAI_MODEL, messages=[{"role": "user", "content": "Name a colour"}])
+    assert completion.usage.prompt_tokens == 3 * one.usage.prompt_tokens
+
+
 def test_extensions_through_extra_body(client, sandbox):
     completion = client.chat.completions.create(
         model="auto", messages=[{"role": "user", "content": "Say hello"}],
@@ -200,3 +211,11 @@ def test_langchain_bind_tools_and_with_structured_output(web, api_key):  # noqa:
         assert isinstance(verdict, Verdict), method
     # JSON mode holds the answer to no schema (the prompt describes it): any JSON object.
     assert isinstance(chat.with_structured_output(Verdict.model_json_schema(), method="json_mode").invoke(prompt), dict)
+
+
+def test_a_routed_stream_names_the_chosen_model_from_its_first_chunk(client):
+    with client.chat.completions.stream(model="auto:cost_optimal",
+                                        messages=[{"role": "user", "content": "Tell me about tea"}]) as stream:
+        models = [event.chunk.model for event in stream if event.type == "chunk"]
+        final = stream.get_final_completion()
+    assert models[0] != "auto:cost_optimal" and set(models) == {final.model}

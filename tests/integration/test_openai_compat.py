@@ -17,22 +17,16 @@ from api import create_app
 from orchestrator.runtime.services import Services
 from sandbox.conversation import Conversation
 from sandbox.reply import Reply, reply_to
-from tests.processes import free_port, orchestrator, wait_until
+from tests.processes import wait_until
 
 PRIMARY = "gpt-4o-mini"
 QUESTION = [{"role": "user", "content": "Tell me about the history of tea"}]
 
 
 @pytest.fixture(scope="module")
-def web(worker, logs):
-    """The API under gunicorn; yields the base URL an OpenAI client is given."""
-    port = free_port()
-    process = orchestrator("web-openai", "web", "--bind", f"127.0.0.1:{port}", "--workers", "1", log_dir=logs)
-    root = f"http://127.0.0.1:{port}"
-    wait_until(lambda: requests.get(f"{root}/api/v1/orchestrator/health", timeout=2).status_code == 200, 30,
-               "the web process")
-    yield f"{root}/v1"
-    process.stop()
+def web(served):
+    """The base URL an OpenAI client is given."""
+    return f"{served}/v1"
 
 
 pytestmark = pytest.mark.usefixtures("fresh_sandbox")
@@ -254,10 +248,11 @@ def test_errors_surface_as_the_sdk_exception_classes(client, web):
 def test_a_spent_budget_is_insufficient_quota(web, app, redis_client):
     _, issued = app.extensions["orchestrator"].users.create("thrifty", monthly_budget=0.000001)
     with openai.OpenAI(base_url=web, api_key=issued.key, max_retries=0) as client:
-        with pytest.raises(openai.RateLimitError) as raised:  # as OpenAI answers an exhausted quota
-            client.chat.completions.create(model=PRIMARY, messages=QUESTION)
-    assert raised.value.status_code == 429 and raised.value.response.headers["x-should-retry"] == "false"
-    assert raised.value.type == raised.value.code == "insufficient_quota"
+        for stream in (False, True):  # a streamed request is refused before its stream starts
+            with pytest.raises(openai.RateLimitError) as raised:  # as OpenAI answers an exhausted quota
+                client.chat.completions.create(model=PRIMARY, messages=QUESTION, stream=stream)
+            assert raised.value.status_code == 429 and raised.value.response.headers["x-should-retry"] == "false"
+            assert raised.value.type == raised.value.code == "insufficient_quota"
 
 
 def test_the_rate_limit_reaches_the_sdk_as_a_rate_limit_error(settings, api_key):
@@ -300,13 +295,16 @@ USER = {"role": "user", "content": "Hi"}
         ({"model": "auto", "messages": [USER], "functions": [{"name": "f"}]}, 400, "functions",
          "unsupported_parameter"),
         ({"model": "auto", "messages": [USER], "tool_choice": "required"}, 400, "tool_choice", "invalid_value"),
+        ({"model": "auto", "messages": [USER], "tool_choice": {"type": "function", "function": "f"}}, 400,
+         "tool_choice.function.name", "invalid_value"),
         ({"model": "auto", "messages": [USER], "tools": [{"type": "function", "function": {
             "name": "f", "parameters": {"type": "object", "properties": {"x": {"type": "nope"}}}}}]}, 400,
          "tools[0].function.parameters", "invalid_function_parameters"),
         ({"model": "auto", "messages": [USER], "top_logprobs": 3}, 400, "top_logprobs", "invalid_value"),
         ({"model": "auto", "messages": [USER], "modalities": ["text", "audio"]}, 400, "modalities",
          "unsupported_value"),
-        ({"model": "auto", "messages": [USER], "n": 2}, 400, "n", "unsupported_value"),
+        ({"model": "auto", "messages": [USER], "n": 2, "stream": True}, 400, "n", "unsupported_value"),
+        ({"model": "auto", "messages": [USER], "n": 9}, 400, "n", "invalid_value"),
         ({"model": "auto", "messages": [USER], "temperature": "warm"}, 400, "temperature", "invalid_type"),
         ({"model": "auto", "messages": [USER], "temperature": 2.5}, 400, "temperature", "invalid_value"),
         ({"model": "auto", "messages": [USER], "max_tokens": True}, 400, "max_tokens", "invalid_type"),

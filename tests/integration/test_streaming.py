@@ -9,19 +9,14 @@ import json
 import pytest
 import requests
 
-from tests.processes import free_port, orchestrator, wait_until
+from tests.processes import wait_until
 
 PRIMARY = "gpt-4o-mini"
 
 
 @pytest.fixture(scope="module")
-def web(worker, logs):
-    port = free_port()
-    process = orchestrator("web-streaming", "web", "--bind", f"127.0.0.1:{port}", "--workers", "1", log_dir=logs)
-    base = f"http://127.0.0.1:{port}/api/v1/orchestrator"
-    wait_until(lambda: requests.get(f"{base}/health", timeout=2).status_code == 200, 30, "the web process")
-    yield base
-    process.stop()
+def web(served):
+    return f"{served}/api/v1/orchestrator"
 
 
 pytestmark = pytest.mark.usefixtures("fresh_sandbox")

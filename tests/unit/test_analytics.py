@@ -1,3 +1,5 @@
+from orchestrator.core.job import new_request_id
+
 """Analytics arithmetic, learned preferences and the once-per-episode rule, without services
 (Redis is fakeredis)."""
 
@@ -95,7 +97,7 @@ def test_budget_thresholds_are_reported_once_each(redis_client):
 
         RequestStore(redis_client, "t:", 60).create(f"r{cost}", "u", "chat")
         Ledger(redis_client, "t:", 60).complete(f"r{cost}", {}, charge=budgets.charge("u", f"r{cost}", cost))
-        settled = usage.settled("u", "gpt-4", "simple", cost, 1, 1, True, "t:user:u")
+        settled = usage.settled(new_request_id(), "u", "gpt-4", "simple", cost, 1, 1, True, "t:user:u")
         return [a.details["threshold"] for a in usage.alert("u", settled)]
 
     assert settle(0.3) == []

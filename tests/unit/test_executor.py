@@ -97,6 +97,31 @@ def test_an_answer_is_published_and_billed_once(env):
     assert registry.calls == [FIRST]
 
 
+class WorkerKilled(BaseException):
+    """The worker dies (as by SIGKILL) at this point: nothing after it runs."""
+
+
+def test_usage_a_killed_worker_did_not_count_is_counted_once_by_the_redelivered_task(env, monkeypatch):
+    services, registry = env
+    registry.scripts[FIRST] = ["hi there"]
+    services.requests.create("req_killed", "admin", "chat")
+    counting = services.accounting.after_settlement
+
+    def die(*args, **kwargs):
+        raise WorkerKilled
+
+    monkeypatch.setattr(services.accounting, "after_settlement", die)
+    with pytest.raises(WorkerKilled):  # billed, then killed before usage was counted
+        services.executor.run("req_killed", _job(models=(FIRST,)))
+    assert services.budgets.usage("admin")[0] > 0 and services.usage.month("admin") == []
+    monkeypatch.setattr(services.accounting, "after_settlement", counting)
+    for _ in range(2):  # delivered again, twice: counted once, no provider called
+        assert services.executor.run("req_killed", _job(models=(FIRST,))) == FINISHED
+    (row,) = services.usage.month("admin")
+    assert row.requests == 1 and row.cost == pytest.approx(services.budgets.usage("admin")[0], abs=2e-6)
+    assert registry.calls == [FIRST]
+
+
 def test_a_server_error_retries_the_same_model_later_then_falls_over(env):
     services, registry = env
     registry.scripts[FIRST] = [ErrorKind.SERVER_ERROR, ErrorKind.SERVER_ERROR]
@@ -228,3 +253,24 @@ def test_a_continuation_the_budget_cannot_cover_ends_incomplete_with_a_402(env):
     assert registry.calls.count(SECOND) == 0  # the continuation was never paid for
     spent, held = services.budgets.usage("admin")
     assert spent == 0 and held == 0
+
+
+def test_a_batch_item_waiting_for_a_rate_limit_slot_keeps_its_hold_as_long_as_its_wait(monkeypatch):
+    from orchestrator.core.catalog import ModelLimits
+    from orchestrator.execution.rate_slots import WaitForSlot
+    from orchestrator.execution.settlement import RESERVATION_GRACE
+    from orchestrator.store.budgets import month_of
+
+    catalog = Catalog.load(None)
+    limited = dataclasses.replace(catalog.get(FIRST), limits=ModelLimits(rpm=1))
+    services, _ = scripted_services(Catalog({**catalog.models, FIRST: limited}, catalog.providers))
+    item = "bat_" + "0" * 32 + "-0"
+    services.requests.create(item, "admin", "chat")
+    monkeypatch.setattr(services.executor.rate_slots, "take", lambda *args: WaitForSlot(600.0, None, extends_deadline=True))
+    job = _job(models=(FIRST,), batch="bat_" + "0" * 32, deadline=time.time() + 60)
+    outcome = services.executor.run(item, job)
+    assert isinstance(outcome, RetryLater) and outcome.delay == 600.0
+    assert outcome.chain.deadline >= job.deadline + 600  # the wait does not count against its time budget
+    _, _, until = services.budgets.keys("admin", month_of(time.time()))
+    held_until = services.redis.zscore(until, item)
+    assert held_until == pytest.approx(outcome.chain.deadline + RESERVATION_GRACE, abs=1)  # moved with it

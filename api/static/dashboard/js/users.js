@@ -22,6 +22,7 @@ export async function show(view, who) {
   requestsChart(m.usage_by_complexity);
   preferences(m);
   recommendations(report.recommendations);
+  ratings(report.ratings_given);
 }
 
 function budget(report) {
@@ -76,6 +77,17 @@ function recommendations(list) {
   $("#users-recommendations").replaceChildren(...(list.length ? list.map((r) => el("li", { "data-kind": r.kind },
     el("strong", { text: money(r.savings) }), " ", r.message))
     : [el("li", { class: "muted", text: "No recommendation: nothing to save this month." })]));
+}
+
+function ratings(list) {
+  const shown = (r) => r.rating ?? (r.thumbs === "up" ? "👍" : "👎");
+  fillTable($("#users-ratings"), [
+    { key: "time", label: "When", show: (t) => new Date(t * 1000).toLocaleString() },
+    { key: "model", label: "Model" },
+    { key: "task_type", label: "Task" },
+    { key: "rating", label: "Rating", value: shown },
+    { key: "comment", label: "Comment" },
+  ], list, (r) => r.request_id);
 }
 
 async function showAll(view) {
