@@ -31,7 +31,7 @@ def create_app(services: Services | None = None) -> Flask:
     )
     app.extensions["orchestrator"] = services
 
-    from api import batch, chat, health, models, openai_compat, preferences, streaming, users
+    from api import batch, chat, health, models, openai_compat, preferences, responses, streaming, users
     from api.auth import BearerAuthDocs, register_auth
     from api.schemas import document_catalog_models
 
@@ -66,6 +66,7 @@ def create_app(services: Services | None = None) -> Flask:
 
     app.register_blueprint(openai_compat.blp)  # OpenAI's wire format at /v1, outside the spec (see the module)
     app.register_blueprint(anthropic_compat.blp)  # Anthropic's at /v1/messages, likewise
+    app.register_blueprint(responses.blp)  # OpenAI's Responses API at /v1/responses, likewise
     register_doors(app)  # every error under /v1 in the shape of the door it came through
     return app
 

@@ -20,22 +20,24 @@ blp = Blueprint("chat", __name__, description="Route and execute chat requests")
 WAIT_GRACE = 5.0
 
 
-def enqueue_chat(body: dict, stream: bool = False, **form) -> tuple[str, ChatJob]:
+def enqueue_chat(body: dict, stream: bool = False, request_id: str | None = None, record: dict | None = None,
+                 **form) -> tuple[str, ChatJob]:
     """Record one chat request and put it on the chat queue; its id and job. With `stream`,
     the worker publishes the answer's chunks as they come; `form` holds the job fields of
-    the answer's form (tools, response_format, ...: core/job.py) the OpenAI door reads."""
+    the answer's form (tools, response_format, ...: core/job.py) the OpenAI doors read. A door
+    may choose the request's id, and keep `record` fields with its record."""
     svc = services()
-    request_id = new_request_id()
+    request_id = request_id or new_request_id()
     owner = current_user().id
     job = job_from_body(body, owner, svc.settings, stream=stream, **form)
-    svc.requests.create(request_id, owner, "chat", job.user)
+    svc.requests.create(request_id, owner, "chat", job.user, record)
     dispatch.enqueue_chat(request_id, job)
     return request_id, job
 
 
-def run_chat(body: dict, **form) -> dict:
-    """Enqueue one chat request and wait for its terminal event."""
-    return _result(*enqueue_chat(body, **form))
+def run_chat(body: dict, **enqueued) -> dict:
+    """Enqueue one chat request (`enqueued`: enqueue_chat's other arguments) and wait for its terminal event."""
+    return _result(*enqueue_chat(body, **enqueued))
 
 
 def run_chats(body: dict, n: int, **form) -> list[dict]:

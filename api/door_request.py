@@ -1,6 +1,8 @@
-"""What the /v1 doors (OpenAI's Chat Completions, Anthropic's Messages) read the same way from
-a request body: the JSON object itself, typed values, the model and the routing extensions,
-images, tool schemas, and the rules of a conversation with tools.
+"""What the /v1 doors (OpenAI's Chat Completions and Responses, Anthropic's Messages) read the
+same way from a request body: the JSON object itself, typed values, the model and the routing
+extensions, images, tool schemas, and the rules of a conversation with tools. What only
+OpenAI's two doors share (their tools' and answer format's shapes, tool_choice) is in
+api/openai_params.py.
 
 A value the orchestrator cannot take is `Refused`: a status, a message naming the parameter
 to fix, the parameter and a code; each door writes it in its own error shape.
@@ -12,7 +14,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from flask import Response, jsonify, request
@@ -26,7 +28,8 @@ from orchestrator.core.types import TOOL, Image, Message, Tool
 
 AUTO = "auto"
 AUTO_MODELS = {AUTO: RoutingStrategy.BALANCED.value, **{f"{AUTO}:{s.value}": s.value for s in RoutingStrategy}}
-EXTENSIONS = frozenset({"models", "strategy", "budget_limit", "conversation_id"})
+CHECKED_EXTENSIONS = ("strategy", "budget_limit", "conversation_id")  # `models` is read with `model`
+EXTENSIONS = frozenset({"models", *CHECKED_EXTENSIONS})
 MAX_STOP_SEQUENCES = 4  # OpenAI's limit, the smallest of the providers'
 MAX_TOOLS = 128
 MAX_IMAGES = 20
@@ -186,9 +189,10 @@ def routing(body: dict) -> dict:
     return {"strategy": strategy, "model": pinned, "models": order}
 
 
-def extensions(body: dict) -> dict:
-    """`strategy`, `budget_limit` and `conversation_id`, checked as the orchestrator's own API checks them."""
-    given = {name: body[name] for name in ("strategy", "budget_limit", "conversation_id") if body.get(name) is not None}
+def extensions(body: dict, names: tuple[str, ...] = CHECKED_EXTENSIONS) -> dict:
+    """The extensions among `names` (`strategy`, `budget_limit`, `conversation_id`), checked as
+    the orchestrator's own API checks them."""
+    given = {name: body[name] for name in names if body.get(name) is not None}
     if not given:
         return {}
     try:
@@ -241,7 +245,7 @@ def is_json_object(text: str) -> bool:
 
 # --- the conversation ---------------------------------------------------------------------------
 
-def check_conversation(turns: list[Message], param: str = "messages") -> None:
+def check_conversation(turns: Sequence[Message], param: str = "messages") -> None:
     """At most MAX_IMAGES images, and every tool result answers a call made earlier."""
     if sum(len(m.images) for m in turns) > MAX_IMAGES:
         raise invalid(f"Invalid '{param}': at most {MAX_IMAGES} images in a conversation.", param)

@@ -1,5 +1,6 @@
-"""The /v1 prefix and its two doors: OpenAI's wire format (api/openai_compat.py) and
-Anthropic's (api/anthropic_compat.py). Which door a request came through decides the shape
+"""The /v1 prefix and its doors in two wire formats: OpenAI's (Chat Completions,
+api/openai_compat.py; Responses, api/responses.py) and Anthropic's (Messages,
+api/anthropic_compat.py). Which wire format a request came through decides the shape
 of every error answer under /v1, whoever wrote it (authentication and rate limiting run
 before any view; the worker's errors come through api/chat.py): they are rewritten after
 the fact, keeping their headers (Retry-After, WWW-Authenticate).

@@ -1,4 +1,5 @@
-"""OpenAI's wire format at /v1: POST /v1/chat/completions and GET /v1/models.
+"""OpenAI's wire format at /v1: POST /v1/chat/completions and GET /v1/models (the Responses
+API, POST /v1/responses, is api/responses.py).
 
 Any OpenAI client becomes an orchestrator client with base_url="http://host:port/v1" and an
 orchestrator API key (the same Bearer keys and rate limits as the rest of the API).
@@ -191,6 +192,7 @@ def retrieve_model(model: str):
 @blp.route("/<path:endpoint>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def unknown_endpoint(endpoint: str):
     message = (f"Unknown request URL: {request.method} {PREFIX}/{endpoint}. This gateway serves "
-               f"POST {PREFIX}/chat/completions, POST {PREFIX}/messages, POST {PREFIX}/messages/count_tokens, "
-               f"GET {PREFIX}/models and GET {PREFIX}/models/{{model}}.")
+               f"POST {PREFIX}/chat/completions, POST {PREFIX}/responses, GET {PREFIX}/responses/{{id}}, "
+               f"POST {PREFIX}/messages, POST {PREFIX}/messages/count_tokens, GET {PREFIX}/models and "
+               f"GET {PREFIX}/models/{{model}}.")
     raise Refused(404, message, None, "unknown_url")

@@ -27,10 +27,8 @@ from api.door_request import (
     MAX_STOP_SEQUENCES,
     allow_keys,
     boolean,
-    check_conversation,
     extensions,
     function_name,
-    image,
     integer,
     invalid,
     is_json_object,
@@ -38,26 +36,26 @@ from api.door_request import (
     number,
     routing,
     string,
-    tool,
     tools,
     wrong_type,
 )
-from orchestrator.core.answer_checks import schema_problem
+from api.openai_params import (
+    SYSTEM_ROLES,
+    answer_format,
+    check_turns,
+    detailed_image,
+    function_tool,
+    reasoning_effort,
+    tool_choice,
+)
 from orchestrator.core.types import (
     ASSISTANT,
-    AUTO_TOOLS,
-    JSON_OBJECT,
-    JSON_SCHEMA,
-    NO_TOOLS,
-    REQUIRED_TOOL,
     TOOL,
     USER,
     Image,
     Message,
-    ResponseFormat,
     Tool,
     ToolCall,
-    ToolChoice,
 )
 
 FORM = frozenset({"tools", "tool_choice", "parallel_tool_calls", "response_format", "logprobs", "top_logprobs"})
@@ -69,9 +67,7 @@ SUPPORTED = frozenset({
 }) | FORM | HINTS | EXTENSIONS
 # Parameters we do not support but whose value here asks for nothing (as if left out).
 NEUTRAL = {"functions": []}
-SYSTEM_ROLES = ("system", "developer")
 MAX_CHOICES = 8
-REASONING_EFFORTS = ("minimal", "low", "medium", "high")
 
 
 @dataclass
@@ -103,9 +99,10 @@ def read_chat(body: dict) -> OpenAIChat:
     }
     form = {
         "tools": offered,
-        "tool_choice": _tool_choice(body.get("tool_choice"), offered),
+        "tool_choice": tool_choice(body.get("tool_choice"), offered, ("function", "name"),
+                                   '{"type": "function", "function": {"name": ...}}'),
         "parallel_tool_calls": boolean(body.get("parallel_tool_calls"), "parallel_tool_calls", default=True),
-        "response_format": _response_format(body.get("response_format")),
+        "response_format": answer_format(body.get("response_format"), "response_format", "json_schema"),
         "logprobs": _logprobs(body),
         "options": _hints(body),
     }
@@ -187,9 +184,7 @@ def _hints(body: dict) -> dict:
     for token, bias in (hints.get("logit_bias") or {}).items():
         if isinstance(bias, bool) or not isinstance(bias, (int, float)) or not -100 <= bias <= 100:
             raise invalid(f"Invalid 'logit_bias.{token}': a number between -100 and 100.", "logit_bias")
-    if hints.get("reasoning_effort") not in (None, *REASONING_EFFORTS):
-        raise invalid(f"Invalid 'reasoning_effort': expected one of {', '.join(REASONING_EFFORTS)}.",
-                      "reasoning_effort")
+    reasoning_effort(hints.get("reasoning_effort"), "reasoning_effort")
     modalities = hints.pop("modalities", ["text"])
     if modalities != ["text"]:
         raise invalid("Only the text modality is supported: send modalities [\"text\"] or leave it out.",
@@ -214,47 +209,7 @@ def _tool(item, index: int) -> Tool:
     if json_object(item, where).get("type") != "function":
         raise invalid(f"Invalid '{where}.type': expected 'function' (the only kind of tool supported).",
                       f"{where}.type")
-    function = json_object(item.get("function"), f"{where}.function")
-    at = f"{where}.function"
-    return tool(function_name(function.get("name"), f"{at}.name"), function.get("parameters"),
-                function.get("description"), boolean(function.get("strict"), f"{at}.strict"), at, f"{at}.parameters")
-
-
-def _tool_choice(value, tools: tuple[Tool, ...]) -> ToolChoice:
-    if value is None:
-        return ToolChoice()
-    if value in (AUTO_TOOLS, NO_TOOLS, REQUIRED_TOOL):
-        if not tools and value == REQUIRED_TOOL:
-            raise invalid("tool_choice 'required' needs `tools`.", "tool_choice")
-        return ToolChoice(value)
-    if isinstance(value, dict) and value.get("type") == "function":
-        name = function_name((value.get("function") or {}).get("name"), "tool_choice.function.name")
-        if name not in {tool.name for tool in tools}:
-            raise invalid(f"Invalid 'tool_choice': no tool named '{name}' in `tools`.", "tool_choice")
-        return ToolChoice.named(name)
-    raise invalid("Invalid 'tool_choice': expected 'auto', 'none', 'required' or "
-                  "{\"type\": \"function\", \"function\": {\"name\": ...}}.", "tool_choice")
-
-
-def _response_format(value) -> ResponseFormat | None:
-    if value is None:
-        return None
-    kind = json_object(value, "response_format").get("type")
-    if kind == "text":
-        return None
-    if kind == JSON_OBJECT:
-        return ResponseFormat(JSON_OBJECT)
-    if kind != JSON_SCHEMA:
-        raise invalid("Invalid 'response_format.type': expected 'text', 'json_object' or 'json_schema'.",
-                      "response_format.type")
-    spec = json_object(value.get("json_schema"), "response_format.json_schema")
-    name = function_name(spec.get("name"), "response_format.json_schema.name")
-    schema = json_object(spec.get("schema", {"type": "object"}), "response_format.json_schema.schema")
-    problem = schema_problem(schema)
-    if problem:
-        raise invalid(f"Invalid schema for response_format '{name}': {problem}", "response_format.json_schema.schema",
-                      "invalid_json_schema")
-    return ResponseFormat(JSON_SCHEMA, schema, name, boolean(spec.get("strict"), "response_format.json_schema.strict"))
+    return function_tool(json_object(item.get("function"), f"{where}.function"), f"{where}.function")
 
 
 # --- the conversation ---------------------------------------------------------------------------
@@ -285,15 +240,8 @@ def _conversation(messages) -> tuple[tuple[Message, ...], str | None]:
         else:
             raise invalid(f"Invalid '{where}.role': expected one of system, developer, user, assistant, tool.",
                           f"{where}.role")
-    _check_turns(turns)
+    check_turns(turns, "messages")
     return tuple(turns), "\n".join(system) or None
-
-
-def _check_turns(turns: list[Message]) -> None:
-    if not turns or turns[-1].role not in (USER, TOOL):
-        raise invalid("The last message (besides system and developer messages) must be a user or tool message.",
-                      "messages")
-    check_conversation(turns)
 
 
 def _name(message: dict, where: str) -> str | None:
@@ -373,7 +321,9 @@ def _parts(content, param: str, images_allowed: bool) -> tuple[str, tuple[Image,
             texts.append(part["text"])
         elif kind == "image_url" and images_allowed:
             allow_keys(part, where, ("type", "image_url"))
-            images.append(_image(json_object(part.get("image_url"), f"{where}.image_url"), f"{where}.image_url"))
+            spec = json_object(part.get("image_url"), f"{where}.image_url")
+            images.append(detailed_image(spec.get("url"), spec.get("detail"), f"{where}.image_url.url",
+                                         f"{where}.image_url.detail"))
         elif kind in ("image_url", "input_audio", "file", "refusal"):
             raise invalid(f"Content parts of type '{kind}' are not supported in this message; send "
                           f"{'text or image_url' if images_allowed else 'text'} parts.", f"{where}.type",
@@ -382,10 +332,3 @@ def _parts(content, param: str, images_allowed: bool) -> tuple[str, tuple[Image,
             raise invalid(f"Invalid '{where}.type': expected 'text'{' or image_url' if images_allowed else ''}.",
                           f"{where}.type")
     return "\n".join(texts), tuple(images)
-
-
-def _image(spec: dict, where: str) -> Image:
-    detail = spec.get("detail")
-    if detail not in (None, "auto", "low", "high"):
-        raise invalid(f"Invalid '{where}.detail': expected auto, low or high.", f"{where}.detail")
-    return image(spec.get("url"), f"{where}.url", detail)

@@ -95,10 +95,11 @@ class OpenedStream:
         return self.first[2] if self.first is not None else no_answer(request_id=self.request_id)
 
 
-def open_stream(body: dict, **form) -> OpenedStream:
-    """Enqueue as /chat/stream does (`form`: the job fields of the answer's form) and follow the
-    request's events up to the first piece of the answer."""
-    request_id, job = enqueue_chat(body, stream=True, **form)
+def open_stream(body: dict, **enqueued) -> OpenedStream:
+    """Enqueue as /chat/stream does (`enqueued`: enqueue_chat's other arguments, the job fields
+    of the answer's form among them) and follow the request's events up to the first piece of
+    the answer."""
+    request_id, job = enqueue_chat(body, stream=True, **enqueued)
     events = follow(services().requests, request_id, "0-0", job.deadline + WAIT_GRACE, HEARTBEAT_SECONDS,
                     RESUME_GRACE)
     decision: dict = {}

@@ -248,10 +248,11 @@ def test_errors_surface_as_the_sdk_exception_classes(client, web):
 def test_a_spent_budget_is_insufficient_quota(web, app, redis_client):
     _, issued = app.extensions["orchestrator"].users.create("thrifty", monthly_budget=0.000001)
     with openai.OpenAI(base_url=web, api_key=issued.key, max_retries=0) as client:
-        with pytest.raises(openai.RateLimitError) as raised:  # as OpenAI answers an exhausted quota
-            client.chat.completions.create(model=PRIMARY, messages=QUESTION)
-    assert raised.value.status_code == 429 and raised.value.response.headers["x-should-retry"] == "false"
-    assert raised.value.type == raised.value.code == "insufficient_quota"
+        for stream in (False, True):  # a streamed request is refused before its stream starts
+            with pytest.raises(openai.RateLimitError) as raised:  # as OpenAI answers an exhausted quota
+                client.chat.completions.create(model=PRIMARY, messages=QUESTION, stream=stream)
+            assert raised.value.status_code == 429 and raised.value.response.headers["x-should-retry"] == "false"
+            assert raised.value.type == raised.value.code == "insufficient_quota"
 
 
 def test_the_rate_limit_reaches_the_sdk_as_a_rate_limit_error(settings, api_key):
@@ -294,6 +295,8 @@ USER = {"role": "user", "content": "Hi"}
         ({"model": "auto", "messages": [USER], "functions": [{"name": "f"}]}, 400, "functions",
          "unsupported_parameter"),
         ({"model": "auto", "messages": [USER], "tool_choice": "required"}, 400, "tool_choice", "invalid_value"),
+        ({"model": "auto", "messages": [USER], "tool_choice": {"type": "function", "function": "f"}}, 400,
+         "tool_choice.function.name", "invalid_value"),
         ({"model": "auto", "messages": [USER], "tools": [{"type": "function", "function": {
             "name": "f", "parameters": {"type": "object", "properties": {"x": {"type": "nope"}}}}}]}, 400,
          "tools[0].function.parameters", "invalid_function_parameters"),
