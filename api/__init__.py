@@ -61,6 +61,9 @@ def create_app(services: Services | None = None) -> Flask:
     api.register_blueprint(batch.blp, url_prefix=f"{API_PREFIX}/batch")
     batch.document(api)
     app.register_blueprint(openai_compat.blp)  # OpenAI's wire format at /v1, outside the spec (see the module)
+    from api import openai_batches
+
+    app.register_blueprint(openai_batches.blp)  # OpenAI's /v1/files and /v1/batches, outside the spec
     return app
 
 

@@ -248,7 +248,16 @@ def submit(body: dict) -> dict:
     priority, items, end_user = body["priority"], body["requests"], body.get("user")
     economy = body["on_upstream_failure"] if economy_asked(body) else None
     jobs = [item_job(item, owner, svc.settings, batch_id, priority, end_user, economy) for item in items]
-    svc.batches.create(batch_id, owner, priority, jobs, [item.get("metadata") for item in items], end_user)
+    enqueue(batch_id, owner, priority, jobs, [item.get("metadata") for item in items], end_user)
+    return {"batch_id": batch_id, "status": "queued", "total": len(items), "priority": priority,
+            "mode": ECONOMY if economy else STANDARD}
+
+
+def enqueue(batch_id: str, owner: str, priority: int, jobs: list[ChatJob], metadata: list,
+            end_user: str | None = None, openai: dict | None = None) -> None:
+    """Record the batch and its items, then send every item's task (this door's and the OpenAI door's)."""
+    svc = services()
+    svc.batches.create(batch_id, owner, priority, jobs, metadata, end_user, openai)
     try:
         _send(batch_id, enumerate(jobs), priority)
         svc.batches.mark_sent(batch_id)
@@ -258,11 +267,9 @@ def submit(body: dict) -> dict:
         except Exception:
             pass
         raise
-    return {"batch_id": batch_id, "status": "queued", "total": len(items), "priority": priority,
-            "mode": ECONOMY if economy else STANDARD}
 
 
-def _own_batch(batch_id: str) -> dict:
+def own_batch(batch_id: str) -> dict:
     """The caller's batch; the admin key may read and cancel anyone's."""
     batch = services().batches.get(batch_id)
     user = current_user()
@@ -315,7 +322,7 @@ class BatchStatus(MethodView):
     @_not_found
     def get(self, page: dict, batch_id: str):
         """The batch's status, counts, progress, cost, timing, and a page of its results."""
-        batch = _own_batch(batch_id)
+        batch = own_batch(batch_id)
         return _with_page(batch, page["offset"], page["limit"])
 
 
@@ -325,10 +332,10 @@ class BatchCancel(MethodView):
     @_not_found
     def post(self, batch_id: str):
         """Cancel the batch: items not started end cancelled (no provider called); running ones finish."""
-        batch = _own_batch(batch_id)
+        batch = own_batch(batch_id)
         if batch["status"] not in ("completed", "partially_completed", "failed", "cancelled"):
             services().batches.cancel(batch_id, batch["total"])
-            batch = _own_batch(batch_id)
+            batch = own_batch(batch_id)
         return _with_page(batch, 0, 0)
 
 
@@ -340,7 +347,7 @@ class BatchResults(MethodView):
     @_not_found
     def get(self, batch_id: str):
         """Download every item's result as JSON Lines."""
-        batch = _own_batch(batch_id)
+        batch = own_batch(batch_id)
         lines = (json.dumps(item) + "\n" for item in services().batches.iter_results(batch_id, batch["total"]))
         return Response(lines, mimetype=JSONL,
                         headers={"Content-Disposition": f'attachment; filename="{batch_id}.jsonl"'})

@@ -50,7 +50,7 @@ def _under_prefix(path: str) -> bool:
 
 
 @blp.errorhandler(OpenAIError)
-def _openai_error(error: OpenAIError):
+def openai_error_response(error: OpenAIError):
     response = jsonify({"error": error.error})
     response.status_code = error.status
     response.headers.update(error.headers)
@@ -123,7 +123,7 @@ def _logprobs(response: dict) -> dict | None:
     return None if response.get("logprobs") is None else {"content": response["logprobs"], "refusal": None}
 
 
-def _completion(result: dict, created: int) -> dict:
+def completion_body(result: dict, created: int) -> dict:
     response = result["response"]
     return {
         "id": f"chatcmpl-{result['request_id']}",
@@ -254,7 +254,7 @@ def chat_completions():
     if chat.stream:
         return _stream(chat, created)
     result = run_chat(chat.body, **chat.form)
-    return jsonify(_completion(result, created)), 200, _routing_headers(result)
+    return jsonify(completion_body(result, created)), 200, _routing_headers(result)
 
 
 def _model_entries() -> list[dict]:
@@ -280,5 +280,6 @@ def retrieve_model(model: str):
 @blp.route("/<path:endpoint>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def unknown_endpoint(endpoint: str):
     message = (f"Unknown request URL: {request.method} {PREFIX}/{endpoint}. This gateway serves "
-               f"POST {PREFIX}/chat/completions, GET {PREFIX}/models and GET {PREFIX}/models/{{model}}.")
+               f"POST {PREFIX}/chat/completions, GET {PREFIX}/models and GET {PREFIX}/models/{{model}}, "
+               f"{PREFIX}/files and {PREFIX}/batches.")
     raise OpenAIError(404, openai_error(404, message, "unknown_url"))

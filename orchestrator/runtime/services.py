@@ -25,6 +25,7 @@ from orchestrator.store.budgets import Budgets
 from orchestrator.store.circuits import CircuitPolicy, Circuits
 from orchestrator.store.connection import Replicas, connect
 from orchestrator.store.conversations import Conversations
+from orchestrator.store.files import Files
 from orchestrator.store.fleet import Fleet
 from orchestrator.store.learning import Learning
 from orchestrator.store.ledger import Ledger
@@ -139,6 +140,10 @@ class Services:
     @cached_property
     def batches(self) -> BatchStore:
         return BatchStore(self.redis, self.settings.redis_prefix, self.settings.result_ttl, self.requests, self.ledger)
+
+    @cached_property
+    def files(self) -> Files:
+        return Files(self.redis, self.settings.redis_prefix, self.settings.result_ttl)
 
     @cached_property
     def provider_batches(self) -> ProviderBatches:

@@ -117,15 +117,18 @@ class BatchStore:
         return self.keyspace.batches_open
 
     def create(self, batch_id: str, owner: str, priority: int, jobs: list[ChatJob], metadata: list,
-               end_user: str | None = None) -> None:
+               end_user: str | None = None, openai: dict | None = None) -> None:
         """Record the batch and every item as queued, a few thousand per round trip; the
-        items must exist before their tasks are sent."""
+        items must exist before their tasks are sent. `openai`: what the OpenAI door keeps
+        with a batch it made (api/openai_batches.py: its input file, endpoint, metadata)."""
         mode = ECONOMY if jobs and jobs[0].economy else STANDARD
         key = self.key(batch_id)
         now = time.time()
         pipe = self.redis.pipeline(transaction=False)
         pipe.hset(key, mapping={"owner": owner, "priority": priority, "total": len(jobs), "created_at": now, "mode": mode,
                                 "running": 0, "completed": 0, "failed": 0, "cancelled": 0, "cost_micro": 0})
+        if openai is not None:
+            pipe.hset(key, "openai", json.dumps(openai))
         pipe.expire(key, self.ttl)
         pipe.zadd(self.open_key, {batch_id: now})
         pipe.zremrangebyscore(self.open_key, 0, now - self.ttl)  # older than any result kept: forgotten
@@ -235,6 +238,7 @@ class BatchStore:
             "sent": "sent_at" in raw,
             "priority": int(raw["priority"]),
             "mode": raw.get("mode", STANDARD),
+            "openai": json.loads(raw["openai"]) if "openai" in raw else None,
             "total": total,
             "counts": counts,
             "progress": round(done / total, 4) if total else 1.0,
@@ -258,6 +262,15 @@ class BatchStore:
             pipe.hmget(self.requests.record_key(item_id(batch_id, index)), "status", "result", "metadata",
                        "started_at", "finished_at", "cost_micro", *ECONOMY_FIELDS)
         return [_item_view(index, item_id(batch_id, index), fields) for index, fields in zip(indexes, pipe.execute(), strict=True)]
+
+    def iter_records(self, batch_id: str, total: int, page: int = 500) -> Iterator[tuple[str, dict | None, dict | None]]:
+        """Each item's (status, result as the ledger wrote it, metadata), in submission order."""
+        for offset in range(0, total, page):
+            pipe = self.redis.pipeline(transaction=False)
+            for index in range(offset, min(total, offset + page)):
+                pipe.hmget(self.requests.record_key(item_id(batch_id, index)), "status", "result", "metadata")
+            for status, result, metadata in pipe.execute():
+                yield status, result and json.loads(result), metadata and json.loads(metadata)
 
     def iter_results(self, batch_id: str, total: int, page: int = 500) -> Iterator[dict]:
         for offset in range(0, total, page):

@@ -16,6 +16,8 @@ Requests and batches
   lost-sweep                       string: the last look for lost batch items, one at a time
   conv:{owner}:{conversation_id}   list: the conversation's messages (JSON)
   streams-open                     sorted set: reader id -> last read (streaming answers)
+  file:{file_id}                   hash: an uploaded file (owner, filename, purpose, bytes, created_at, data)
+  user-files:{user}                sorted set: the user's file ids -> upload time
 Economy batches (orchestrator/store/provider_batches.py)
   economy-pending:{model}          sorted set: economy items routed to the model, not yet submitted -> when
   upstream:{id}                    hash: a provider batch: provider, model, total, status, submitted_at, ...
@@ -86,6 +88,12 @@ class Keys:
 
     def user_batches(self, user_id: str) -> str:
         return f"{self.prefix}user-batches:{user_id}"
+
+    def file(self, file_id: str) -> str:
+        return f"{self.prefix}file:{file_id}"
+
+    def user_files(self, user_id: str) -> str:
+        return f"{self.prefix}user-files:{user_id}"
 
     def economy_pending(self, model: str) -> str:
         return f"{self.prefix}economy-pending:{model}"
