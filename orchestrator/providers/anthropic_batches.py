@@ -3,42 +3,33 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import anthropic
 
 from orchestrator.core.errors import ProviderError
 from orchestrator.core.types import ChatRequest
 from orchestrator.providers.anthropic_messages import AnthropicProvider, call_arguments
-from orchestrator.providers.batch_api import ItemResult, UpstreamState
+from orchestrator.providers.batch_api import ItemResult, SdkBatches, UpstreamState
 
 
-class AnthropicBatches:
-    def __init__(self, provider: AnthropicProvider):
-        self.provider, self.client = provider, provider.client
-
-    @contextmanager
-    def _errors(self, model: str) -> Iterator[None]:
-        try:
-            yield
-        except anthropic.APIError as exc:
-            raise self.provider._error(exc, model) from exc
+class AnthropicBatches(SdkBatches):
+    sdk_error = anthropic.APIError
+    provider: AnthropicProvider
 
     def submit(self, requests: list[ChatRequest]) -> str:
-        with self._errors(requests[0].model):
+        with self.errors(requests[0].model):
             return self.client.messages.batches.create(
                 requests=[{"custom_id": r.request_id, "params": call_arguments(r)} for r in requests]).id
 
     def state(self, upstream_id: str) -> UpstreamState:
-        with self._errors(""):
+        with self.errors(""):
             status = self.client.messages.batches.retrieve(upstream_id).processing_status
         return UpstreamState(status, status == "ended")
 
     def results(self, upstream_id: str, requests: dict[str, ChatRequest]) -> dict[str, ItemResult]:
         model = next(iter(requests.values())).model if requests else ""
         started, outcomes = time.monotonic(), {}
-        with self._errors(model):
+        with self.errors(model):
             for entry in self.client.messages.batches.results(upstream_id):
                 request = requests.get(entry.custom_id)
                 if request is not None:
@@ -56,5 +47,5 @@ class AnthropicBatches:
         return None  # canceled or expired: never run
 
     def cancel(self, upstream_id: str) -> None:
-        with self._errors(""):
+        with self.errors(""):
             self.client.messages.batches.cancel(upstream_id)

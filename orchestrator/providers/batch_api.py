@@ -10,6 +10,8 @@ and nothing else for a failed call. ProviderRegistry.batch_api builds a model's 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -40,3 +42,19 @@ class BatchApi(Protocol):
 
     def cancel(self, upstream_id: str) -> None: ...
 
+
+class SdkBatches:
+    """What every batch adapter shares: its provider adapter (whose translation and reading
+    it uses), that adapter's SDK client, and the SDK's errors read as ProviderError."""
+
+    sdk_error: type[Exception]  # the SDK's base exception
+
+    def __init__(self, provider):
+        self.provider, self.client = provider, provider.client
+
+    @contextmanager
+    def errors(self, model: str) -> Iterator[None]:
+        try:
+            yield
+        except self.sdk_error as exc:
+            raise self.provider._error(exc, model) from exc

@@ -4,15 +4,13 @@ custom id in its metadata, and inlined responses read back by that key."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from google.genai import errors as genai_errors
 from google.genai import types
 
 from orchestrator.core.errors import ErrorKind, ProviderError
 from orchestrator.core.types import ChatRequest
-from orchestrator.providers.batch_api import ItemResult, UpstreamState
+from orchestrator.providers.batch_api import ItemResult, SdkBatches, UpstreamState
 from orchestrator.providers.errors import classify
 from orchestrator.providers.google_gemini import GeminiProvider, config_of, contents_of
 
@@ -20,33 +18,26 @@ TIMEOUT = 60.0  # seconds the submission itself may take
 KEY = "key"  # the metadata field that carries a request's custom id
 
 
-class GeminiBatches:
-    def __init__(self, provider: GeminiProvider):
-        self.provider, self.client = provider, provider.client
-
-    @contextmanager
-    def _errors(self, model: str) -> Iterator[None]:
-        try:
-            yield
-        except genai_errors.APIError as exc:
-            raise self.provider._error(exc, model) from exc
+class GeminiBatches(SdkBatches):
+    sdk_error = genai_errors.APIError
+    provider: GeminiProvider
 
     def submit(self, requests: list[ChatRequest]) -> str:
         model = requests[0].model
         inlined = [types.InlinedRequest(contents=contents_of(r), config=config_of(r, TIMEOUT),
                                         metadata={KEY: r.request_id or ""}) for r in requests]
-        with self._errors(model):
+        with self.errors(model):
             return self.client.batches.create(model=model, src=inlined).name or ""
 
     def state(self, upstream_id: str) -> UpstreamState:
-        with self._errors(""):
+        with self.errors(""):
             job = self.client.batches.get(name=upstream_id)
         return UpstreamState(job.state.value if job.state else "", bool(job.done))
 
     def results(self, upstream_id: str, requests: dict[str, ChatRequest]) -> dict[str, ItemResult]:
         model = next(iter(requests.values())).model if requests else ""
         started, outcomes = time.monotonic(), {}
-        with self._errors(model):
+        with self.errors(model):
             job = self.client.batches.get(name=upstream_id)
         for entry in (job.dest.inlined_responses if job.dest else None) or ():
             request = requests.get((entry.metadata or {}).get(KEY, ""))
@@ -66,5 +57,5 @@ class GeminiBatches:
         return ProviderError(kind, message, provider=self.provider.name, model=request.model, status=error.code)
 
     def cancel(self, upstream_id: str) -> None:
-        with self._errors(""):
+        with self.errors(""):
             self.client.batches.cancel(name=upstream_id)

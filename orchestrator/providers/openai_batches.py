@@ -5,51 +5,42 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import openai
 from openai.types.chat import ChatCompletion
 
 from orchestrator.core.errors import ProviderError
 from orchestrator.core.types import ChatRequest
-from orchestrator.providers.batch_api import ItemResult, UpstreamState
+from orchestrator.providers.batch_api import ItemResult, SdkBatches, UpstreamState
 from orchestrator.providers.openai_compatible import OpenAICompatibleProvider, call_arguments
 
 ENDPOINT = "/v1/chat/completions"
 _ENDED = ("completed", "failed", "expired", "cancelled")
 
 
-class OpenAIBatches:
-    def __init__(self, provider: OpenAICompatibleProvider):
-        self.provider, self.client = provider, provider.client
-
-    @contextmanager
-    def _errors(self, model: str) -> Iterator[None]:
-        try:
-            yield
-        except openai.APIError as exc:
-            raise self.provider._error(exc, model) from exc
+class OpenAIBatches(SdkBatches):
+    sdk_error = openai.APIError
+    provider: OpenAICompatibleProvider
 
     def submit(self, requests: list[ChatRequest]) -> str:
         model = requests[0].model
         lines = ({"custom_id": r.request_id, "method": "POST", "url": ENDPOINT,
                   "body": call_arguments(r, self.provider.models[r.model])} for r in requests)
         data = "".join(json.dumps(line) + "\n" for line in lines).encode()
-        with self._errors(model):
+        with self.errors(model):
             uploaded = self.client.files.create(file=("economy.jsonl", data), purpose="batch")
             return self.client.batches.create(input_file_id=uploaded.id, endpoint=ENDPOINT,
                                               completion_window="24h").id
 
     def state(self, upstream_id: str) -> UpstreamState:
-        with self._errors(""):
+        with self.errors(""):
             status = self.client.batches.retrieve(upstream_id).status
         return UpstreamState(status, status in _ENDED)
 
     def results(self, upstream_id: str, requests: dict[str, ChatRequest]) -> dict[str, ItemResult]:
         model = next(iter(requests.values())).model if requests else ""
         started, outcomes = time.monotonic(), {}
-        with self._errors(model):
+        with self.errors(model):
             batch = self.client.batches.retrieve(upstream_id)
             for file_id in (batch.output_file_id, batch.error_file_id):
                 for line in self.client.files.content(file_id).text.splitlines() if file_id else ():
@@ -72,5 +63,5 @@ class OpenAIBatches:
             return exc
 
     def cancel(self, upstream_id: str) -> None:
-        with self._errors(""):
+        with self.errors(""):
             self.client.batches.cancel(upstream_id)
