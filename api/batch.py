@@ -22,8 +22,8 @@ from api.auth import current_user
 from api.errors import ApiError, Blueprint, ErrorResponseSchema, _flatten
 from api.schemas import STRATEGIES, CatalogModel, StrictFloat, StrictSchema, _not_blank
 from orchestrator.config import get_settings
-from orchestrator.core.job import ChatJob, item_id, new_batch_id
-from orchestrator.store.batches import item_job
+from orchestrator.core.job import ECONOMY_FALLBACKS, RUN_STANDARD, ChatJob, item_id, new_batch_id
+from orchestrator.store.batches import ECONOMY, MODES, STANDARD, item_job
 from workers import dispatch
 from workers.queues import DEFAULT_PRIORITY
 
@@ -33,6 +33,7 @@ blp = Blueprint("batch", __name__, description="Batches of chat requests: submit
 
 PAGE_LIMIT = 1_000
 JSONL = "application/x-ndjson"
+ECONOMY_WINDOW = "24h"  # OpenAI's completion window, the providers' batch window
 
 
 def _text(description: str) -> fields.Field:
@@ -72,6 +73,16 @@ class BatchSubmitSchema(StrictSchema):
     )
     user = fields.String(allow_none=True, validate=validate.Length(max=256),
                          metadata={"description": "Your end user's id, recorded with every item"})
+    mode = fields.String(load_default=STANDARD, validate=validate.OneOf(MODES), metadata={
+        "description": "standard: each item called at once, at the standard price. economy: each item routed as "
+                       "usual, then sent with others of its model through its provider's batch API, at the batch "
+                       "price (about half), answered within 24 hours; a model whose provider has no batch API "
+                       "runs at once"})
+    completion_window = fields.String(validate=validate.OneOf([ECONOMY_WINDOW]), metadata={
+        "description": "24h is economy mode (OpenAI's name for it)"})
+    on_upstream_failure = fields.String(load_default=RUN_STANDARD, validate=validate.OneOf(ECONOMY_FALLBACKS), metadata={
+        "description": "Economy: an item the provider batch failed or expired runs again at the standard price "
+                       "(standard), or ends failed (fail)"})
 
     @ma.pre_load
     def _not_too_many(self, data, **kwargs):
@@ -114,6 +125,7 @@ class BatchSubmittedSchema(ma.Schema):
     status = fields.String(required=True, metadata={"description": "queued"})
     total = fields.Integer(required=True, metadata={"description": "Number of items"})
     priority = fields.Integer(required=True)
+    mode = fields.String(required=True, metadata={"description": "standard or economy"})
 
 
 class BatchCountsSchema(ma.Schema):
@@ -132,6 +144,27 @@ class BatchTimingSchema(ma.Schema):
     elapsed = fields.Float(required=True, metadata={"description": "Seconds from submission to the end (or now)"})
 
 
+class EconomySchema(ma.Schema):
+    state = fields.String(required=True, metadata={
+        "description": "pending (routed, waiting to be submitted), submitted (in a provider batch), standard (the "
+                       "provider batch failed it: running at the standard price)"})
+    model = fields.String(required=True)
+    provider_batch = fields.String(allow_none=True, metadata={"description": "The provider batch's id"})
+    since = fields.Float(required=True, metadata={"description": "Unix time it entered this state"})
+
+
+class ProviderBatchSchema(ma.Schema):
+    id = fields.String(required=True, metadata={"description": "The provider's batch id"})
+    provider = fields.String(required=True)
+    model = fields.String(required=True)
+    total = fields.Integer(required=True, metadata={"description": "Items of this batch and others in it"})
+    status = fields.String(required=True, metadata={"description": "The provider's word for its state"})
+    submitted_at = fields.Float(required=True)
+    cancel_sent_at = fields.Float(allow_none=True)
+    ended_at = fields.Float(allow_none=True, metadata={"description": "When it was seen ended"})
+    collected_at = fields.Float(allow_none=True, metadata={"description": "When its results were written"})
+
+
 class BatchItemResultSchema(ma.Schema):
     index = fields.Integer(required=True, metadata={"description": "Position in the submitted requests"})
     request_id = fields.String(required=True)
@@ -146,6 +179,8 @@ class BatchItemResultSchema(ma.Schema):
     metadata = fields.Dict(allow_none=True)
     started_at = fields.Float(allow_none=True)
     finished_at = fields.Float(allow_none=True)
+    economy = fields.Nested(EconomySchema, allow_none=True,
+                            metadata={"description": "An economy item's way through its provider's batch API"})
 
 
 class BatchSummarySchema(ma.Schema):
@@ -161,6 +196,9 @@ class BatchSummarySchema(ma.Schema):
 
 
 class BatchStatusSchema(BatchSummarySchema):
+    mode = fields.String(required=True, metadata={"description": "standard or economy"})
+    provider_batches = fields.List(fields.Nested(ProviderBatchSchema), required=True, metadata={
+        "description": "Economy: the provider batches its items went to, oldest first"})
     results = fields.List(fields.Nested(BatchItemResultSchema), required=True)
     offset = fields.Integer(required=True)
     limit = fields.Integer(required=True)
@@ -198,13 +236,28 @@ def _send(batch_id: str, items: Iterable[tuple[int, ChatJob]], priority: int) ->
     dispatch.enqueue_batch_items(((item_id(batch_id, index), job) for index, job in items), priority)
 
 
+def economy_asked(body: dict) -> bool:
+    """Economy mode, asked by its name or by OpenAI's: a completion window of 24 hours."""
+    return body["mode"] == ECONOMY or body.get("completion_window") == ECONOMY_WINDOW
+
+
 def submit(body: dict) -> dict:
     svc = services()
     owner = current_user().id
     batch_id = new_batch_id()
     priority, items, end_user = body["priority"], body["requests"], body.get("user")
-    jobs = [item_job(item, owner, svc.settings, batch_id, priority, end_user) for item in items]
-    svc.batches.create(batch_id, owner, priority, jobs, [item.get("metadata") for item in items], end_user)
+    economy = body["on_upstream_failure"] if economy_asked(body) else None
+    jobs = [item_job(item, owner, svc.settings, batch_id, priority, end_user, economy) for item in items]
+    enqueue(batch_id, owner, priority, jobs, [item.get("metadata") for item in items], end_user)
+    return {"batch_id": batch_id, "status": "queued", "total": len(items), "priority": priority,
+            "mode": ECONOMY if economy else STANDARD}
+
+
+def enqueue(batch_id: str, owner: str, priority: int, jobs: list[ChatJob], metadata: list,
+            end_user: str | None = None, openai: dict | None = None) -> None:
+    """Record the batch and its items, then send every item's task (this door's and the OpenAI door's)."""
+    svc = services()
+    svc.batches.create(batch_id, owner, priority, jobs, metadata, end_user, openai)
     try:
         _send(batch_id, enumerate(jobs), priority)
         svc.batches.mark_sent(batch_id)
@@ -214,10 +267,9 @@ def submit(body: dict) -> dict:
         except Exception:
             pass
         raise
-    return {"batch_id": batch_id, "status": "queued", "total": len(items), "priority": priority}
 
 
-def _own_batch(batch_id: str) -> dict:
+def own_batch(batch_id: str) -> dict:
     """The caller's batch; the admin key may read and cancel anyone's."""
     batch = services().batches.get(batch_id)
     user = current_user()
@@ -229,7 +281,8 @@ def _own_batch(batch_id: str) -> dict:
 def _with_page(batch: dict, offset: int, limit: int) -> dict:
     results = services().batches.results(batch["batch_id"], batch["total"], offset, limit)
     end = offset + len(results)
-    return {**batch, "results": results, "offset": offset, "limit": limit,
+    return {**batch, "provider_batches": services().provider_batches.of_batch(batch["batch_id"]),
+            "results": results, "offset": offset, "limit": limit,
             "next_offset": end if results and end < batch["total"] else None}
 
 
@@ -269,7 +322,7 @@ class BatchStatus(MethodView):
     @_not_found
     def get(self, page: dict, batch_id: str):
         """The batch's status, counts, progress, cost, timing, and a page of its results."""
-        batch = _own_batch(batch_id)
+        batch = own_batch(batch_id)
         return _with_page(batch, page["offset"], page["limit"])
 
 
@@ -279,10 +332,10 @@ class BatchCancel(MethodView):
     @_not_found
     def post(self, batch_id: str):
         """Cancel the batch: items not started end cancelled (no provider called); running ones finish."""
-        batch = _own_batch(batch_id)
+        batch = own_batch(batch_id)
         if batch["status"] not in ("completed", "partially_completed", "failed", "cancelled"):
             services().batches.cancel(batch_id, batch["total"])
-            batch = _own_batch(batch_id)
+            batch = own_batch(batch_id)
         return _with_page(batch, 0, 0)
 
 
@@ -294,7 +347,7 @@ class BatchResults(MethodView):
     @_not_found
     def get(self, batch_id: str):
         """Download every item's result as JSON Lines."""
-        batch = _own_batch(batch_id)
+        batch = own_batch(batch_id)
         lines = (json.dumps(item) + "\n" for item in services().batches.iter_results(batch_id, batch["total"]))
         return Response(lines, mimetype=JSONL,
                         headers={"Content-Disposition": f'attachment; filename="{batch_id}.jsonl"'})

@@ -157,10 +157,14 @@ def register_header_limits(app: Flask) -> None:
         return None
 
 
+FORM_PATHS = ("/v1/files",)  # the OpenAI door's file upload (api/openai_batches.py): multipart/form-data
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.before_request
     def _require_json():
-        if request.method in ("POST", "PUT", "PATCH") and request.content_length and not request.is_json:
+        if request.method in ("POST", "PUT", "PATCH") and request.content_length and not request.is_json \
+                and request.path not in FORM_PATHS:
             return error_response(
                 415, "unsupported_media_type", "Send the body as JSON with the header Content-Type: application/json."
             )

@@ -77,7 +77,7 @@ def _logprobs(response: dict) -> dict | None:
     return None if response.get("logprobs") is None else {"content": response["logprobs"], "refusal": None}
 
 
-def _completion(results: list[dict], created: int) -> dict:
+def completion_body(results: list[dict], created: int) -> dict:
     """One chat.completion of one or more answers (`n`), their usage summed."""
     first = results[0]
     usage = {key: sum(r["response"]["usage"].get(key, 0) for r in results)
@@ -162,7 +162,7 @@ def chat_completions():
     if chat.stream:
         return _stream(chat, created)
     results = run_chats(chat.body, chat.n, **chat.form)
-    return jsonify(_completion(results, created)), 200, routing_headers(results)
+    return jsonify(completion_body(results, created)), 200, routing_headers(results)
 
 
 def _model_entries() -> list[dict]:
@@ -193,6 +193,6 @@ def retrieve_model(model: str):
 def unknown_endpoint(endpoint: str):
     message = (f"Unknown request URL: {request.method} {PREFIX}/{endpoint}. This gateway serves "
                f"POST {PREFIX}/chat/completions, POST {PREFIX}/responses, GET {PREFIX}/responses/{{id}}, "
-               f"POST {PREFIX}/messages, POST {PREFIX}/messages/count_tokens, GET {PREFIX}/models and "
-               f"GET {PREFIX}/models/{{model}}.")
+               f"POST {PREFIX}/messages, POST {PREFIX}/messages/count_tokens, {PREFIX}/files, {PREFIX}/batches, "
+               f"GET {PREFIX}/models and GET {PREFIX}/models/{{model}}.")
     raise Refused(404, message, None, "unknown_url")

@@ -6,7 +6,7 @@ import itertools
 import time
 from dataclasses import dataclass
 
-from sandbox.faults import Fault, FaultSyntaxError, fault
+from sandbox.faults import BATCH_LEVEL, Fault, FaultSyntaxError, fault
 
 ANY_MODEL = "*"
 
@@ -66,12 +66,25 @@ class FaultRules:
             if rule.fault.kind == "down_for" and self._outage_over(rule):
                 self._rules.remove(rule)
                 continue
-            if rule.count is not None:
-                rule.count -= 1
-                if rule.count == 0:
-                    self._rules.remove(rule)
+            self._count(rule)
             return rule.fault
         return None
+
+    def batch_faults(self, model: str) -> dict[str, Fault]:
+        """The faults of a provider batch of `model` being created, by kind (the first rule of
+        each kind); each counts against its rule."""
+        found: dict[str, Fault] = {}
+        for rule in list(self._rules):
+            if rule.model in (model, ANY_MODEL) and rule.fault.kind in BATCH_LEVEL and rule.fault.kind not in found:
+                found[rule.fault.kind] = rule.fault
+                self._count(rule)
+        return found
+
+    def _count(self, rule: FaultRule) -> None:
+        if rule.count is not None:
+            rule.count -= 1
+            if rule.count == 0:
+                self._rules.remove(rule)
 
     def _outage_over(self, rule: FaultRule) -> bool:
         now = self._clock()

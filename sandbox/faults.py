@@ -29,10 +29,14 @@ KINDS: dict[str, dict[str, tuple[type, object]]] = {
     "reject_prefill": {},
     "down_for": {"seconds": (float, 30.0)},
     "invalid_output": {},  # structured answers and tool-call arguments that do not validate
+    # A provider batch's own course (sandbox/batch_jobs.py), matched when a batch is created:
+    "batch_delay": {"seconds": (float, 1.0)},  # its items are answered over this many seconds
+    "batch_expire": {"after_items": (int, 0)},  # it expires at the end of its delay, this many items answered
 }
 CHOICES = {("content_filter", "block"): ("response", "prompt")}
 STREAM_ONLY = frozenset({"stream_cut", "stream_stall", "malformed_chunk", "no_done", "slow_stream"})
-RULE_ONLY = frozenset({"down_for"})  # it needs state across requests
+RULE_ONLY = frozenset({"down_for", "batch_delay", "batch_expire"})  # they need state across requests
+BATCH_LEVEL = frozenset({"batch_delay", "batch_expire"})  # a provider batch's, never one call's
 
 
 class FaultSyntaxError(ValueError):
@@ -48,7 +52,10 @@ class Fault:
         return self.params[name]
 
     def applies_to(self, stream: bool, prefill: bool) -> bool:
-        """Stream faults need a stream; reject_prefill needs an assistant prefill."""
+        """Stream faults need a stream; reject_prefill needs an assistant prefill; a provider
+        batch's own faults never apply to a call (FaultRules.batch_faults takes them)."""
+        if self.kind in BATCH_LEVEL:
+            return False
         if self.kind in STREAM_ONLY:
             return stream
         if self.kind == "reject_prefill":

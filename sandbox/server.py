@@ -1,4 +1,4 @@
-"""The sandbox's HTTP server (aiohttp): it plays OpenAI, Anthropic and Gemini.
+"""The sandbox's HTTP server (aiohttp): it plays OpenAI, Anthropic and Gemini, and their batch APIs.
 
 Every provider request goes through one pipeline: read the call in its wire format, log
 the attempt, pick a fault (the x-sandbox-fault header, else the first rule that applies),
@@ -19,7 +19,7 @@ import uuid
 from aiohttp import web
 
 from orchestrator.core.catalog import Catalog, ModelCapabilities
-from sandbox import control
+from sandbox import anthropic_batches, control, gemini_batches, openai_batches
 from sandbox.anthropic_wire import AnthropicWire
 from sandbox.attempts import Attempt
 from sandbox.conversation import InvalidConversation
@@ -177,6 +177,40 @@ async def serve(request: web.Request, wire: WireFormat) -> web.StreamResponse:
     return response
 
 
+def answer_alone(state: SandboxState, wire: WireFormat, body: dict, route: dict, client_request_id: str
+                 ) -> tuple[int, dict]:
+    """An item of a provider batch, answered (status and body) as the same call made alone
+    would be, with its fault rules (those that act on a connection are a server error here),
+    and logged as an attempt whose client request id is the item's custom id."""
+    attempt = state.attempts.start(wire.api, time.time(), f"req_{uuid.uuid4().hex}", client_request_id)
+    try:
+        try:
+            call = wire.parse(body, route)
+        except InvalidConversation as exc:
+            raise invalid(str(exc)) from None
+        attempt.model, attempt.conversation = call.model, call.conversation
+        spec, fault = state.spec(call.model), state.rules.take(call.model, False, call.conversation.prefill is not None)
+        attempt.fault = fault
+        if fault is not None and fault.kind in _FAULT_ERRORS:
+            raise _fault_error(fault, call, spec)
+        if fault is not None and fault.kind in ("reset", "no_response"):
+            raise UpstreamError("server_error")
+        _check_context_window(call, spec)
+        status, answer = 200, wire.completion_body(_complete(state, wire, call, spec, fault))
+    except UpstreamError as error:
+        status, answer = wire.error_payload(error)
+    attempt.status = status
+    return status, answer
+
+
+async def _batch_of_its_api(request: web.Request) -> web.Response:
+    """GET /v1/batches/{id} is both OpenAI's batch and, at google-genai's default API version,
+    Gemini's batch job: the job's own API answers."""
+    job = request.app[STATE_KEY].batches.get(request.match_info["batch_id"])
+    retrieve = gemini_batches.retrieve if job is not None and job.api == GeminiWire.api else openai_batches.retrieve
+    return await retrieve(request)
+
+
 def _endpoint(wire: WireFormat):
     async def handle(request: web.Request) -> web.StreamResponse:
         return await serve(request, wire)
@@ -207,6 +241,11 @@ def create_app(catalog: Catalog, latency_scale: float = 1.0, *, seed: int = 0) -
         "/{version:v1|v1beta}/models/{model}:{action:generateContent|streamGenerateContent}", _endpoint(GeminiWire())
     )
     app.router.add_get("/v1/models", list_models)
+    # The providers' batch APIs (sandbox/batch_jobs.py); their items answered by `answer_alone`.
+    openai_batches.add_routes(app.router, answer_alone)
+    anthropic_batches.add_routes(app.router, answer_alone)
+    gemini_batches.add_routes(app.router, answer_alone)
+    app.router.add_get("/v1/batches/{batch_id}", _batch_of_its_api)
     app.router.add_get("/health", health)
     control.add_routes(app.router)
     return app

@@ -195,8 +195,13 @@ class WireFormat:
     def respond(self, body: dict, request_id: str, status: int = 200, headers: dict | None = None) -> web.Response:
         return web.json_response(body, status=status, headers={self.request_id_header: request_id, **(headers or {})})
 
-    def error_response(self, error: UpstreamError, stream: bool, request_id: str) -> web.Response:
-        status, tag, default_message = self.errors[error.kind]
+    def error_payload(self, error: UpstreamError) -> tuple[int, dict]:
+        """The error's HTTP status and body (a kind the format has no shape for is a bad request)."""
+        status, tag, default_message = self.errors.get(error.kind) or self.errors["invalid_request"]
         message = error.message or default_message.format(**error.details)
+        return status, self.error_body(error, status, tag, message)
+
+    def error_response(self, error: UpstreamError, stream: bool, request_id: str) -> web.Response:
+        status, body = self.error_payload(error)
         headers = {"retry-after": f"{error.retry_after:g}"} if error.retry_after is not None else {}
-        return self.respond(self.error_body(error, status, tag, message), request_id, status, headers)
+        return self.respond(body, request_id, status, headers)

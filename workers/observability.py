@@ -7,9 +7,10 @@
   worker sets it around each task, and keeps it on the retries a task sends itself.
 - Queue age: every task published carries the time it was sent (`enqueued_at`), from which
   /metrics reads how long the oldest waiting task has waited (workers/broker.py).
-- Checks: on each heartbeat, orchestrator/runtime/monitor.py's checks and the sweep for batch
-  items the broker lost (workers/lost_items.py), by one worker of the fleet per interval, in a
-  thread of their own so the heartbeat is never held up.
+- Checks: on each heartbeat, orchestrator/runtime/monitor.py's checks, the sweep for batch
+  items the broker lost (workers/lost_items.py) and economy batches' submissions and collections
+  (workers/provider_batches.py), by one worker of the fleet per interval, in a thread of their
+  own so the heartbeat is never held up.
 """
 
 from __future__ import annotations
@@ -65,11 +66,11 @@ _running = threading.Lock()
 
 
 def _check() -> None:
-    from workers import lost_items
+    from workers import lost_items, provider_batches
     from workers.tasks import services
 
     try:
-        services().monitor.tick(lambda: lost_items.sweep(services()))
+        services().monitor.tick(lambda: lost_items.sweep(services()), lambda: provider_batches.step(services()))
     finally:
         _running.release()
 

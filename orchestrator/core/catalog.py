@@ -6,11 +6,14 @@ them; everything else comes from models.yaml, merged with the operator's MODELS_
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import yaml
 from genai_prices import Usage as PriceUsage
@@ -33,6 +36,8 @@ class ModelProvider(str, enum.Enum):
 
 
 PROVIDER_KINDS = ("openai", "anthropic", "google")
+STANDARD, BATCH = "standard", "batch"  # how a call is processed, and priced: at once, or in a provider batch
+_BATCH_CONTEXT = {"processing": BATCH}  # genai-prices' batch variants
 
 
 class CatalogError(Exception):
@@ -45,6 +50,11 @@ class ProviderConfig:
     kind: str  # one of PROVIDER_KINDS: the wire format and SDK used
     api_key_env: str | None = None
     base_url: str | None = None  # a custom OpenAI-compatible server
+    batch_api: bool | None = None  # whether it has its kind's batch API; None: the built-in providers have
+
+    @property
+    def has_batch_api(self) -> bool:
+        return self.batch_api if self.batch_api is not None else self.base_url is None
 
 
 @dataclass(frozen=True)
@@ -102,15 +112,27 @@ class ModelCapabilities:
     # What the learned router compares it to: a reference model of its training data, "weak",
     # "strong" or a tier number (orchestrator/core/routing_model/tiers.py); None: placed by its quality prior.
     comparable_to: str | float | None = None
+    # The share of the price a provider batch takes off, where genai-prices has no batch variant of the model.
+    batch_discount: float = 0.0
+    processing: str = STANDARD  # BATCH: `cost` and the worst case at the provider's batch prices
+    # Whether genai-prices prices this model's batch processing itself (its batch variant).
+    genai_batch_variant: bool = field(init=False, repr=False, compare=False)
     # Read from `cost` itself when the model is made; empty when part of a call has no price,
     # so that nothing bounds what a call costs.
     price_tiers: tuple[PriceTier, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "genai_batch_variant", self._read_batch_variant())
         object.__setattr__(self, "price_tiers", self._read_price_tiers())
 
+    def batch_priced(self) -> ModelCapabilities:
+        """This model called through its provider's batch API: priced (and bounded) at batch prices."""
+        return dataclasses.replace(self, processing=BATCH)
+
     def cost(self, usage: Usage) -> float:
-        """What `usage` costs on this model, in USD."""
+        """What `usage` costs on this model, in USD; at batch prices for a batch-priced model:
+        genai-prices' batch variant where it has one, else the standard price less `batch_discount`."""
+        batch = self.processing == BATCH
         if self.price_source == "genai-prices":
             priced = calc_price(
                 PriceUsage(
@@ -120,15 +142,30 @@ class ModelCapabilities:
                 ),
                 model_ref=self.price_ref or self.model_name,
                 provider_id=self.provider,
+                price_context=_BATCH_CONTEXT if batch and self.genai_batch_variant else None,
             )
-            return float(priced.total_price)
-        cached_price = self.cost_per_1k_cached_input if self.cost_per_1k_cached_input is not None else self.cost_per_1k_input
-        uncached = usage.input_tokens - usage.cached_tokens
-        return (
-            uncached * self.cost_per_1k_input
-            + usage.cached_tokens * cached_price
-            + usage.output_tokens * self.cost_per_1k_output
-        ) / 1000
+            total = float(priced.total_price)
+        else:
+            cached_price = (self.cost_per_1k_cached_input if self.cost_per_1k_cached_input is not None
+                            else self.cost_per_1k_input)
+            uncached = usage.input_tokens - usage.cached_tokens
+            total = (uncached * self.cost_per_1k_input + usage.cached_tokens * cached_price
+                     + usage.output_tokens * self.cost_per_1k_output) / 1000
+        return total * (1 - self.batch_discount) if batch and not self.genai_batch_variant else total
+
+    def _read_batch_variant(self) -> bool:
+        """Whether genai-prices has a batch price of this model in force now."""
+        if self.price_source != "genai-prices":
+            return False
+        try:
+            model = calc_price(PriceUsage(input_tokens=1), model_ref=self.price_ref or self.model_name,
+                               provider_id=self.provider).model
+        except LookupError:
+            return False
+        now = datetime.now(UTC)
+        return any(variant.when.get("processing") == BATCH and (variant.constraint is None
+                                                                or variant.constraint.active(now))
+                   for variant in model.price_variants or ())
 
     @property
     def fully_priced(self) -> bool:
@@ -238,7 +275,7 @@ def _model_from_entry(name: str, entry: dict, providers: dict[str, ProviderConfi
     unknown = set(entry.get("capabilities", [])) - set(_CAPABILITY_FLAGS)
     if unknown:
         raise CatalogError(f"model {name!r}: unknown capabilities {sorted(unknown)}; known: {sorted(_CAPABILITY_FLAGS)}")
-    flags = {_CAPABILITY_FLAGS[c]: True for c in entry.get("capabilities", [])}
+    flags: dict[str, Any] = {_CAPABILITY_FLAGS[c]: True for c in entry.get("capabilities", [])}
     latency = entry.get("latency", {})
     prices = entry.get("prices")
     if prices:
@@ -253,6 +290,10 @@ def _model_from_entry(name: str, entry: dict, providers: dict[str, ProviderConfi
                                "(MODELS_FILE for your own models)") from None
         source = "genai-prices"
     context_window = int(entry.get("context_window", 8192))
+    batch_discount = entry.get("batch_discount", 0.0)
+    if isinstance(batch_discount, bool) or not isinstance(batch_discount, (int, float)) or not 0 <= batch_discount < 1:
+        raise CatalogError(f"model {name!r}: batch_discount must be a share of the price from 0 to under 1, "
+                           f"not {batch_discount!r}")
     comparable_to = entry.get("comparable_to")
     if comparable_to is not None and (isinstance(comparable_to, bool) or not isinstance(comparable_to, (str, int, float))):
         raise CatalogError(f"model {name!r}: comparable_to must be a reference model's name or a tier number, not {comparable_to!r}")
@@ -272,6 +313,7 @@ def _model_from_entry(name: str, entry: dict, providers: dict[str, ProviderConfi
         price_ref=entry.get("price_ref"),
         limits=_limits_from_entry(name, entry),
         comparable_to=comparable_to,
+        batch_discount=float(batch_discount),
         **flags,
     )
 
@@ -294,6 +336,15 @@ class Catalog:
 
     def provider_of(self, model: ModelCapabilities) -> ProviderConfig:
         return self.providers[model.provider]
+
+    def has_batch_api(self, model: ModelCapabilities) -> bool:
+        return self.providers[model.provider].has_batch_api
+
+    def at_batch_prices(self) -> Catalog:
+        """This catalog as economy batches see it: each model whose provider has a batch API at
+        its batch prices, the others as they are (they run at once, at the standard price)."""
+        return Catalog({name: m.batch_priced() if self.has_batch_api(m) else m for name, m in self.models.items()},
+                       self.providers)
 
     def without(self, names) -> Catalog:
         """This catalog less the models named."""
@@ -323,7 +374,7 @@ class Catalog:
         try:
             providers = {name: ProviderConfig(name=name, **spec) for name, spec in data["providers"].items()}
         except TypeError as exc:
-            raise CatalogError(f"providers: {exc}; allowed keys: kind, api_key_env, base_url") from None
+            raise CatalogError(f"providers: {exc}; allowed keys: kind, api_key_env, base_url, batch_api") from None
         for provider in providers.values():
             if provider.kind not in PROVIDER_KINDS:
                 raise CatalogError(f"provider {provider.name!r}: kind {provider.kind!r} is not one of {PROVIDER_KINDS}")

@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from orchestrator.config import Settings
 from orchestrator.core.types import ChatRequest, ChatResponse, Message, ResponseFormat, Tool, ToolChoice
 
-JOB_VERSION = 2  # 2: rich messages (images, tool calls), tools, response_format, options
+JOB_VERSION = 3  # 2: rich messages (images, tool calls), tools, response_format, options; 3: economy
 ADMIN_ID = "admin"  # the owner of work submitted with the operator's admin key
+RUN_STANDARD, END_FAILED = "standard", "fail"
+ECONOMY_FALLBACKS = (RUN_STANDARD, END_FAILED)  # an economy item the provider batch failed: run again, or fail
 
 
 _ITEM_ID = re.compile(r"(bat_[0-9a-f]{32})-\d{1,9}")
@@ -94,6 +96,9 @@ class ChatJob:
     response_format: ResponseFormat | None = None
     logprobs: int | None = None
     options: dict = field(default_factory=dict)  # see ChatRequest.options
+    # A batch item in economy mode (through its provider's batch API, at batch prices): what it
+    # does when the provider batch fails or expires it, one of ECONOMY_FALLBACKS; None: standard.
+    economy: str | None = None
     version: int = JOB_VERSION
 
     def to_json(self) -> dict:

@@ -35,6 +35,7 @@ from orchestrator.execution.attempt import (
     estimated_usage,
     prompt_tokens,
 )
+from orchestrator.execution.economy import Economy
 from orchestrator.execution.outcomes import FINISHED, RetryLater, RunOutcome
 from orchestrator.execution.rate_slots import NoSlot, RateSlots, WaitForSlot
 from orchestrator.execution.settlement import RESERVATION_GRACE, Settlement, cannot_finish, exhausted
@@ -69,11 +70,12 @@ class Executor:
     def __init__(self, *, redis_client: redis.Redis, catalog: Catalog, requests: RequestStore, ledger: Ledger,
                  users: Users,
                  budgets: Budgets, circuits: Circuits, stats: Stats, conversations: Conversations,
-                 admission: Admission, caller: Caller, observer: Observer, rate_slots: RateSlots,
-                 settlement: Settlement, settings: Settings):
+                 admission: Admission, economy_admission: Admission, economy: Economy, caller: Caller,
+                 observer: Observer, rate_slots: RateSlots, settlement: Settlement, settings: Settings):
         self.redis, self.catalog, self.requests, self.ledger, self.users = redis_client, catalog, requests, ledger, users
         self.budgets, self.circuits, self.stats, self.conversations = budgets, circuits, stats, conversations
         self.admission, self.caller, self.observer = admission, caller, observer
+        self.economy_admission, self.economy = economy_admission, economy
         self.rate_slots, self.settlement, self.settings = rate_slots, settlement, settings
 
     def run(self, request_id: str, job: ChatJob, chain: Chain | None = None, slot: RateLimitSlot | None = None,
@@ -90,7 +92,7 @@ class Executor:
             request = job.chat_request(self.settings, inputs.history)
             if chain is None:
                 assert inputs.routing is not None
-                chain = self.admission.admit(request_id, job, request, inputs.routing)
+                chain = self._admit(request_id, job, request, inputs.routing)
                 if chain is None:
                     return FINISHED
                 states = inputs.routing.states
@@ -101,6 +103,22 @@ class Executor:
             log.exception("request %s failed inside the worker", request_id)
             self.settlement.fail(request_id, job, INTERNAL_ERROR)
             return FINISHED
+
+    def _admit(self, request_id: str, job: ChatJob, request: ChatRequest, routing: RoutingInputs) -> Chain | None:
+        """The request's chain; None when it was refused, or parked: an economy item routed (at
+        batch prices) to a model whose provider has a batch API waits for the economy pass
+        (orchestrator/execution/economy.py). One routed to a model without a batch API runs now,
+        routed and reserved again at the standard price."""
+        if not job.economy:
+            return self.admission.admit(request_id, job, request, routing)
+        chain = self.economy_admission.admit(request_id, job, request, routing)
+        if chain is None:
+            return None
+        if self.economy.can_batch(chain.current):
+            self.economy.park(request_id, chain)
+            return None
+        self.budgets.release(job.owner, request_id)
+        return self.admission.admit(request_id, job, request, routing)
 
     def _read_inputs(self, request_id: str, job: ChatJob, first_run: bool) -> RunInputs:
         """One round trip: each Redis read is a wait for the first token. A chat request whose

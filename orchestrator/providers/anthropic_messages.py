@@ -99,7 +99,7 @@ def _tools(request: ChatRequest) -> dict:
     return {"tools": tools, "tool_choice": picked}
 
 
-def _call_arguments(request: ChatRequest) -> dict:
+def call_arguments(request: ChatRequest) -> dict:
     # The Messages API of the current SDK takes no sampling temperature or top_p: not forwarded.
     args = {
         "model": request.model,
@@ -142,22 +142,26 @@ class AnthropicProvider(SdkProvider):
     def complete(self, request: ChatRequest, timeout: float) -> ChatResponse:
         started = time.monotonic()
         try:
-            message = self.client.messages.create(**_call_arguments(request), extra_headers=request_headers(request),
+            message = self.client.messages.create(**call_arguments(request), extra_headers=request_headers(request),
                                                   timeout=timeout)
         except anthropic.APIError as exc:
             raise self._error(exc, request.model) from exc
         except STREAM_BREAKS as exc:
             raise interrupted(exc, self.name, request.model) from exc
+        return self.read(request, started, message)
+
+    def read(self, request: ChatRequest, started: float, message) -> ChatResponse:
+        """The answer of a Message (the SDK's object), called or batched; a refusal raises."""
         self._refuse_refusal(message.stop_reason, request.model)
         content, tool_calls = _answer(message.content)
         return self._response(
             request, started, content, _FINISH_REASONS.get(message.stop_reason, "stop"),
-            _usage(message.usage.model_dump()), message._request_id or message.id, tool_calls,
+            _usage(message.usage.model_dump()), getattr(message, "_request_id", None) or message.id, tool_calls,
         )
 
     def stream(self, request: ChatRequest, timeout: float) -> Generator[StreamEvent, None, None]:
         try:
-            yield from self._posted_stream("/v1/messages", {**_call_arguments(request), "stream": True}, request, timeout)
+            yield from self._posted_stream("/v1/messages", {**call_arguments(request), "stream": True}, request, timeout)
         except anthropic.APIError as exc:
             raise self._error(exc, request.model) from exc
         except STREAM_BREAKS as exc:

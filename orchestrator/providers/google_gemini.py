@@ -81,7 +81,7 @@ def _parts(message: Message, names: dict[str, str]) -> list[types.Part]:
     return parts
 
 
-def _contents(request: ChatRequest) -> list[types.Content]:
+def contents_of(request: ChatRequest) -> list[types.Content]:
     names = tool_names(request.messages)
     return [
         types.Content(role=_ROLES[turn.role], parts=[part for m in turn.messages for part in _parts(m, names)])
@@ -110,7 +110,7 @@ def _response_format(request: ChatRequest) -> dict:
     return {"response_mime_type": "application/json", **schema}
 
 
-def _config(request: ChatRequest, timeout: float) -> types.GenerateContentConfig:
+def config_of(request: ChatRequest, timeout: float) -> types.GenerateContentConfig:
     hints = {name: request.options[name] for name in _HINTS if request.options.get(name) is not None}
     return types.GenerateContentConfig(
         system_instruction=system_text(request),
@@ -157,12 +157,16 @@ class GeminiProvider(SdkProvider):
         started = time.monotonic()
         try:
             response = self.client.models.generate_content(
-                model=request.model, contents=_contents(request), config=_config(request, timeout)
+                model=request.model, contents=contents_of(request), config=config_of(request, timeout)
             )
         except genai_errors.APIError as exc:
             raise self._error(exc, request.model) from exc
         except STREAM_BREAKS as exc:
             raise interrupted(exc, self.name, request.model) from exc
+        return self.read(request, started, response)
+
+    def read(self, request: ChatRequest, started: float, response: types.GenerateContentResponse) -> ChatResponse:
+        """The answer of a GenerateContentResponse, called or batched; a blocked one raises."""
         reason = self._finish(response, request.model)
         text, calls = _answer(response)
         return self._response(
@@ -173,7 +177,7 @@ class GeminiProvider(SdkProvider):
     def stream(self, request: ChatRequest, timeout: float) -> Generator[StreamEvent, None, None]:
         try:
             responses = self.client.models.generate_content_stream(
-                model=request.model, contents=_contents(request), config=_config(request, timeout)
+                model=request.model, contents=contents_of(request), config=config_of(request, timeout)
             )
             try:
                 yield from self._events(responses, request.model)

@@ -85,7 +85,7 @@ def _response_format(form: ResponseFormat | None) -> dict:
     return {"response_format": {"type": JSON_SCHEMA, "json_schema": schema}}
 
 
-def _call_arguments(request: ChatRequest, model: ModelCapabilities) -> dict:
+def call_arguments(request: ChatRequest, model: ModelCapabilities) -> dict:
     args = {"model": request.model, "messages": to_openai_messages(request), **_tools(request),
             **_response_format(request.response_format)}
     hints = _REASONING_HINTS if model.reasoning_model else _HINTS
@@ -156,22 +156,26 @@ class OpenAICompatibleProvider(SdkProvider):
         started = time.monotonic()
         try:
             completion = self.client.chat.completions.create(
-                **_call_arguments(request, self.models[request.model]), extra_headers=request_headers(request),
+                **call_arguments(request, self.models[request.model]), extra_headers=request_headers(request),
                 timeout=timeout,
             )
         except openai.APIError as exc:
             raise self._error(exc, request.model) from exc
         except STREAM_BREAKS as exc:
             raise interrupted(exc, self.name, request.model) from exc
+        return self.read(request, started, completion)
+
+    def read(self, request: ChatRequest, started: float, completion) -> ChatResponse:
+        """The answer of a Chat Completion (the SDK's object), called or batched."""
         choice = completion.choices[0]
         logprobs = [entry.model_dump() for entry in choice.logprobs.content or ()] if choice.logprobs else None
         return self._response(
             request, started, choice.message.content or "", _FINISH_REASONS.get(choice.finish_reason, "stop"),
-            _usage(completion.usage), completion._request_id or completion.id, _tool_calls(choice.message), logprobs,
+            _usage(completion.usage), getattr(completion, "_request_id", None) or completion.id, _tool_calls(choice.message), logprobs,
         )
 
     def stream(self, request: ChatRequest, timeout: float) -> Generator[StreamEvent, None, None]:
-        body = {**_call_arguments(request, self.models[request.model]), "stream": True,
+        body = {**call_arguments(request, self.models[request.model]), "stream": True,
                 "stream_options": {"include_usage": True}}
         try:
             yield from self._posted_stream("/chat/completions", body, request, timeout)

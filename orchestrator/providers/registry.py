@@ -20,6 +20,7 @@ from orchestrator.config import Settings
 from orchestrator.core.catalog import Catalog, ModelCapabilities, ProviderConfig
 from orchestrator.core.errors import keep_secret
 from orchestrator.providers.base import Provider
+from orchestrator.providers.batch_api import BatchApi
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,21 @@ class ProviderRegistry:
             if model.provider not in self._providers:
                 self._providers[model.provider] = self._build(self.catalog.providers[model.provider])
             return self._providers[model.provider]
+
+    def batch_api(self, model: ModelCapabilities) -> BatchApi:
+        """The batch API of the model's provider, on the same client (economy batches)."""
+        provider, kind = self.for_model(model), self.catalog.providers[model.provider].kind
+        if kind == "openai":
+            from orchestrator.providers.openai_batches import OpenAIBatches
+
+            return OpenAIBatches(provider)
+        if kind == "anthropic":
+            from orchestrator.providers.anthropic_batches import AnthropicBatches
+
+            return AnthropicBatches(provider)
+        from orchestrator.providers.gemini_batches import GeminiBatches
+
+        return GeminiBatches(provider)
 
     def warm(self) -> None:
         """Build every provider's client now, so that no request waits for an SDK's import;

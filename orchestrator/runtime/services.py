@@ -13,6 +13,7 @@ from orchestrator.core.router import Router
 from orchestrator.execution.accounting import Accounting
 from orchestrator.execution.admission import Admission
 from orchestrator.execution.attempt import Caller, Observer
+from orchestrator.execution.economy import WINDOW, Economy
 from orchestrator.execution.executor import Executor
 from orchestrator.execution.rate_slots import RateSlots
 from orchestrator.execution.settlement import Settlement
@@ -24,10 +25,12 @@ from orchestrator.store.budgets import Budgets
 from orchestrator.store.circuits import CircuitPolicy, Circuits
 from orchestrator.store.connection import Replicas, connect
 from orchestrator.store.conversations import Conversations
+from orchestrator.store.files import Files
 from orchestrator.store.fleet import Fleet
 from orchestrator.store.learning import Learning
 from orchestrator.store.ledger import Ledger
 from orchestrator.store.neighbourhood_quality import NeighbourhoodQuality
+from orchestrator.store.provider_batches import ProviderBatches
 from orchestrator.store.provider_limits import ProviderLimits
 from orchestrator.store.rate_limit import RateLimiter
 from orchestrator.store.requests import RequestStore
@@ -65,6 +68,12 @@ class Services:
     @cached_property
     def router(self) -> Router:
         return Router(self.catalog, default_model=self.settings.default_model_name, unserved=self.unavailable)
+
+    @cached_property
+    def economy_router(self) -> Router:
+        """Routing for economy batch items: the same strategies over the catalog at batch prices."""
+        return Router(self.catalog.at_batch_prices(), default_model=self.settings.default_model_name,
+                      quality_model=self.router.quality_model, unserved=self.unavailable)
 
     @cached_property
     def providers(self) -> ProviderRegistry:
@@ -133,6 +142,19 @@ class Services:
         return BatchStore(self.redis, self.settings.redis_prefix, self.settings.result_ttl, self.requests, self.ledger)
 
     @cached_property
+    def files(self) -> Files:
+        return Files(self.redis, self.settings.redis_prefix, self.settings.result_ttl)
+
+    @cached_property
+    def provider_batches(self) -> ProviderBatches:
+        return ProviderBatches(self.redis, self.settings.redis_prefix, self.settings.result_ttl)
+
+    @cached_property
+    def economy(self) -> Economy:
+        return Economy(catalog=self.economy_router.catalog, providers=self.providers, store=self.provider_batches,
+                       budgets=self.budgets, settlement=self.settlement, settings=self.settings)
+
+    @cached_property
     def provider_limits(self) -> ProviderLimits:
         settings = self.settings
         return ProviderLimits(self.redis, settings.redis_prefix, settings.provider_limit_window,
@@ -153,17 +175,24 @@ class Services:
     @cached_property
     def executor(self) -> Executor:
         settings, settlement = self.settings, self.settlement
-        admission = Admission(
-            redis_client=self.redis, catalog=self.catalog, router=self.router, budgets=self.budgets,
-            requests=self.requests, accounting=self.accounting, settlement=settlement,
-            neighbourhoods=self.neighbourhoods,
-            cost_tracking=settings.cost_tracking_enabled, monthly_cost_limit=settings.monthly_cost_limit,
-            request_timeout=settings.request_timeout, max_models=settings.max_models_per_request,
-        )
+        def admission(router: Router, request_timeout: float, max_models: int) -> Admission:
+            return Admission(
+                redis_client=self.redis, catalog=router.catalog, router=router, budgets=self.budgets,
+                requests=self.requests, accounting=self.accounting, settlement=settlement,
+                neighbourhoods=self.neighbourhoods,
+                cost_tracking=settings.cost_tracking_enabled, monthly_cost_limit=settings.monthly_cost_limit,
+                request_timeout=request_timeout, max_models=max_models,
+            )
+
+
         return Executor(
             redis_client=self.redis, catalog=self.catalog, requests=self.requests, ledger=self.ledger, users=self.users,
             budgets=self.budgets, circuits=self.circuits, stats=self.stats, conversations=self.conversations,
-            admission=admission, caller=Caller(self.providers),
+            admission=admission(self.router, settings.request_timeout, settings.max_models_per_request),
+            # An economy item's chain is its model alone, for the completion window: a failure goes
+            # back to the standard path, reserved again (orchestrator/execution/economy.py).
+            economy_admission=admission(self.economy_router, WINDOW, 1), economy=self.economy,
+            caller=Caller(self.providers),
             observer=Observer(redis_client=self.redis, stats=self.stats, circuits=self.circuits,
                               accounting=self.accounting, neighbourhoods=self.neighbourhoods),
             rate_slots=RateSlots(limits=self.provider_limits, providers=self.providers,

@@ -31,22 +31,26 @@ from orchestrator.store.ledger import Ledger
 from orchestrator.store.requests import RequestStore
 
 MICRO = 1_000_000
+ECONOMY_FIELDS = ("economy", "economy_model", "economy_upstream", "economy_since")  # provider_batches.py writes them
 ITEM_FIELDS = ("message", "task", "strategy", "model", "max_tokens", "system_prompt", "temperature")
 WRITE_CHUNK = 2_000  # items per pipeline round trip
 CANCEL_CHUNK = 1_000  # items per cancelling script run (each holds Redis a few milliseconds)
 
+STANDARD, ECONOMY = "standard", "economy"  # a batch's mode
+MODES = (STANDARD, ECONOMY)
 CANCELLED = {"status": 499, "code": "cancelled", "message": "The batch was cancelled before this item started.",
              "details": {"attempts": []}}
 
 
 def item_job(item: dict, owner: str, settings: Settings, batch_id: str, priority: int,
-             end_user: str | None = None) -> ChatJob:
+             end_user: str | None = None, economy: str | None = None) -> ChatJob:
     """The job of one item. Its time budget (REQUEST_TIMEOUT) starts when a worker starts
-    it, not when the batch is submitted: a large batch waits its turn."""
+    it, not when the batch is submitted: a large batch waits its turn. `economy`: see ChatJob."""
     body = {name: item.get(name) for name in ITEM_FIELDS}
     body["message"] = item.get("message") or item.get("task")
     body["user"] = end_user
-    return dataclasses.replace(job_from_body(body, owner, settings), deadline=None, batch=batch_id, priority=priority)
+    return dataclasses.replace(job_from_body(body, owner, settings), deadline=None, batch=batch_id, priority=priority,
+                               economy=economy)
 
 
 def batch_status(batch: dict, now: float | None = None) -> str:
@@ -66,15 +70,22 @@ def _float(value) -> float | None:
     return float(value) if value not in (None, "") else None
 
 
+def _economy(state: str | None, model: str | None, upstream: str | None, since: str | None) -> dict | None:
+    """An economy item's way through its provider's batch API (orchestrator/store/provider_batches.py)."""
+    if not state:
+        return None
+    return {"state": state, "model": model, "provider_batch": upstream or None, "since": _float(since)}
+
+
 def _item_view(index: int, request_id: str, fields: list) -> dict:
     """One item as the API shows it: its answer, or its error, and what it cost (as billed:
     the items' costs add up to the batch's, and to what the budget spent, exactly)."""
-    status, result, metadata, started_at, finished_at, cost_micro = fields
+    status, result, metadata, started_at, finished_at, cost_micro, *economy = fields
     view = {
         "index": index, "request_id": request_id, "status": status or "expired", "content": None, "model": None,
         "cost": 0.0, "usage": None, "finish_reason": None, "attempts": [], "error": None,
         "metadata": json.loads(metadata) if metadata else None,
-        "started_at": _float(started_at), "finished_at": _float(finished_at),
+        "started_at": _float(started_at), "finished_at": _float(finished_at), "economy": _economy(*economy),
     }
     if result:
         data = json.loads(result)
@@ -106,14 +117,18 @@ class BatchStore:
         return self.keyspace.batches_open
 
     def create(self, batch_id: str, owner: str, priority: int, jobs: list[ChatJob], metadata: list,
-               end_user: str | None = None) -> None:
+               end_user: str | None = None, openai: dict | None = None) -> None:
         """Record the batch and every item as queued, a few thousand per round trip; the
-        items must exist before their tasks are sent."""
+        items must exist before their tasks are sent. `openai`: what the OpenAI door keeps
+        with a batch it made (api/openai_batches.py: its input file, endpoint, metadata)."""
+        mode = ECONOMY if jobs and jobs[0].economy else STANDARD
         key = self.key(batch_id)
         now = time.time()
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hset(key, mapping={"owner": owner, "priority": priority, "total": len(jobs), "created_at": now,
+        pipe.hset(key, mapping={"owner": owner, "priority": priority, "total": len(jobs), "created_at": now, "mode": mode,
                                 "running": 0, "completed": 0, "failed": 0, "cancelled": 0, "cost_micro": 0})
+        if openai is not None:
+            pipe.hset(key, "openai", json.dumps(openai))
         pipe.expire(key, self.ttl)
         pipe.zadd(self.open_key, {batch_id: now})
         pipe.zremrangebyscore(self.open_key, 0, now - self.ttl)  # older than any result kept: forgotten
@@ -222,6 +237,8 @@ class BatchStore:
             "owner": raw["owner"],
             "sent": "sent_at" in raw,
             "priority": int(raw["priority"]),
+            "mode": raw.get("mode", STANDARD),
+            "openai": json.loads(raw["openai"]) if "openai" in raw else None,
             "total": total,
             "counts": counts,
             "progress": round(done / total, 4) if total else 1.0,
@@ -242,9 +259,18 @@ class BatchStore:
         indexes = range(max(0, offset), min(total, offset + limit))
         pipe = self.redis.pipeline(transaction=False)
         for index in indexes:
-            pipe.hmget(self.requests.record_key(item_id(batch_id, index)),
-                       "status", "result", "metadata", "started_at", "finished_at", "cost_micro")
+            pipe.hmget(self.requests.record_key(item_id(batch_id, index)), "status", "result", "metadata",
+                       "started_at", "finished_at", "cost_micro", *ECONOMY_FIELDS)
         return [_item_view(index, item_id(batch_id, index), fields) for index, fields in zip(indexes, pipe.execute(), strict=True)]
+
+    def iter_records(self, batch_id: str, total: int, page: int = 500) -> Iterator[tuple[str, dict | None, dict | None]]:
+        """Each item's (status, result as the ledger wrote it, metadata), in submission order."""
+        for offset in range(0, total, page):
+            pipe = self.redis.pipeline(transaction=False)
+            for index in range(offset, min(total, offset + page)):
+                pipe.hmget(self.requests.record_key(item_id(batch_id, index)), "status", "result", "metadata")
+            for status, result, metadata in pipe.execute():
+                yield status, result and json.loads(result), metadata and json.loads(metadata)
 
     def iter_results(self, batch_id: str, total: int, page: int = 500) -> Iterator[dict]:
         for offset in range(0, total, page):

@@ -89,6 +89,15 @@ class Budgets:
         return trip.script(self._remaining, list(self.keys(user_id, month_of(now))),
                            lambda reply: (reply[0] / MICRO, reply[1] / MICRO), now=now)
 
+    def release(self, user_id: str, request_id: str) -> None:
+        """Drop the request's reservation without billing anything (it is reserved again, at
+        another price: an economy batch item going back to the standard path)."""
+        _, held, until = self.keys(user_id, month_of(time.time()))
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hdel(held, request_id)
+        pipe.zrem(until, request_id)
+        pipe.execute()
+
     def charge(self, user_id: str, request_id: str, cost: float) -> Charge:
         """The settlement of the request: its reservation released, `cost` USD spent."""
         return Charge(self.keys(user_id, month_of(time.time())), request_id, round(cost * MICRO))

@@ -16,6 +16,15 @@ Requests and batches
   lost-sweep                       string: the last look for lost batch items, one at a time
   conv:{owner}:{conversation_id}   list: the conversation's messages (JSON)
   streams-open                     sorted set: reader id -> last read (streaming answers)
+  file:{file_id}                   hash: an uploaded file (owner, filename, purpose, bytes, created_at, data)
+  user-files:{user}                sorted set: the user's file ids -> upload time
+Economy batches (orchestrator/store/provider_batches.py)
+  economy-pending:{model}          sorted set: economy items routed to the model, not yet submitted -> when
+  upstream:{id}                    hash: a provider batch: provider, model, total, status, submitted_at, ...
+  upstream:{id}:items              list: its items' request ids, in submission order
+  upstreams-open                   sorted set: provider batches not collected yet -> submission time
+  batch:{batch_id}:upstreams       set: the provider batches of a batch's items
+  economy-lock                     string: the fleet's economy pass, one worker at a time
 Money and usage
   budget:{user}:{YYYY-MM}          hash: spent_micro
   budget:{user}:{YYYY-MM}:held     hash: request id -> reserved micro-dollars
@@ -79,6 +88,32 @@ class Keys:
 
     def user_batches(self, user_id: str) -> str:
         return f"{self.prefix}user-batches:{user_id}"
+
+    def file(self, file_id: str) -> str:
+        return f"{self.prefix}file:{file_id}"
+
+    def user_files(self, user_id: str) -> str:
+        return f"{self.prefix}user-files:{user_id}"
+
+    def economy_pending(self, model: str) -> str:
+        return f"{self.prefix}economy-pending:{model}"
+
+    def upstream(self, upstream_id: str) -> str:
+        return f"{self.prefix}upstream:{upstream_id}"
+
+    def upstream_items(self, upstream_id: str) -> str:
+        return f"{self.prefix}upstream:{upstream_id}:items"
+
+    @property
+    def upstreams_open(self) -> str:
+        return f"{self.prefix}upstreams-open"
+
+    def batch_upstreams(self, batch_id: str) -> str:
+        return f"{self.prefix}batch:{batch_id}:upstreams"
+
+    @property
+    def economy_lock(self) -> str:
+        return f"{self.prefix}economy-lock"
 
     @property
     def lost_sweep(self) -> str:

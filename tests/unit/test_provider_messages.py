@@ -2,9 +2,9 @@
 
 from orchestrator.core.types import ChatRequest, Image, Message, ResponseFormat, Tool, ToolCall
 from orchestrator.providers.anthropic_messages import ANSWER_TOOL
-from orchestrator.providers.anthropic_messages import _call_arguments as anthropic_arguments
+from orchestrator.providers.anthropic_messages import call_arguments as anthropic_arguments
 from orchestrator.providers.base import alternating_turns, system_text
-from orchestrator.providers.google_gemini import _contents
+from orchestrator.providers.google_gemini import contents_of
 from orchestrator.providers.openai_compatible import _ToolCallFragments, to_openai_messages
 
 CONVERSATION = (
@@ -35,7 +35,7 @@ def test_anthropic_gets_system_apart_and_alternating_turns():
 
 
 def test_gemini_contents_use_model_role():
-    contents = _contents(request())
+    contents = contents_of(request())
     assert [c.role for c in contents] == ["user", "model", "user"]
     assert system_text(request()) == "You are kind.\n\nAnswer in French."
 
@@ -48,14 +48,14 @@ def test_a_conversation_starting_with_the_assistant_gets_a_user_turn_first():
 
 def test_reasoning_models_take_max_completion_tokens_and_no_temperature():
     from orchestrator.core.catalog import Catalog
-    from orchestrator.providers.openai_compatible import _call_arguments
+    from orchestrator.providers.openai_compatible import call_arguments
 
     catalog = Catalog.load()
-    reasoning = _call_arguments(ChatRequest("o3-mini", CONVERSATION, temperature=0.3, max_tokens=200,
+    reasoning = call_arguments(ChatRequest("o3-mini", CONVERSATION, temperature=0.3, max_tokens=200,
                                             options={"reasoning_effort": "low"}), catalog.get("o3-mini"))
     assert reasoning["max_completion_tokens"] == 200 and "max_tokens" not in reasoning
     assert "temperature" not in reasoning and reasoning["reasoning_effort"] == "low"
-    plain = _call_arguments(ChatRequest("gpt-4", CONVERSATION, temperature=0.3, max_tokens=200), catalog.get("gpt-4"))
+    plain = call_arguments(ChatRequest("gpt-4", CONVERSATION, temperature=0.3, max_tokens=200), catalog.get("gpt-4"))
     assert plain["max_tokens"] == 200 and plain["temperature"] == 0.3
 
 
@@ -88,7 +88,7 @@ def test_anthropic_is_made_to_answer_a_schema_through_the_answer_tool():
 
 def test_gemini_names_the_tool_a_result_answers_and_reads_images():
     image = Image("data:image/png;base64,iVBORw0KGgo=")
-    contents = _contents(ChatRequest("m", (*TOOLED, Message("user", "And this?", images=(image,)))))
+    contents = contents_of(ChatRequest("m", (*TOOLED, Message("user", "And this?", images=(image,)))))
     call, result = contents[1].parts[0].function_call, contents[2].parts[0].function_response
     assert (call.name, call.args) == ("get_weather", {"city": "Paris"})
     assert (result.name, result.id, result.response) == ("get_weather", "call_1", {"temperature": 21})

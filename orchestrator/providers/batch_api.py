@@ -1,0 +1,60 @@
+"""The one interface every provider's batch API adapter implements, for economy batches
+(orchestrator/execution/economy.py): submit many calls of one model as a provider batch, read
+its state, read each call's answer back, cancel it.
+
+A call is a ChatRequest whose `request_id` is its custom id (the batch item's id), translated
+by its provider adapter's own code, and its answer read by the adapter's own `read`: a batched
+answer is what the same call made alone would have answered. Every method raises ProviderError
+and nothing else for a failed call. ProviderRegistry.batch_api builds a model's adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Protocol
+
+from orchestrator.core.errors import ProviderError
+from orchestrator.core.types import ChatRequest, ChatResponse
+
+# An item's outcome: its answer, its error, or None when the provider never ran it (the batch
+# expired or was cancelled first).
+ItemResult = ChatResponse | ProviderError | None
+
+
+@dataclass(frozen=True)
+class UpstreamState:
+    status: str  # the provider's own word
+    ended: bool  # no item will be answered any more: its results can be read
+
+
+class BatchApi(Protocol):
+    def submit(self, requests: list[ChatRequest]) -> str:
+        """Submit the calls (all of one model) as one provider batch; its id."""
+        ...
+
+    def state(self, upstream_id: str) -> UpstreamState: ...
+
+    def results(self, upstream_id: str, requests: dict[str, ChatRequest]) -> dict[str, ItemResult]:
+        """Each call's outcome by custom id, once the batch has ended (`requests` by custom id)."""
+        ...
+
+    def cancel(self, upstream_id: str) -> None: ...
+
+
+class SdkBatches:
+    """What every batch adapter shares: its provider adapter (whose translation and reading
+    it uses), that adapter's SDK client, and the SDK's errors read as ProviderError."""
+
+    sdk_error: type[Exception]  # the SDK's base exception
+
+    def __init__(self, provider):
+        self.provider, self.client = provider, provider.client
+
+    @contextmanager
+    def errors(self, model: str) -> Iterator[None]:
+        try:
+            yield
+        except self.sdk_error as exc:
+            raise self.provider._error(exc, model) from exc
