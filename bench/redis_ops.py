@@ -6,10 +6,11 @@ Starts a private redis-server (nothing else talks to it, so its command statisti
 ours alone), and the sandbox, one worker and one web process on it (bench/gateway.py's
 Stack, sandbox latency 0). For each kind of request it resets Redis's statistics, sends
 the requests one after another, waits until the stack is idle, and reads INFO
-commandstats; the commands an idle stack issues over the same time (heartbeats, the
-broker's polling) are measured apart and taken off. Reports per request: round trips
-(commands sent by a client: scripts count one), every command Redis ran (those inside
-scripts counted too), and the commands that weigh most.
+commandstats; what an idle stack costs over the same time (heartbeats, the broker's
+polling) is measured apart and taken off. Reports per request:
+every command Redis ran (those inside scripts counted too), of them the script calls, the
+Redis CPU time (INFO cpu) and so the requests one Redis core could serve, and the commands
+that weigh most.
 """
 
 from __future__ import annotations
@@ -50,9 +51,12 @@ class PrivateRedis:
                 time.sleep(0.05)
         raise RuntimeError("the private redis-server did not start")
 
-    def stats(self) -> dict[str, int]:
-        return {name.removeprefix("cmdstat_"): int(fields["calls"])
-                for name, fields in self.client.info("commandstats").items()}
+    def stats(self) -> dict[str, float]:
+        """Calls per command, and the server's CPU seconds so far (under "cpu_seconds")."""
+        calls = {name.removeprefix("cmdstat_"): float(fields["calls"])
+                 for name, fields in self.client.info("commandstats").items()}
+        cpu = self.client.info("cpu")
+        return {**calls, CPU: float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])}
 
     def stop(self) -> None:
         self.process.terminate()
@@ -61,34 +65,42 @@ class PrivateRedis:
 
 
 ROUND_TRIP_COMMANDS = frozenset({"evalsha", "eval", "fcall"})  # what a client sends; the rest may run inside
+CPU = "cpu_seconds"
 
 
-def measured(server: PrivateRedis, stack: Stack, send, count: int) -> tuple[dict[str, int], float]:
-    """The commands `count` calls of `send` made (less an idle stack's over the same time)."""
+def measured(server: PrivateRedis, stack: Stack, send, count: int) -> tuple[dict[str, float], float]:
+    """The commands `count` calls of `send` made, and Redis's CPU seconds meanwhile."""
     stack.wait_idle()
     server.client.config_resetstat()
+    cpu = server.stats()[CPU]
     started = time.monotonic()
     for i in range(count):
         send(i)
     stack.wait_idle()
     elapsed = time.monotonic() - started
-    return server.stats(), elapsed
+    stats = server.stats()
+    return {**stats, CPU: stats[CPU] - cpu}, elapsed
 
 
 def idle_rate(server: PrivateRedis, stack: Stack, seconds: float = 10.0) -> dict[str, float]:
+    """What an idle stack costs Redis a second: commands, and CPU seconds."""
     stack.wait_idle()
     server.client.config_resetstat()
+    cpu = server.stats()[CPU]
     time.sleep(seconds)
-    return {name: calls / seconds for name, calls in server.stats().items()}
+    stats = server.stats()
+    return {**{name: calls / seconds for name, calls in stats.items()}, CPU: (stats[CPU] - cpu) / seconds}
 
 
-def per_request(stats: dict[str, int], elapsed: float, idle: dict[str, float], count: int) -> dict:
+def per_request(stats: dict[str, float], elapsed: float, idle: dict[str, float], count: int) -> dict:
     net = {name: max(0.0, calls - idle.get(name, 0.0) * elapsed) / count for name, calls in stats.items()
            if name not in ("config|resetstat", "config", "info")}
-    inner = sum(net.values())
+    cpu_us = net.pop(CPU) * 1e6
+    commands = sum(net.values())
     scripts = sum(v for name, v in net.items() if name in ROUND_TRIP_COMMANDS)
     top = dict(sorted(((n, round(v, 2)) for n, v in net.items() if v >= 0.5), key=lambda kv: -kv[1])[:12])
-    return {"commands": round(inner, 1), "scripts": round(scripts, 1), "top": top}
+    return {"commands": round(commands, 1), "scripts": round(scripts, 1), "redis_cpu_us": round(cpu_us),
+            "requests_per_redis_cpu_second": round(1e6 / cpu_us) if cpu_us else None, "top": top}
 
 
 def main() -> None:
@@ -131,7 +143,8 @@ def main() -> None:
             warm(0)
         idle = idle_rate(server, stack)
         results = {"date": datetime.date.today().isoformat(), "host": platform.node(), "requests": args.requests,
-                   "batch_items": args.batch, "idle_commands_per_second": round(sum(idle.values()), 1)}
+                   "batch_items": args.batch,
+                   "idle_commands_per_second": round(sum(v for k, v in idle.items() if k != CPU), 1)}
         for name, send, count, per in (("chat/execute", execute, args.requests, args.requests),
                                        ("chat/stream", stream, args.requests, args.requests),
                                        ("/v1/chat/completions", openai, args.requests, args.requests),
