@@ -6,8 +6,7 @@ length and the old heuristic (complexity_score), on every set the issue names.
 - MMLU held out, each training file and the files pooled as mixed traffic: out-of-fold
   predictions of 5-fold cross-validation (fixed seed) over the whole training set, grouped
   by question whatever the file's template, MMLU by subject, and groups sharing a question
-  joined; nested: the penalty and the weights are chosen inside each training fold by its
-  own cross-validation, and the length term's clusters are made without the held-out fold.
+  joined; the length term's clusters are made without the held-out fold.
 - RouterBench: the cost, as a share of always-GPT-4's, at which the router (GPT-4 for the
   prompts it scores highest, Mixtral for the rest) is as accurate as always-GPT-4; and the
   same with per-model predictions over all eleven models (the cheapest one predicted within
@@ -41,9 +40,9 @@ from orchestrator.router_training.evaluation import apgr, cheapest_within, cost_
 from orchestrator.router_training.training import (
     Features,
     features,
-    Choice,
-    nested_out_of_fold,
+    out_of_fold,
     out_of_fold_per_model,
+    out_of_fold_relative_length,
     reading_of,
     word_vectors,
 )
@@ -93,7 +92,12 @@ def rows_for(set_name: str, samples: Sequence[Sample], learned: np.ndarray, lear
     return [Row(set_name, len(samples), name, a, c) for name, (a, c) in figures]
 
 
-def routerbench_per_model(samples: list[Sample], f: Features, penalties: Sequence[float]) -> list[str]:
+def cross_validated(samples: list[Sample], f: Features, penalty: float, length_weight: float) -> np.ndarray:
+    """Out-of-fold routing scores: the gap of the ridge fitted on the other folds, plus the length term."""
+    return out_of_fold(f, samples, penalty)[:, 0] + length_weight * out_of_fold_relative_length(f, samples)
+
+
+def routerbench_per_model(samples: list[Sample], f: Features, penalty: float) -> list[str]:
     """Each RouterBench model's correctness predicted out of fold; each prompt goes to the cheapest
     model predicted within t of the best, t swept: the cost (share of always-GPT-4's) at which
     accuracy first reaches always-GPT-4's, and the accuracy reached at half its cost."""
@@ -102,7 +106,7 @@ def routerbench_per_model(samples: list[Sample], f: Features, penalties: Sequenc
                      and set(models) <= set(s.scores) and set(models) <= set(s.costs)])
     scores = np.array([[samples[i].scores[m] for m in models] for i in rows])
     costs = np.array([[samples[i].costs[m] for m in models] for i in rows])
-    predicted = out_of_fold_per_model(f, samples, rows, models, penalties)
+    predicted = out_of_fold_per_model(f, samples, rows, models, penalty)
     accuracy, cost = cheapest_within(predicted, scores, costs, np.linspace(0.0, 0.5, 201))
     strong = models.index(STRONG)
     target, full = scores[:, strong].sum(), costs[:, strong].sum()
@@ -133,13 +137,14 @@ def report(directory: Path = DEFAULT_DIR, model: QualityModel | None = None) -> 
     rows += rows_for("MT-Bench (never trained on)", mt_bench, np.array([learned_gap(model)(s) for s in mt_bench]),
                      "learned router (shipped artifact)")
     samples = load_training_set(directory, training_files(directory))
+    penalty, length_weight = float(model.metadata["penalty"]), float(model.metadata["length_weight"])
     readings = [reading_of(s.turns) for s in samples]
     f = features(word_vectors(readings), readings)
-    gap, choices = nested_out_of_fold(f, samples)
+    gap = cross_validated(samples, f, penalty, length_weight)
     by_source: dict[str, list[int]] = {}
     for i, s in enumerate(samples):
         by_source.setdefault(s.source, []).append(i)
-    learned_name = "learned router (nested 5-fold CV)"
+    learned_name = "learned router (5-fold CV)"
     for source in [MMLU, *sorted(k for k in by_source if k != MMLU)]:
         index = by_source[source]
         name = "MMLU held out by subject" if source == MMLU else source
@@ -150,18 +155,12 @@ def report(directory: Path = DEFAULT_DIR, model: QualityModel | None = None) -> 
     notes = [
         f"RouterBench ({count} prompts, 5-fold CV): the router matches always-GPT-4's accuracy at "
         f"{100 * share:.1f}% of its cost (GPT-4 for the highest-scored prompts, Mixtral-8x7B for the rest).",
-        *routerbench_per_model(samples, f, [c.penalty for c in choices]),
-        "Chosen inside each training fold (penalty/weak weight/length weight), folds 1-5: "
-        + ", ".join(_chosen(c) for c in choices) + "; the shipped artifact, chosen by the same cross-validation "
-        f"over all the data: {_chosen(model.metadata)}; trained on {model.metadata['trained_on']}.",
+        *routerbench_per_model(samples, f, penalty),
+        f"Penalty {penalty:g} and length weight {length_weight:g} (chosen by the same cross-validation when the "
+        f"artifact was trained); "
+        f"trained on {model.metadata['trained_on']}.",
     ]
     return rows, notes
-
-
-def _chosen(choice: Choice | dict) -> str:
-    if isinstance(choice, dict):
-        return f"{choice['penalty']:g}/{choice.get('weak_weight', 0.0):g}/{choice['length_weight']:g}"
-    return f"{choice.penalty:g}/{choice.weak_weight:g}/{choice.length_weight:g}"
 
 
 def markdown(rows: Sequence[Row]) -> str:

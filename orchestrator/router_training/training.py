@@ -6,25 +6,19 @@
    nothing is downloaded), and projected on their 32 main directions, which give each
    window's length and its cluster.
 2. Two ridge regressions (the gap and the weak model's quality), each file weighted by
-   1/sqrt(its size) so that MMLU's 14,000 questions do not drown the small files (weighting
-   by 1/size, or by 1/size**0.25, did no better on held-out folds).
+   1/sqrt(its size) so that MMLU's 14,000 questions do not drown the small files; the
+   embeddings' penalty is chosen by 5-fold cross-validation grouped by question (MMLU by
+   subject, and groups sharing a question joined: data.load_training_set), maximising the
+   mean APGR over the sets. MT-Bench plays no part.
 3. k-means over the training prompts' projected vectors: the neighbourhoods that online
    learning keeps estimates for, and that the prompt's length is measured against.
-4. The routing score: the regression's gap, minus `weak_weight` times the predicted quality
-   of the weak model, plus `length_weight` times the prompt's log length standardised within
-   its neighbourhood. A prompt the weak model is likely to miss is a likelier gain for a
-   strong one (the weak head is fitted on the same folds as the gap, and less noisy: it
-   predicts one model's outcome, not the difference of two); and a longer prompt than its
-   kind's usual one is a harder one. The ridge, fitting squared error on noisy 0/1 outcomes
-   across very different files, gives that within-kind length almost no weight although it
-   orders the prompts of one file better.
-5. The penalty and the two weights are chosen together by 5-fold cross-validation grouped by
-   question (MMLU by subject, and groups sharing a question joined: data.load_training_set),
-   as the triple whose out-of-fold scores give the best mean APGR over the sets (each file,
-   and every file but MMLU pooled as mixed traffic), with the clusters of the length term
-   made without the held-out fold. MT-Bench plays no part. `nested_out_of_fold` repeats that
-   choice inside each training fold, so that the figures it gives are held out of the choice
-   as well.
+4. The routing score: the regression's gap plus `length_weight` times the prompt's log
+   length standardised within its neighbourhood (a longer prompt than its kind's usual one
+   is a harder one). The ridge, fitting squared error on noisy 0/1 outcomes across very
+   different files, gives that within-kind length almost no weight although it orders the
+   prompts of one file better; the weight is chosen by the same cross-validation, as the one
+   whose worst set (each file, MMLU, the files pooled) comes out best against prompt length,
+   with the clusters made without the held-out fold.
 
 Deterministic: a fixed seed, closed-form solutions, fixed iteration counts.
 """
@@ -54,10 +48,9 @@ FOLDS = 5
 PROJECTION_DIMS = 32
 CLUSTERS = 32
 KMEANS_ROUNDS = 25
-PENALTIES = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0)  # for the embeddings; the standardised scalars take 1
+PENALTIES = (10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0)  # for the embeddings; the standardised scalars take 1
 SCALAR_PENALTY = 1.0
-WEAK_WEIGHTS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
-LENGTH_WEIGHTS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4)
+LENGTH_WEIGHTS = (0.0, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2)
 MIN_WORD_COUNT = 2
 QUANTILES = 101
 WORDLLAMA_CONFIG = "l2_supercat"
@@ -182,43 +175,44 @@ def targets(samples: Sequence[Sample]) -> np.ndarray:
     return np.array([[s.strong - s.weak, s.weak] for s in samples])
 
 
-def _rows(samples: Sequence[Sample], rows: np.ndarray | None) -> np.ndarray:
-    return np.arange(len(samples)) if rows is None else np.asarray(rows)
-
-
-def out_of_fold(f: Features, samples: Sequence[Sample], penalty: float, seed: int = SEED,
-                rows: np.ndarray | None = None) -> np.ndarray:
-    """(samples, 2): each of the samples `rows` (default all) predicted by the model fitted on
-    the other folds of those rows (their groups dealt into folds with `seed`); 0 elsewhere."""
-    rows = _rows(samples, rows)
-    fold, y, w = folds([samples[i] for i in rows], seed), targets(samples), source_weights(samples)
+def out_of_fold(f: Features, samples: Sequence[Sample], penalty: float, seed: int = SEED) -> np.ndarray:
+    """(samples, 2): each sample predicted by the model fitted on the other folds."""
+    fold, y, w = folds(samples, seed), targets(samples), source_weights(samples)
     predicted = np.zeros((len(samples), 2))
     for k in range(FOLDS):
         held = fold == k
-        predicted[rows[held]] = fit_ridge(f, y, w, rows[~held], penalty).predict(f, rows[held])
+        predicted[held] = fit_ridge(f, y, w, ~held, penalty).predict(f, held)
     return predicted
 
 
-def routing_score(predicted: np.ndarray, relative_length: np.ndarray, weak_weight: float,
-                  length_weight: float) -> np.ndarray:
-    """The score prompts are ordered by: (gap, weak) predictions and the relative length."""
-    return predicted[:, 0] - weak_weight * predicted[:, 1] + length_weight * relative_length
-
-
 def out_of_fold_per_model(f: Features, samples: Sequence[Sample], rows: np.ndarray, models: Sequence[str],
-                          penalty: float | Sequence[float], seed: int = SEED) -> np.ndarray:
+                          penalty: float, seed: int = SEED) -> np.ndarray:
     """(rows, models): each model's score on the samples `rows` (which must all have every
     model's score), predicted by a ridge fitted on those rows of the other folds (the folds of
-    `out_of_fold`); `penalty` one for all folds, or one per fold."""
+    `out_of_fold`)."""
     fold = folds(samples, seed)[rows]
-    penalties = [penalty] * FOLDS if isinstance(penalty, (int, float)) else list(penalty)
     y = np.zeros((len(samples), len(models)))
     y[rows] = [[samples[i].scores[m] for m in models] for i in rows]
     weights, predicted = np.ones(len(samples)), np.zeros((len(rows), len(models)))
     for k in range(FOLDS):
         held = fold == k
-        predicted[held] = fit_ridge(f, y, weights, rows[~held], penalties[k]).predict(f, rows[held])
+        predicted[held] = fit_ridge(f, y, weights, rows[~held], penalty).predict(f, rows[held])
     return predicted
+
+
+def mean_apgr(samples: Sequence[Sample], gap: np.ndarray) -> float:
+    sources = sorted({s.source for s in samples})
+    by_source = []
+    for source in sources:
+        rows = [i for i, s in enumerate(samples) if s.source == source]
+        by_source.append(apgr(gap[rows], [samples[i] for i in rows])[0])
+    return statistics.fmean(by_source)
+
+
+def choose_penalty(f: Features, samples: Sequence[Sample]) -> tuple[float, dict[str, float]]:
+    scores = {str(p): mean_apgr(samples, out_of_fold(f, samples, p)[:, 0]) for p in PENALTIES}
+    best = max(PENALTIES, key=lambda p: (scores[str(p)], -p))
+    return best, scores
 
 
 def kmeans(points: np.ndarray, clusters: int, seed: int = SEED) -> np.ndarray:
@@ -264,81 +258,39 @@ def neighbourhoods(f: Features, seed: int = SEED, rows: np.ndarray | slice = sli
     return Neighbourhoods(centroids, mean, scale)
 
 
-def out_of_fold_relative_length(f: Features, samples: Sequence[Sample], seed: int = SEED,
-                                rows: np.ndarray | None = None) -> np.ndarray:
-    """Each prompt's relative length against clusters made without its fold (the folds of
-    `out_of_fold`): held out means held out of the unsupervised parts too."""
-    rows = _rows(samples, rows)
-    fold, relative = folds([samples[i] for i in rows], seed), np.zeros(len(samples))
+def out_of_fold_relative_length(f: Features, samples: Sequence[Sample], seed: int = SEED) -> np.ndarray:
+    """Each prompt's relative length against clusters made without its fold: held out means
+    held out of the unsupervised parts too."""
+    fold, relative = folds(samples, seed), np.zeros(len(samples))
     for k in range(FOLDS):
         held = fold == k
-        relative[rows[held]] = neighbourhoods(f, seed, rows[~held]).relative_length(f, rows[held])
+        relative[held] = neighbourhoods(f, seed, np.flatnonzero(~held)).relative_length(f, held)
     return relative
 
 
-def evaluation_sets(samples: Sequence[Sample], rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """The rows (of `rows`, default all) of each file, and of every file but MMLU pooled as
-    mixed traffic."""
-    rows = _rows(samples, rows)
-    sources = np.array([samples[i].source for i in rows])
-    sets = {source: rows[sources == source] for source in sorted(set(sources))}
-    if len(set(sources) - {MMLU}) > 1:
-        sets[POOLED] = rows[sources != MMLU]
+def evaluation_sets(samples: Sequence[Sample]) -> dict[str, np.ndarray]:
+    """The rows of each file, and of every file but MMLU pooled as mixed traffic."""
+    sources = np.array([s.source for s in samples])
+    sets = {source: np.flatnonzero(sources == source) for source in sorted(set(sources))}
+    sets[POOLED] = np.flatnonzero(sources != MMLU)
     return sets
 
 
-def mean_apgr(samples: Sequence[Sample], score: np.ndarray, sets: dict[str, np.ndarray]) -> float:
-    """The mean APGR over the sets that have a gap to recover."""
-    figures = [apgr(score[rows], [samples[i] for i in rows])[0] for rows in sets.values()]
-    return statistics.fmean(a for a in figures if np.isfinite(a))
+def choose_length_weight(samples: Sequence[Sample], gap: np.ndarray, relative_length: np.ndarray,
+                         ) -> tuple[float, dict[str, float]]:
+    """The weight whose worst set, measured against ordering by prompt length, does best: the
+    goal is no set below prompt length (out-of-fold gaps; the sets of `evaluation_sets`)."""
+    length = np.log1p([sum(map(len, s.turns)) for s in samples])
+    sets = evaluation_sets(samples)
+    baseline = {name: apgr(length[rows], [samples[i] for i in rows])[0] for name, rows in sets.items()}
 
+    def worst_margin(weight: float) -> float:
+        score = gap + weight * relative_length
+        return min(apgr(score[rows], [samples[i] for i in rows])[0] - baseline[name] for name, rows in sets.items())
 
-@dataclass(frozen=True)
-class Choice:
-    penalty: float
-    weak_weight: float
-    length_weight: float
-    scores: dict[str, float]  # "penalty/weak_weight/length_weight" -> cross-validated mean APGR
-
-
-def choose(f: Features, samples: Sequence[Sample], rows: np.ndarray | None = None, seed: int = SEED,
-           penalties: Sequence[float] = PENALTIES, weak_weights: Sequence[float] = WEAK_WEIGHTS,
-           length_weights: Sequence[float] = LENGTH_WEIGHTS) -> Choice:
-    """The penalty, weak weight and length weight whose out-of-fold routing scores (5 folds of
-    `rows`, default all) give the best mean APGR over the sets of `evaluation_sets`; ties go to
-    the simpler (smaller weights, larger penalty)."""
-    rows = _rows(samples, rows)
-    sets = evaluation_sets(samples, rows)
-    relative_length = out_of_fold_relative_length(f, samples, seed, rows)
-    scores: dict[str, float] = {}
-    best: tuple[tuple[float, ...], tuple[float, float, float]] | None = None
-    for penalty in penalties:
-        predicted = out_of_fold(f, samples, penalty, seed, rows)
-        for a in weak_weights:
-            for lw in length_weights:
-                score = mean_apgr(samples, routing_score(predicted, relative_length, a, lw), sets)
-                scores[f"{penalty:g}/{a:g}/{lw:g}"] = round(score, 6)
-                key = (round(score, 9), -a, -lw, penalty)
-                if best is None or key > best[0]:
-                    best = (key, (penalty, a, lw))
-    assert best is not None
-    return Choice(*best[1], scores)
-
-
-def nested_out_of_fold(f: Features, samples: Sequence[Sample], seed: int = SEED) -> tuple[np.ndarray, list[Choice]]:
-    """Routing scores of every sample from the model fitted on the other folds, with the
-    penalty and weights chosen by `choose` on those other folds alone (their own 5 folds, dealt
-    with another seed): nothing held out takes part in any choice."""
-    fold, y, w = folds(samples, seed), targets(samples), source_weights(samples)
-    scores, choices = np.zeros(len(samples)), []
-    for k in range(FOLDS):
-        held, kept = np.flatnonzero(fold == k), np.flatnonzero(fold != k)
-        choice = choose(f, samples, kept, seed + 1 + k)
-        predicted = fit_ridge(f, y, w, kept, choice.penalty).predict(f, held)
-        relative = neighbourhoods(f, seed, kept).relative_length(f, held)
-        scores[held] = routing_score(predicted, relative, choice.weak_weight, choice.length_weight)
-        choices.append(choice)
-    return scores, choices
+    margins = {str(w): worst_margin(w) for w in LENGTH_WEIGHTS}
+    best = max(LENGTH_WEIGHTS, key=lambda w: (margins[str(w)], -w))
+    return best, margins
 
 
 def reference_tiers(samples: Sequence[Sample]) -> dict[str, float]:
@@ -362,22 +314,26 @@ def _digest(paths: Sequence[Path]) -> dict[str, str]:
 
 
 def train(samples: Sequence[Sample], sources: Sequence[Path], seed: int = SEED,
-          penalties: Sequence[float] | None = None, weak_weights: Sequence[float] | None = None,
-          length_weights: Sequence[float] | None = None) -> tuple[dict[str, np.ndarray], dict]:
-    """The artifact's arrays and metadata, fitted on every sample. The penalty and the two
-    weights are chosen by cross-validation (`choose`) among `penalties`, `weak_weights` and
-    `length_weights` (default the module's grids); a grid of one value skips the choice."""
+          penalties: Sequence[float] | None = None, length_weights: Sequence[float] | None = None,
+          ) -> tuple[dict[str, np.ndarray], dict]:
+    """The artifact's arrays and metadata, fitted on every sample; `penalties` and
+    `length_weights` given skip the cross-validation and take their first value."""
     readings = [reading_of(s.turns) for s in samples]
     vectors = word_vectors(readings)
     f = features(vectors, readings)
-    grids = (penalties or PENALTIES, weak_weights or WEAK_WEIGHTS, length_weights or LENGTH_WEIGHTS)
-    if all(len(grid) == 1 for grid in grids):
-        choice = Choice(grids[0][0], grids[1][0], grids[2][0], {})
+    if penalties is None:
+        penalty, cv_scores = choose_penalty(f, samples)
     else:
-        choice = choose(f, samples, None, seed, *grids)
+        penalty, cv_scores = penalties[0], {}
     places = neighbourhoods(f, seed)
-    ridge = fit_ridge(f, targets(samples), source_weights(samples), np.arange(len(samples)), choice.penalty)
-    gaps = routing_score(ridge.predict(f), places.relative_length(f), choice.weak_weight, choice.length_weight)
+    relative_length = places.relative_length(f)
+    if length_weights is None:
+        length_weight, length_scores = choose_length_weight(samples, out_of_fold(f, samples, penalty)[:, 0],
+                                                            out_of_fold_relative_length(f, samples, seed))
+    else:
+        length_weight, length_scores = length_weights[0], {}
+    ridge = fit_ridge(f, targets(samples), source_weights(samples), np.arange(len(samples)), penalty)
+    gaps = ridge.predict(f)[:, 0] + length_weight * relative_length
     dims = vectors.full.shape[1]
     whole_coef, last_coef = ridge.coef[:dims], ridge.coef[dims:2 * dims]
     heads = np.hstack([vectors.full @ whole_coef[:, :1], vectors.full @ last_coef[:, :1],
@@ -401,10 +357,10 @@ def train(samples: Sequence[Sample], sources: Sequence[Path], seed: int = SEED,
         "trained_on": {source: counts[source] for source in sorted(counts)},
         "files": _digest(sources),
         "embeddings": f"WordLlama {WORDLLAMA_CONFIG} 256-d token embeddings (MIT), averaged per word",
-        "penalty": choice.penalty,
-        "weak_weight": choice.weak_weight,
-        "length_weight": choice.length_weight,
-        "cv_mean_apgr_by_penalty_weak_weight_length_weight": choice.scores,
+        "penalty": penalty,
+        "cv_mean_apgr_by_penalty": cv_scores,
+        "length_weight": length_weight,
+        "cv_worst_margin_over_length_by_length_weight": length_scores,
         "scalars": list(SCALAR_NAMES),
         "reference_tiers": reference_tiers(samples),
         "mean_gap": round(float(targets(samples)[:, 0].mean()), 6),

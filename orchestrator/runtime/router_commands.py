@@ -32,10 +32,8 @@ def train_command(data_dir: Path, out: Path | None, no_mmlu: bool) -> None:
     arrays, metadata = train(samples, files if no_mmlu else [*files, data_dir / "mmlu_gpt4_vs_mixtral.jsonl.gz"])
     target = out or shipped_directory()
     write_artifact(target, arrays, metadata)
-    scores = metadata["cv_mean_apgr_by_penalty_weak_weight_length_weight"]
-    chosen = f"{metadata['penalty']:g}/{metadata['weak_weight']:g}/{metadata['length_weight']:g}"
-    click.echo(f"trained on {len(samples)} prompts {metadata['trained_on']}; penalty/weak weight/length weight "
-               f"{chosen} (cross-validated mean APGR {scores.get(chosen, 'not cross-validated')}); written to {target}")
+    click.echo(f"trained on {len(samples)} prompts {metadata['trained_on']}; penalty {metadata['penalty']} "
+               f"(CV mean APGR by penalty {metadata['cv_mean_apgr_by_penalty']}); written to {target}")
 
 
 @router.command("eval")

@@ -17,8 +17,7 @@ from orchestrator.core.routing_model.features import LENGTH_SCALAR
 from orchestrator.core.routing_model.tiers import UnknownReference
 from orchestrator.core.types import ChatRequest, Message
 from orchestrator.router_training.data import Sample, load_training_set, training_files
-from orchestrator.core.routing_model.model import shipped_directory
-from orchestrator.router_training.training import reading_of, train
+from orchestrator.router_training.training import choose_length_weight, reading_of, train
 
 
 def predict(model: QualityModel, text):
@@ -114,31 +113,16 @@ def test_a_longer_prompt_than_its_clusters_usual_scores_a_larger_gap_by_the_leng
     longer.scalars[LENGTH_SCALAR] += 1.0
     base, moved = model.predict_reading(reading), model.predict_reading(longer)
     assert moved.cluster == base.cluster
-    scalar_part = model._scalar_coef[0, LENGTH_SCALAR] - model.metadata["weak_weight"] * model._scalar_coef[1, LENGTH_SCALAR]
+    scalar_part = model._scalar_coef[0, LENGTH_SCALAR]
     expected = scalar_part + model.metadata["length_weight"] / model._length_scale[base.cluster]
     assert model.metadata["length_weight"] > 0
     assert moved.gap - base.gap == pytest.approx(expected)
 
 
-def test_the_routing_score_subtracts_the_weak_weight_times_the_predicted_weak_quality():
-    shipped = load_shipped()
-    reading = reading_of(("Prove that the square root of 2 is irrational.",))
-    with np.load(shipped_directory() / "quality_model.npz") as npz:
-        arrays = {name: npz[name] for name in npz.files}
-    base = QualityModel(arrays, {**shipped.metadata, "weak_weight": 0.0}).predict_reading(reading)
-    moved = QualityModel(arrays, {**shipped.metadata, "weak_weight": 1.5}).predict_reading(reading)
-    assert moved.weak == pytest.approx(base.weak)
-    assert moved.gap == pytest.approx(base.gap - 1.5 * base.weak)
-
-
-def test_the_penalty_and_weights_are_the_best_of_their_cross_validated_grid(tmp_path):
-    write_fixture(tmp_path, tiny_rows())
-    files = training_files(tmp_path)
-    samples = load_training_set(tmp_path, files, with_mmlu=False)
-    _, meta = train(samples, files, penalties=[1.0, 10.0], weak_weights=[0.0, 1.0], length_weights=[0.0, 0.1])
-    scores = meta["cv_mean_apgr_by_penalty_weak_weight_length_weight"]
-    assert len(scores) == 8
-    chosen = f"{meta['penalty']:g}/{meta['weak_weight']:g}/{meta['length_weight']:g}"
-    assert scores[chosen] == max(scores.values())
-    _, fixed = train(samples, files, penalties=[10.0], weak_weights=[1.0], length_weights=[0.1])
-    assert (fixed["penalty"], fixed["weak_weight"], fixed["length_weight"]) == (10.0, 1.0, 0.1)
+def test_the_length_weight_is_the_smallest_that_brings_the_worst_set_up_to_prompt_length():
+    samples = [Sample((("x " * n),), source, float(n > 5), 0.0, f"{source}{n}")
+               for source in ("one", "two") for n in range(1, 11)]
+    relative_length = np.array([n - 5.5 for _ in range(2) for n in range(1, 11)], dtype=float)
+    backwards = -0.01 * relative_length  # a regression that orders these prompts the wrong way round
+    weight, margins = choose_length_weight(samples, backwards, relative_length)
+    assert margins["0.0"] < 0 and weight == 0.025 and margins["0.025"] == pytest.approx(0.0)

@@ -7,9 +7,8 @@ over both windows and a few numbers (SCALAR_NAMES) predict the weak model's qual
 strong-minus-weak gap. Being linear, each regression folds into one number per word and
 head, so the artifact ships those numbers (and a 32-dimensional projection that gives the
 length and the cluster) instead of the embeddings: a dictionary look-up per word and two
-small sums per request. The routing score (`gap`) subtracts `weak_weight` times the predicted
-weak quality and adds `length_weight` times the prompt's log length standardised within its
-cluster (training.py says why).
+small sums per request. The routing score (`gap`) adds `length_weight` times the prompt's log
+length standardised within its cluster (training.py says why).
 """
 
 from __future__ import annotations
@@ -43,7 +42,7 @@ class Prediction:
     median prompt the typical gain and the hardest twice that."""
 
     weak: float  # predicted quality (0..1) of the weak reference model (Mixtral-8x7B class)
-    gap: float  # the routing score: the regression's strong-minus-weak gap, the weak term and the length term
+    gap: float  # the routing score: the regression's strong-minus-weak gap and the length term
     percentile: float  # of `gap` among the training prompts', in [0, 1]
     strong_gain: float  # the calibrated gap: what a GPT-4-class model adds on this prompt
     cluster: int  # the prompt's neighbourhood, for online learning
@@ -74,7 +73,6 @@ class QualityModel:
         self._length_mean = arrays["length_mean"]
         self._length_scale = arrays["length_scale"]
         self._length_weight = float(metadata["length_weight"])
-        self._weak_weight = float(metadata.get("weak_weight", 0.0))
         self._gap_quantiles = arrays["gap_quantiles"]
         self._levels = np.linspace(0.0, 1.0, len(self._gap_quantiles))
         self._mean_gap = float(metadata["mean_gap"])
@@ -100,9 +98,8 @@ class QualityModel:
         heads = self._intercept + self._scalar_coef @ np.asarray(reading.scalars)
         cluster = int(np.argmax(self._centroids @ whole[_HEAD_COLUMNS:])) if whole.any() else 0
         length = (reading.scalars[LENGTH_SCALAR] - self._length_mean[cluster]) / self._length_scale[cluster]
+        gap = float(heads[0] + whole[_GAP_ALL] + last[_GAP_LAST]) + self._length_weight * float(length)
         weak = float(heads[1] + whole[_WEAK_ALL] + last[_WEAK_LAST])
-        gap = (float(heads[0] + whole[_GAP_ALL] + last[_GAP_LAST]) - self._weak_weight * weak
-               + self._length_weight * float(length))
         percentile = float(np.interp(gap, self._gap_quantiles, self._levels))
         return Prediction(weak, gap, percentile, 2 * self._mean_gap * percentile, cluster)
 
