@@ -32,9 +32,9 @@ from flask import Blueprint, Response, jsonify
 
 from api import services
 from api.anthropic_errors import from_orchestrator
-from api.anthropic_request import AnthropicChat, count_body, read_messages
+from api.anthropic_request import count_body, read_messages
 from api.chat import run_chat
-from api.door_request import AUTO_MODELS, json_body, unknown_model
+from api.door_request import AUTO_MODELS, DoorChat, json_body, unknown_model
 from api.doors import PREFIX, routing_headers
 from api.streaming import OpenedStream, door_response, open_stream
 from orchestrator.core.analysis import analyze_request
@@ -140,7 +140,7 @@ class _Events:
         return from_orchestrator(error.get("status", 500), error).response()
 
 
-def _stream(chat: AnthropicChat) -> Response:
+def _stream(chat: DoorChat) -> Response:
     opened = open_stream(chat.body, **chat.form)
     response = door_response(opened, _Events(opened))
     response.headers["request-id"] = opened.request_id  # where Anthropic's SDKs read it

@@ -23,11 +23,11 @@ Anything else is refused by name; null means "not asked for".
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 
 from api.door_request import (
     EXTENSIONS,
     MAX_STOP_SEQUENCES,
+    DoorChat,
     allow_keys,
     boolean,
     check_conversation,
@@ -66,17 +66,7 @@ CACHE = "cache_control"
 TOOL_CHOICES = {"auto": AUTO_TOOLS, "any": REQUIRED_TOOL, "none": NO_TOOLS}
 
 
-@dataclass
-class AnthropicChat:
-    """The request as the orchestrator takes it: the chat body (api/chat.py), the job fields
-    of the answer's form, and whether to stream."""
-
-    body: dict
-    form: dict = field(default_factory=dict)
-    stream: bool = False
-
-
-def read_messages(body: dict) -> AnthropicChat:
+def read_messages(body: dict) -> DoorChat:
     for name, value in body.items():
         if name not in SUPPORTED and value is not None:
             raise invalid(f"{name}: Extra inputs are not permitted", name, "unsupported_parameter")
@@ -97,10 +87,10 @@ def read_messages(body: dict) -> AnthropicChat:
     hints = {"user": user, "top_k": integer(body, "top_k", 0)}
     form = {"tools": offered, "tool_choice": choice, "parallel_tool_calls": parallel,
             "options": {name: value for name, value in hints.items() if value is not None}}
-    return AnthropicChat(chat, form, boolean(body.get("stream"), "stream"))
+    return DoorChat(chat, form, boolean(body.get("stream"), "stream"))
 
 
-def count_body(body: dict) -> AnthropicChat:
+def count_body(body: dict) -> DoorChat:
     """A count_tokens body: the parts of a Messages body that count as input (no max_tokens needed)."""
     return read_messages({"max_tokens": 1, **{name: value for name, value in body.items() if name != "stream"}})
 

@@ -39,6 +39,16 @@ _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _DATA_URI = re.compile(r"^data:(image/[a-z+.-]+);base64,(.*)$", re.DOTALL)
 
 
+@dataclass
+class DoorChat:
+    """A request as the orchestrator takes it: the chat body (api/chat.py), the job fields of
+    the answer's form (tools, response_format, ...: core/job.py), and whether to stream."""
+
+    body: dict
+    form: dict = field(default_factory=dict)
+    stream: bool = False
+
+
 class Refused(Exception):
     """A request a door does not take: the status, what to fix, the parameter at fault and a code."""
 

@@ -20,11 +20,12 @@ asked for".
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from api.door_request import (
     EXTENSIONS,
     MAX_STOP_SEQUENCES,
+    DoorChat,
     allow_keys,
     boolean,
     extensions,
@@ -71,14 +72,10 @@ MAX_CHOICES = 8
 
 
 @dataclass
-class OpenAIChat:
-    """The request as the orchestrator takes it: the chat body (api/chat.py), the job fields
-    of the answer's form, and how to stream."""
+class OpenAIChat(DoorChat):
+    """DoorChat, with how a stream ends and how many answers are wanted."""
 
-    body: dict
-    form: dict = field(default_factory=dict)
-    stream: bool = False
-    include_usage: bool = False
+    include_usage: bool = False  # the stream ends with a usage chunk
     n: int = 1  # answers wanted, each a request of its own (fan-out)
 
 
