@@ -175,13 +175,20 @@ def targets(samples: Sequence[Sample]) -> np.ndarray:
     return np.array([[s.strong - s.weak, s.weak] for s in samples])
 
 
-def out_of_fold(f: Features, samples: Sequence[Sample], penalty: float, seed: int = SEED) -> np.ndarray:
-    """(samples, 2): each sample predicted by the model fitted on the other folds."""
-    fold, y, w = folds(samples, seed), targets(samples), source_weights(samples)
+def _rows(samples: Sequence[Sample], rows: np.ndarray | None) -> np.ndarray:
+    return np.arange(len(samples)) if rows is None else np.asarray(rows)
+
+
+def out_of_fold(f: Features, samples: Sequence[Sample], penalty: float, seed: int = SEED,
+                rows: np.ndarray | None = None) -> np.ndarray:
+    """(samples, 2): each of the samples `rows` (default all) predicted by the model fitted on
+    the other folds of those rows (their groups dealt into folds with `seed`); 0 elsewhere."""
+    rows = _rows(samples, rows)
+    fold, y, w = folds([samples[i] for i in rows], seed), targets(samples), source_weights(samples)
     predicted = np.zeros((len(samples), 2))
     for k in range(FOLDS):
         held = fold == k
-        predicted[held] = fit_ridge(f, y, w, ~held, penalty).predict(f, held)
+        predicted[rows[held]] = fit_ridge(f, y, w, rows[~held], penalty).predict(f, rows[held])
     return predicted
 
 
@@ -200,18 +207,23 @@ def out_of_fold_per_model(f: Features, samples: Sequence[Sample], rows: np.ndarr
     return predicted
 
 
-def mean_apgr(samples: Sequence[Sample], gap: np.ndarray) -> float:
-    sources = sorted({s.source for s in samples})
+def mean_apgr(samples: Sequence[Sample], gap: np.ndarray, rows: np.ndarray | None = None) -> float:
+    """The mean APGR over the files (MMLU one of them) of the samples `rows` (default all)."""
+    rows = _rows(samples, rows)
+    sources = np.array([samples[i].source for i in rows])
     by_source = []
-    for source in sources:
-        rows = [i for i, s in enumerate(samples) if s.source == source]
-        by_source.append(apgr(gap[rows], [samples[i] for i in rows])[0])
-    return statistics.fmean(by_source)
+    for source in sorted(set(sources)):
+        index = rows[sources == source]
+        by_source.append(apgr(gap[index], [samples[i] for i in index])[0])
+    return statistics.fmean(a for a in by_source if np.isfinite(a))
 
 
-def choose_penalty(f: Features, samples: Sequence[Sample]) -> tuple[float, dict[str, float]]:
-    scores = {str(p): mean_apgr(samples, out_of_fold(f, samples, p)[:, 0]) for p in PENALTIES}
-    best = max(PENALTIES, key=lambda p: (scores[str(p)], -p))
+def choose_penalty(f: Features, samples: Sequence[Sample], rows: np.ndarray | None = None, seed: int = SEED,
+                   penalties: Sequence[float] = PENALTIES) -> tuple[float, dict[str, float]]:
+    """The penalty whose out-of-fold gaps (5 folds of `rows`, default all) give the best mean
+    APGR over the files; ties go to the larger penalty."""
+    scores = {str(p): mean_apgr(samples, out_of_fold(f, samples, p, seed, rows)[:, 0], rows) for p in penalties}
+    best = max(penalties, key=lambda p: (scores[str(p)], -p))
     return best, scores
 
 
@@ -258,39 +270,84 @@ def neighbourhoods(f: Features, seed: int = SEED, rows: np.ndarray | slice = sli
     return Neighbourhoods(centroids, mean, scale)
 
 
-def out_of_fold_relative_length(f: Features, samples: Sequence[Sample], seed: int = SEED) -> np.ndarray:
-    """Each prompt's relative length against clusters made without its fold: held out means
-    held out of the unsupervised parts too."""
-    fold, relative = folds(samples, seed), np.zeros(len(samples))
+def out_of_fold_relative_length(f: Features, samples: Sequence[Sample], seed: int = SEED,
+                                rows: np.ndarray | None = None) -> np.ndarray:
+    """Each prompt's relative length against clusters made without its fold (the folds of
+    `out_of_fold`): held out means held out of the unsupervised parts too."""
+    rows = _rows(samples, rows)
+    fold, relative = folds([samples[i] for i in rows], seed), np.zeros(len(samples))
     for k in range(FOLDS):
         held = fold == k
-        relative[held] = neighbourhoods(f, seed, np.flatnonzero(~held)).relative_length(f, held)
+        relative[rows[held]] = neighbourhoods(f, seed, rows[~held]).relative_length(f, rows[held])
     return relative
 
 
-def evaluation_sets(samples: Sequence[Sample]) -> dict[str, np.ndarray]:
-    """The rows of each file, and of every file but MMLU pooled as mixed traffic."""
-    sources = np.array([s.source for s in samples])
-    sets = {source: np.flatnonzero(sources == source) for source in sorted(set(sources))}
-    sets[POOLED] = np.flatnonzero(sources != MMLU)
+def evaluation_sets(samples: Sequence[Sample], rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The rows (of `rows`, default all) of each file, and of every file but MMLU pooled as
+    mixed traffic."""
+    rows = _rows(samples, rows)
+    sources = np.array([samples[i].source for i in rows])
+    sets = {source: rows[sources == source] for source in sorted(set(sources))}
+    sets[POOLED] = rows[sources != MMLU]
     return sets
 
 
 def choose_length_weight(samples: Sequence[Sample], gap: np.ndarray, relative_length: np.ndarray,
+                         rows: np.ndarray | None = None, length_weights: Sequence[float] = LENGTH_WEIGHTS,
                          ) -> tuple[float, dict[str, float]]:
     """The weight whose worst set, measured against ordering by prompt length, does best: the
-    goal is no set below prompt length (out-of-fold gaps; the sets of `evaluation_sets`)."""
+    goal is no set below prompt length (out-of-fold gaps; the sets of `evaluation_sets` of `rows`)."""
     length = np.log1p([sum(map(len, s.turns)) for s in samples])
-    sets = evaluation_sets(samples)
-    baseline = {name: apgr(length[rows], [samples[i] for i in rows])[0] for name, rows in sets.items()}
+    sets = evaluation_sets(samples, rows)
+    baseline = {name: apgr(length[index], [samples[i] for i in index])[0] for name, index in sets.items()}
 
     def worst_margin(weight: float) -> float:
         score = gap + weight * relative_length
-        return min(apgr(score[rows], [samples[i] for i in rows])[0] - baseline[name] for name, rows in sets.items())
+        margins = [apgr(score[index], [samples[i] for i in index])[0] - baseline[name] for name, index in sets.items()]
+        return min(m for m in margins if np.isfinite(m))
 
-    margins = {str(w): worst_margin(w) for w in LENGTH_WEIGHTS}
-    best = max(LENGTH_WEIGHTS, key=lambda w: (margins[str(w)], -w))
+    margins = {str(w): worst_margin(w) for w in length_weights}
+    best = max(length_weights, key=lambda w: (margins[str(w)], -w))
     return best, margins
+
+
+@dataclass(frozen=True)
+class Choice:
+    penalty: float
+    length_weight: float
+    penalty_scores: dict[str, float]  # penalty -> cross-validated mean APGR over the files
+    length_margins: dict[str, float]  # length weight -> cross-validated worst margin over prompt length
+
+
+def choose(f: Features, samples: Sequence[Sample], rows: np.ndarray | None = None, seed: int = SEED,
+           penalties: Sequence[float] = PENALTIES, length_weights: Sequence[float] = LENGTH_WEIGHTS) -> Choice:
+    """The shipped way of choosing, on the samples `rows` (default all) and their own 5 folds:
+    the penalty by mean APGR over the files, then the length weight by the worst margin over
+    prompt length, with the length term's clusters made without each held-out fold."""
+    penalty, penalty_scores = choose_penalty(f, samples, rows, seed, penalties)
+    gap = out_of_fold(f, samples, penalty, seed, rows)[:, 0]
+    relative = out_of_fold_relative_length(f, samples, seed, rows)
+    length_weight, margins = choose_length_weight(samples, gap, relative, rows, length_weights)
+    return Choice(penalty, length_weight, penalty_scores, margins)
+
+
+def nested_out_of_fold(f: Features, samples: Sequence[Sample], seed: int = SEED,
+                       penalties: Sequence[float] = PENALTIES, length_weights: Sequence[float] = LENGTH_WEIGHTS,
+                       ) -> tuple[np.ndarray, list[Choice]]:
+    """Routing scores of every sample from the model fitted on the other folds (the folds of
+    `out_of_fold`), with the penalty and the length weight chosen by `choose` on those other
+    folds alone (their own 5 folds, dealt with seed + 1 + k): nothing held out takes part in
+    any choice, nor in the clusters of the length term."""
+    fold, y, w = folds(samples, seed), targets(samples), source_weights(samples)
+    scores, choices = np.zeros(len(samples)), []
+    for k in range(FOLDS):
+        held, kept = np.flatnonzero(fold == k), np.flatnonzero(fold != k)
+        choice = choose(f, samples, kept, seed + 1 + k, penalties, length_weights)
+        gap = fit_ridge(f, y, w, kept, choice.penalty).predict(f, held)[:, 0]
+        relative = neighbourhoods(f, seed, kept).relative_length(f, held)
+        scores[held] = gap + choice.length_weight * relative
+        choices.append(choice)
+    return scores, choices
 
 
 def reference_tiers(samples: Sequence[Sample]) -> dict[str, float]:

@@ -3,6 +3,7 @@ on a tiny fixture is deterministic; catalog models are placed by what they say."
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 
@@ -17,7 +18,15 @@ from orchestrator.core.routing_model.features import LENGTH_SCALAR
 from orchestrator.core.routing_model.tiers import UnknownReference
 from orchestrator.core.types import ChatRequest, Message
 from orchestrator.router_training.data import Sample, load_training_set, training_files
-from orchestrator.router_training.training import choose_length_weight, reading_of, train
+from orchestrator.router_training.training import (
+    choose_length_weight,
+    features,
+    folds,
+    nested_out_of_fold,
+    reading_of,
+    train,
+    word_vectors,
+)
 
 
 def predict(model: QualityModel, text):
@@ -126,3 +135,18 @@ def test_the_length_weight_is_the_smallest_that_brings_the_worst_set_up_to_promp
     backwards = -0.01 * relative_length  # a regression that orders these prompts the wrong way round
     weight, margins = choose_length_weight(samples, backwards, relative_length)
     assert margins["0.0"] < 0 and weight == 0.025 and margins["0.025"] == pytest.approx(0.0)
+
+
+def test_nested_cross_validation_chooses_and_scores_each_fold_without_its_outcomes(tmp_path):
+    write_fixture(tmp_path, tiny_rows())
+    samples = load_training_set(tmp_path, training_files(tmp_path), with_mmlu=False)
+    readings = [reading_of(s.turns) for s in samples]
+    f = features(word_vectors(readings), readings)
+    scores, choices = nested_out_of_fold(f, samples, penalties=(0.1, 1.0, 10.0))
+    assert len(choices) == 5 and all(c.penalty in (0.1, 1.0, 10.0) for c in choices)
+    held = folds(samples) == 0
+    flipped = [dataclasses.replace(s, strong=s.weak, weak=s.strong) if h else s for s, h in zip(samples, held, strict=True)]
+    flipped_scores, flipped_choices = nested_out_of_fold(f, flipped, penalties=(0.1, 1.0, 10.0))
+    assert flipped_choices[0] == choices[0]
+    np.testing.assert_array_equal(flipped_scores[held], scores[held])
+    assert not np.array_equal(flipped_scores[~held], scores[~held])
