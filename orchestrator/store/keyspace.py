@@ -140,10 +140,6 @@ class Keys:
         """A user's latest ratings, newest first: JSON entries (orchestrator/store/learning.py)."""
         return f"{self.prefix}ratings:{user_id}"
 
-    def usage_counted(self, request_id: str) -> str:
-        """A settled request's flag: counted in its user's usage (so never twice)."""
-        return f"{self.prefix}usage_counted:{request_id}"
-
     def daily_spend(self, day: str) -> str:
         return f"{self.prefix}spend:{day}"
 

@@ -18,7 +18,7 @@ something crossed. This script runs after the terminal-once Lua, not inside it (
 shared with the other terminal paths). A worker that dies between the two leaves the
 request billed but not yet counted; its task is delivered again (acks late), finds the
 request completed and counts it from the stored result. The script counts a request once
-(a flag per request id), so the counters agree with billing whichever worker counts.
+(a field of its record), so the counters agree with billing whichever worker counts.
 
 A refusal for budget (402) after the 80 % alert also reaches the 100 % threshold: with
 worst-case reservations, settled spend can come near the budget but never exactly to it.
@@ -118,7 +118,7 @@ class Usage:
             self.hourly_key(user_id), self.budgets.keys(user_id, month)[0], user_key,
             self.learning.learned_key(user_id),
             *(self.alerts.episode_key(self.budget_episode(user_id, month, pct)) for pct in THRESHOLDS),
-            self.alerts.episode_key(self.anomaly_episode(user_id)), self.keyspace.usage_counted(request_id),
+            self.alerts.episode_key(self.anomaly_episode(user_id)), self.keyspace.record(request_id),
         ]
         reply = self._settled(
             keys, complexity=complexity, model=model, cost_micro=round(cost * MICRO), input_tokens=input_tokens,

@@ -1,10 +1,13 @@
 -- Counts a settled request for its user (month, day, hour), bumps the learned score of a
 -- first-try answer, and says which budget thresholds and whether a spending anomaly are due.
--- Once per request (the `counted` flag): a redelivered task counts what a killed worker did not.
--- KEYS: usage, day_spend, hourly_spend, totals, user, learned, threshold_50, threshold_80, threshold_100, anomaly, counted
+-- Once per request (a `usage_counted` field in its record, which expires with it; a record
+-- already gone is counted without one): a redelivered task counts what a killed worker did not.
+-- KEYS: usage, day_spend, hourly_spend, totals, user, learned, threshold_50, threshold_80, threshold_100, anomaly, record
 -- ARGV: complexity, model, cost_micro, input_tokens, output_tokens, hour, default_limit_micro, ttl, first_try, now, half_life, anomaly_factor, anomaly_min_micro, min_history_hours, window_hours, user_id, hourly_ttl, learned_ttl, anomaly_ttl
 -- include: bump
-if not redis.call('SET', KEYS[11], 1, 'NX', 'EX', ARGV[8]) then return false end
+if redis.call('EXISTS', KEYS[11]) == 1 and redis.call('HSETNX', KEYS[11], 'usage_counted', 1) == 0 then
+  return false
+end
 local level, model, cost = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local base = level .. '|' .. model .. '|'
 redis.call('HINCRBY', KEYS[1], base .. 'requests', 1)
