@@ -32,6 +32,7 @@ from orchestrator.providers.base import (
     request_headers,
     system_text,
     tool_arguments,
+    tool_names,
 )
 from orchestrator.providers.errors import STREAM_BREAKS, classify, interrupted, retry_after
 
@@ -76,22 +77,31 @@ def _turn(turn: Turn) -> dict:
     return {"role": turn.role, "content": [block for m in turn.messages for block in _blocks(m)]}
 
 
-def _tools(request: ChatRequest) -> dict:
-    """The request's tools and, for a structured answer, the answer tool; and which to call."""
+def _declared(request: ChatRequest) -> list[dict]:
+    """Every tool the request names or its history called: Anthropic refuses tool turns whose
+    tools are not defined (a history's own calls get a schema that takes any object)."""
     tools = [{"name": t.name, "input_schema": t.parameters, **({"description": t.description} if t.description else {})}
-             for t in request.tools] if request.offers_tools else []
-    form, choice = request.response_format, request.tool_choice
+             for t in request.tools]
+    named = {t.name for t in request.tools}
+    called = dict.fromkeys(name for name in tool_names(request.messages).values() if name not in named)
+    return tools + [{"name": name, "input_schema": {"type": "object"}} for name in called]
+
+
+def _tools(request: ChatRequest) -> dict:
+    """The tools to define, the answer tool for a structured answer, and which to call."""
+    tools, form, choice = _declared(request), request.response_format, request.tool_choice
     if form is not None:
         schema = form.schema if form.type == JSON_SCHEMA and form.schema else {"type": "object"}
         tools.append({"name": ANSWER_TOOL, "description": "Give your final answer through this tool.",
                       "input_schema": schema})
     if not tools:
-        return {"tools": [{"name": t.name, "input_schema": t.parameters} for t in request.tools],
-                "tool_choice": {"type": "none"}} if request.tools else {}
+        return {}
+    if not request.offers_tools and form is None:
+        return {"tools": tools, "tool_choice": {"type": "none"}}
     if choice.function:
         picked = {"type": "tool", "name": choice.function}
     elif form is not None:
-        picked = {"type": "tool", "name": ANSWER_TOOL} if len(tools) == 1 else {"type": "any"}
+        picked = {"type": "any"} if request.offers_tools else {"type": "tool", "name": ANSWER_TOOL}
     else:
         picked = {"type": "any" if choice.mode == REQUIRED_TOOL else "auto"}
     if not request.parallel_tool_calls:

@@ -75,6 +75,12 @@ def test_anthropic_gets_tool_use_and_tool_result_blocks():
     assert args["tool_choice"] == {"type": "auto", "disable_parallel_tool_use": True}
 
 
+def test_anthropic_gets_the_tools_a_history_called_even_when_none_is_offered():
+    args = anthropic_arguments(ChatRequest("m", TOOLED))
+    assert args["tools"] == [{"name": "get_weather", "input_schema": {"type": "object"}}]
+    assert args["tool_choice"] == {"type": "none"}
+
+
 def test_anthropic_is_made_to_answer_a_schema_through_the_answer_tool():
     schema = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
     args = anthropic_arguments(ChatRequest("m", CONVERSATION, response_format=ResponseFormat("json_schema", schema)))
