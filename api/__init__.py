@@ -61,13 +61,14 @@ def create_app(services: Services | None = None) -> Flask:
     app.register_blueprint(dashboard.swagger_assets)
     api.register_blueprint(batch.blp, url_prefix=f"{API_PREFIX}/batch")
     batch.document(api)
-    from api import anthropic_compat, openai_batches
+    from api import anthropic_compat, embeddings, openai_batches
     from api.doors import register_doors
 
     app.register_blueprint(openai_compat.blp)  # OpenAI's wire format at /v1, outside the spec (see the module)
     app.register_blueprint(anthropic_compat.blp)  # Anthropic's at /v1/messages, likewise
     app.register_blueprint(responses.blp)  # OpenAI's Responses API at /v1/responses, likewise
     app.register_blueprint(openai_batches.blp)  # OpenAI's /v1/files and /v1/batches, likewise
+    app.register_blueprint(embeddings.blp)  # OpenAI's /v1/embeddings, likewise
     register_doors(app)  # every error under /v1 in the shape of the door it came through
     return app
 

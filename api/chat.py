@@ -47,10 +47,14 @@ def run_chats(body: dict, n: int, **form) -> list[dict]:
 
 
 def _result(request_id: str, job: ChatJob) -> dict:
-    svc = services()
+    return wait_result(request_id, job.deadline)
+
+
+def wait_result(request_id: str, deadline: float) -> dict:
+    """The result a worker publishes for the request, or its error raised as an ApiError."""
     # The worker publishes an error by the deadline; the grace covers a request still queued then.
-    waited = job.deadline - time.time() + WAIT_GRACE
-    outcome = svc.requests.wait_terminal(request_id, waited)
+    waited = deadline - time.time() + WAIT_GRACE
+    outcome = services().requests.wait_terminal(request_id, waited)
     if outcome is None:
         error = no_answer(waited, request_id=request_id)
         raise ApiError(error["status"], error["code"], error["message"], error["details"])

@@ -31,7 +31,7 @@ from collections.abc import Iterator
 
 from flask import Blueprint, Response, jsonify, request
 
-from api import anthropic_compat, services
+from api import anthropic_compat, embeddings, services
 from api.chat import run_chats
 from api.door_request import AUTO_MODELS, Refused, json_body, unknown_model
 from api.doors import PREFIX, routing_headers, speaks_anthropic
@@ -169,7 +169,7 @@ def _model_entries() -> list[dict]:
     auto = [{"id": name, "object": "model", "created": 0, "owned_by": "orchestrator"} for name in AUTO_MODELS]
     catalog = [{"id": m.model_name, "object": "model", "created": 0, "owned_by": m.provider}
                for m in services().catalog]
-    return auto + catalog
+    return auto + catalog + embeddings.model_entries()
 
 
 @blp.get("/models")
@@ -193,6 +193,7 @@ def retrieve_model(model: str):
 def unknown_endpoint(endpoint: str):
     message = (f"Unknown request URL: {request.method} {PREFIX}/{endpoint}. This gateway serves "
                f"POST {PREFIX}/chat/completions, POST {PREFIX}/responses, GET {PREFIX}/responses/{{id}}, "
-               f"POST {PREFIX}/messages, POST {PREFIX}/messages/count_tokens, {PREFIX}/files, {PREFIX}/batches, "
+               f"POST {PREFIX}/messages, POST {PREFIX}/messages/count_tokens, POST {PREFIX}/embeddings, "
+               f"{PREFIX}/files, {PREFIX}/batches, "
                f"GET {PREFIX}/models and GET {PREFIX}/models/{{model}}.")
     raise Refused(404, message, None, "unknown_url")

@@ -11,6 +11,17 @@ from dataclasses import dataclass, field
 
 FAULT_HEADER = "x-sandbox-fault"
 
+# The faults answered with a provider error, and the error's kind (sandbox/wire.py).
+FAULT_ERRORS = {
+    "rate_limit": "rate_limit",
+    "server_error": "server_error",
+    "unavailable": "overloaded",
+    "down_for": "overloaded",
+    "context_length": "context_length",
+    "content_filter": "content_filter",
+    "reject_prefill": "invalid_request",
+}
+
 # kind -> {parameter: (type, default)}; a default of None means the parameter is optional.
 KINDS: dict[str, dict[str, tuple[type, object]]] = {
     "rate_limit": {"retry_after": (float, None)},

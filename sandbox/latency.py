@@ -9,7 +9,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from aiohttp import web
+
 from orchestrator.core.catalog import Catalog
+from sandbox.wire import invalid
 
 LATENCY_HEADER = "x-sandbox-latency"
 JITTER = 0.10  # each request is up to this proportion faster or slower than the model's prior
@@ -35,6 +38,15 @@ def parse_latency_header(value: str) -> float:
     if not 0 <= seconds < float("inf"):
         raise ValueError(f"{LATENCY_HEADER} must be a number of seconds, not {value!r}")
     return seconds
+
+
+def fixed_latency(request: web.Request) -> float | None:
+    """The fixed delay the request's x-sandbox-latency header asks for; None without one."""
+    value = request.headers.get(LATENCY_HEADER)
+    try:
+        return None if value is None else parse_latency_header(value)
+    except ValueError as exc:
+        raise invalid(f"sandbox: {exc}") from None
 
 
 class Latency:

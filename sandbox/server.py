@@ -8,24 +8,22 @@ model's latency (catalog ttft and speed times SANDBOX_LATENCY_SCALE), plain or s
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import resource
-import socket
-import struct
 import time
 import uuid
 
 from aiohttp import web
 
 from orchestrator.core.catalog import Catalog, ModelCapabilities
-from sandbox import anthropic_batches, control, gemini_batches, openai_batches
+from sandbox import anthropic_batches, control, embeddings, gemini_batches, openai_batches
 from sandbox.anthropic_wire import AnthropicWire
 from sandbox.attempts import Attempt
+from sandbox.connection import reset, until_disconnected
 from sandbox.conversation import InvalidConversation
-from sandbox.faults import FAULT_HEADER, Fault, FaultSyntaxError, parse_fault_header
+from sandbox.faults import FAULT_ERRORS, FAULT_HEADER, Fault, FaultSyntaxError, parse_fault_header
 from sandbox.gemini_wire import GeminiWire
-from sandbox.latency import LATENCY_HEADER, Latency, parse_latency_header
+from sandbox.latency import Latency, fixed_latency
 from sandbox.openai_wire import OpenAIWire
 from sandbox.reply import Asked, replies_to
 from sandbox.state import STATE_KEY, SandboxState
@@ -35,18 +33,6 @@ from sandbox.wire import Call, Completion, UpstreamError, Usage, WireFormat, inv
 BACKLOG = 8192  # the kernel caps it at net.core.somaxconn
 DEFAULT_MAX_TOKENS = 4096  # for a model the catalog does not know
 DEFAULT_CONTEXT_WINDOW = 8192
-DISCONNECT_POLL = 0.2  # seconds between checks that a no_response client is still there
-
-_FAULT_ERRORS = {
-    "rate_limit": "rate_limit",
-    "server_error": "server_error",
-    "unavailable": "overloaded",
-    "down_for": "overloaded",
-    "context_length": "context_length",
-    "content_filter": "content_filter",
-    "reject_prefill": "invalid_request",
-}
-
 
 async def _read_call(request: web.Request, wire: WireFormat) -> Call:
     try:
@@ -59,14 +45,6 @@ async def _read_call(request: web.Request, wire: WireFormat) -> Call:
         return wire.parse(body, dict(request.match_info))
     except InvalidConversation as exc:
         raise invalid(str(exc)) from None
-
-
-def _fixed_latency(request: web.Request) -> float | None:
-    value = request.headers.get(LATENCY_HEADER)
-    try:
-        return None if value is None else parse_latency_header(value)
-    except ValueError as exc:
-        raise invalid(f"sandbox: {exc}") from None
 
 
 def _fault_for(request: web.Request, call: Call, state: SandboxState) -> Fault | None:
@@ -91,7 +69,7 @@ def _fault_error(fault: Fault, call: Call, spec: ModelCapabilities | None) -> Up
     if fault.kind == "reject_prefill":
         return invalid("This model does not support assistant message prefill. "
                        "The conversation must end with a user message.")
-    return UpstreamError(_FAULT_ERRORS[fault.kind], retry_after=fault.params.get("retry_after"))
+    return UpstreamError(FAULT_ERRORS[fault.kind], retry_after=fault.params.get("retry_after"))
 
 
 def _check_context_window(call: Call, spec: ModelCapabilities | None) -> None:
@@ -112,22 +90,6 @@ def _complete(state: SandboxState, wire: WireFormat, call: Call, spec: ModelCapa
     return Completion(call, replies, usage, wire.new_id(), int(time.time()))
 
 
-def _reset(request: web.Request) -> None:
-    """Drop the connection with a TCP reset, before any response byte."""
-    transport = request.transport
-    if transport is None:
-        return
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()
-
-
-async def _until_disconnected(request: web.Request) -> None:
-    while request.transport is not None and not request.transport.is_closing():
-        await asyncio.sleep(DISCONNECT_POLL)
-
-
 async def _answer(request: web.Request, wire: WireFormat, call: Call, attempt: Attempt,
                   fixed_latency: float | None) -> web.StreamResponse | None:
     """The response to a call, or None when the fault leaves the connection without one."""
@@ -135,13 +97,13 @@ async def _answer(request: web.Request, wire: WireFormat, call: Call, attempt: A
     spec = state.spec(call.model)
     fault = attempt.fault
     kind = fault.kind if fault else None
-    if kind in _FAULT_ERRORS:
+    if kind in FAULT_ERRORS:
         raise _fault_error(fault, call, spec)
     if kind == "reset":
-        _reset(request)
+        reset(request)
         return None
     if kind == "no_response":
-        await _until_disconnected(request)
+        await until_disconnected(request)
         return None
     _check_context_window(call, spec)
     completion = _complete(state, wire, call, spec, fault)
@@ -166,9 +128,9 @@ async def serve(request: web.Request, wire: WireFormat) -> web.StreamResponse:
     try:
         call = await _read_call(request, wire)
         attempt.model, attempt.stream, attempt.conversation = call.model, call.stream, call.conversation
-        fixed_latency = _fixed_latency(request)
+        fixed = fixed_latency(request)
         attempt.fault = _fault_for(request, call, state)
-        response = await _answer(request, wire, call, attempt, fixed_latency)
+        response = await _answer(request, wire, call, attempt, fixed)
     except UpstreamError as error:
         response = wire.error_response(error, attempt.stream, request_id)
     if response is None:
@@ -191,7 +153,7 @@ def answer_alone(state: SandboxState, wire: WireFormat, body: dict, route: dict,
         attempt.model, attempt.conversation = call.model, call.conversation
         spec, fault = state.spec(call.model), state.rules.take(call.model, False, call.conversation.prefill is not None)
         attempt.fault = fault
-        if fault is not None and fault.kind in _FAULT_ERRORS:
+        if fault is not None and fault.kind in FAULT_ERRORS:
             raise _fault_error(fault, call, spec)
         if fault is not None and fault.kind in ("reset", "no_response"):
             raise UpstreamError("server_error")
@@ -240,6 +202,7 @@ def create_app(catalog: Catalog, latency_scale: float = 1.0, *, seed: int = 0) -
     app.router.add_post(
         "/{version:v1|v1beta}/models/{model}:{action:generateContent|streamGenerateContent}", _endpoint(GeminiWire())
     )
+    embeddings.add_routes(app.router)
     app.router.add_get("/v1/models", list_models)
     # The providers' batch APIs (sandbox/batch_jobs.py); their items answered by `answer_alone`.
     openai_batches.add_routes(app.router, answer_alone)

@@ -1,5 +1,5 @@
 """What the API asks of the worker fleet, in one place: putting work on the queues (a chat
-request, a batch's items, and the task names they run), how much waits there, and which
+request, an embedding request, a batch's items, and the task names they run), how much waits there, and which
 workers answer. The API never builds a broker message or reads kombu's keys itself."""
 
 from __future__ import annotations
@@ -8,18 +8,26 @@ from collections.abc import Iterable
 
 import redis
 
+from orchestrator.core.embedding import EmbeddingJob
 from orchestrator.core.job import ChatJob
 from workers import broker
 from workers.app import app
 from workers.queues import BATCH_QUEUE, CHAT_QUEUE, DEFAULT_PRIORITY, batch_kombu_priority, kombu_priority, task_reprs
 
 EXECUTE_CHAT = "orchestrator.execute_chat"
+EXECUTE_EMBEDDING = "orchestrator.execute_embedding"
 SEND_CHUNK = 1_000  # broker commands per pipeline round trip while enqueuing a batch
 
 
 def enqueue_chat(request_id: str, job: ChatJob) -> None:
     """One chat request on the chat queue, its id as the task id."""
     app.send_task(EXECUTE_CHAT, args=[request_id, job.to_json()], task_id=request_id, queue=CHAT_QUEUE,
+                  priority=kombu_priority(DEFAULT_PRIORITY), **task_reprs(request_id))
+
+
+def enqueue_embedding(request_id: str, job: EmbeddingJob) -> None:
+    """One embedding request on the chat queue, at the API's default priority, as a chat request."""
+    app.send_task(EXECUTE_EMBEDDING, args=[request_id, job.to_json()], task_id=request_id, queue=CHAT_QUEUE,
                   priority=kombu_priority(DEFAULT_PRIORITY), **task_reprs(request_id))
 
 

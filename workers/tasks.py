@@ -10,13 +10,14 @@ import redis
 from celery.signals import heartbeat_sent, worker_ready, worker_shutdown
 
 from orchestrator.config import get_settings
+from orchestrator.core.embedding import EmbeddingJob, UnknownEmbeddingJobVersion
 from orchestrator.core.job import ADMIN_ID, ChatJob, RateLimitSlot, UnknownJobVersion
 from orchestrator.core.retry_policy import Chain
 from orchestrator.execution.outcomes import RetryLater
 from orchestrator.runtime import logs
 from orchestrator.runtime.services import Services
 from workers.app import app
-from workers.dispatch import EXECUTE_CHAT
+from workers.dispatch import EXECUTE_CHAT, EXECUTE_EMBEDDING
 from workers.queues import DEFAULT_PRIORITY, MOST_URGENT, batch_kombu_priority, kombu_priority, task_reprs
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,18 @@ def execute_chat(self, request_id: str, payload: dict, chain: dict | None = None
             kwargs["slot"] = outcome.slot.to_json()  # a rate-limit slot booked for the next run
         raise self.retry(args=[request_id, payload], kwargs=kwargs, countdown=outcome.delay,
                          priority=_retry_priority(job), **task_reprs(request_id))
+
+
+@app.task(name=EXECUTE_EMBEDDING)
+def execute_embedding(request_id: str, payload: dict) -> None:
+    """An embedding request, its fallbacks within the task (orchestrator/execution/embedder.py)."""
+    try:
+        job = EmbeddingJob.from_json(payload)
+    except (UnknownEmbeddingJobVersion, LookupError, TypeError, ValueError) as exc:
+        log.exception("request %s: its task's arguments cannot be read", request_id)
+        services().settlement.unreadable(request_id, payload.get("owner") or ADMIN_ID, str(exc) or type(exc).__name__)
+        return
+    services().embedder.run(request_id, job)
 
 
 def _retry_priority(job: ChatJob) -> int:

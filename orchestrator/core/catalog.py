@@ -233,6 +233,60 @@ class ModelCapabilities:
         return self.quality.get(task_type, self.quality.get("default", 0.5))
 
 
+EMBEDDING_KINDS = ("openai", "google")  # the wire formats with an embeddings API (Anthropic has none)
+
+
+@dataclass(frozen=True)
+class EmbeddingModel:
+    """A model that turns texts into vectors (`embedding_models` in models.yaml): served at
+    /v1/embeddings, never routed to for chat. Models of one `space` give the same vector for
+    the same text (the same model at two providers), so a call may fall back from one to another."""
+
+    provider: str
+    model_name: str
+    upstream: str  # the model's name at its provider
+    space: str  # models that share it answer with interchangeable vectors
+    dimensions: int  # the length of its vectors
+    flexible_dimensions: bool = False  # takes `dimensions`, a shorter vector, from 1 up to `dimensions`
+    max_input_tokens: int = 8191  # the most tokens one input may have
+    price_per_token: float = 0.0  # USD an input token
+    price_source: str = "genai-prices"
+
+    def cost(self, input_tokens: int) -> float:
+        return input_tokens * self.price_per_token
+
+    def worst_case_cost(self, max_input_tokens: int) -> float:
+        return self.cost(max_input_tokens) * (1 + ROUNDING_HEADROOM)
+
+
+def _embedding_from_entry(name: str, entry: dict, providers: dict[str, ProviderConfig]) -> EmbeddingModel:
+    provider = providers.get(str(entry.get("provider")))
+    if provider is None or provider.kind not in EMBEDDING_KINDS:
+        raise CatalogError(f"embedding model {name!r}: provider {entry.get('provider')!r} must be declared under "
+                           f"'providers' with a kind that has an embeddings API ({', '.join(EMBEDDING_KINDS)})")
+    dimensions = entry.get("dimensions")
+    if isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 1:
+        raise CatalogError(f"embedding model {name!r}: dimensions must be the length of its vectors, "
+                           f"a whole number of at least 1, not {dimensions!r}")
+    upstream = entry.get("upstream", name)
+    prices = entry.get("prices")
+    if prices:
+        per_token, source = prices["input"] / 1_000_000, "models.yaml"
+    else:
+        try:
+            per_token = float(calc_price(PriceUsage(input_tokens=1_000_000), model_ref=entry.get("price_ref", upstream),
+                                         provider_id=provider.name).total_price) / 1_000_000
+        except LookupError as exc:
+            raise CatalogError(f"embedding model {name!r}: genai-prices has no price for it ({exc}); set "
+                               "'prices: {input: N}' (USD a million tokens)") from None
+        source = "genai-prices"
+    return EmbeddingModel(
+        provider=provider.name, model_name=name, upstream=upstream, space=entry.get("space", upstream),
+        dimensions=dimensions, flexible_dimensions=bool(entry.get("flexible_dimensions", False)),
+        max_input_tokens=int(entry.get("max_input_tokens", 8191)), price_per_token=per_token, price_source=source,
+    )
+
+
 _CAPABILITY_FLAGS = {
     "code": "supports_code",
     "reasoning": "supports_reasoning",
@@ -321,9 +375,17 @@ def _model_from_entry(name: str, entry: dict, providers: dict[str, ProviderConfi
 class Catalog:
     """The models the router may choose from and the providers that serve them."""
 
-    def __init__(self, models: dict[str, ModelCapabilities], providers: dict[str, ProviderConfig]):
+    def __init__(self, models: dict[str, ModelCapabilities], providers: dict[str, ProviderConfig],
+                 embeddings: dict[str, EmbeddingModel] | None = None):
         self.models = models
         self.providers = providers
+        self.embeddings = embeddings or {}
+
+    def embedding_chain(self, model_name: str) -> list[EmbeddingModel]:
+        """The embedding model asked for, then the others of its space in catalog order: what a
+        call may fall back to without changing the vectors' meaning."""
+        asked = self.embeddings[model_name]
+        return [asked, *(m for m in self.embeddings.values() if m.space == asked.space and m is not asked)]
 
     def get(self, model_name: str) -> ModelCapabilities:
         return self.models[model_name]
@@ -344,11 +406,12 @@ class Catalog:
         """This catalog as economy batches see it: each model whose provider has a batch API at
         its batch prices, the others as they are (they run at once, at the standard price)."""
         return Catalog({name: m.batch_priced() if self.has_batch_api(m) else m for name, m in self.models.items()},
-                       self.providers)
+                       self.providers, self.embeddings)
 
     def without(self, names) -> Catalog:
         """This catalog less the models named."""
-        return Catalog({name: m for name, m in self.models.items() if name not in names}, self.providers)
+        return Catalog({name: m for name, m in self.models.items() if name not in names}, self.providers,
+                       self.embeddings)
 
     @classmethod
     def load(cls, extra_file: str | None = None) -> Catalog:
@@ -361,6 +424,7 @@ class Catalog:
                 raise CatalogError(f"MODELS_FILE {extra_file}: {exc}") from None
             data["providers"].update(extra.get("providers", {}))
             data["models"].update(extra.get("models", {}))
+            data["embedding_models"].update(extra.get("embedding_models", {}))
             # `limits: {model: {rpm, tpm}}` sets your account's rate limits on any model, bundled ones included.
             for name, limits in (extra.get("limits") or {}).items():
                 if name not in data["models"]:
@@ -370,7 +434,8 @@ class Catalog:
 
     @classmethod
     def from_dict(cls, data: dict) -> Catalog:
-        """A catalog from the models.yaml structure: {"providers": {...}, "models": {...}}."""
+        """A catalog from the models.yaml structure: {"providers": {...}, "models": {...},
+        "embedding_models": {...}}."""
         try:
             providers = {name: ProviderConfig(name=name, **spec) for name, spec in data["providers"].items()}
         except TypeError as exc:
@@ -379,7 +444,12 @@ class Catalog:
             if provider.kind not in PROVIDER_KINDS:
                 raise CatalogError(f"provider {provider.name!r}: kind {provider.kind!r} is not one of {PROVIDER_KINDS}")
         models = {name: _model_from_entry(name, entry, providers) for name, entry in data["models"].items()}
-        return cls(models, providers)
+        embeddings = {name: _embedding_from_entry(name, entry, providers)
+                      for name, entry in (data.get("embedding_models") or {}).items()}
+        both = sorted(set(models) & set(embeddings))
+        if both:
+            raise CatalogError(f"{', '.join(both)}: a name is either a chat model or an embedding model, not both")
+        return cls(models, providers, embeddings)
 
 
 def check_default_model(settings, catalog: Catalog) -> None:

@@ -12,7 +12,7 @@ import dataclasses
 import logging
 
 from orchestrator.core.evidence import RatedQuality
-from orchestrator.core.job import ADMIN_ID, ChatJob
+from orchestrator.core.job import ADMIN_ID
 from orchestrator.core.strategies import Preferences, RoutingStrategy
 from orchestrator.core.types import Usage as Tokens
 from orchestrator.store.alerts import Alert, Alerts
@@ -51,30 +51,30 @@ class Accounting:
             preferences = dataclasses.replace(user.preferences, preferred_models=merged)
         return preferences, quality
 
-    def after_settlement(self, request_id: str, job: ChatJob, model: str, cost: float, usage: Tokens,
+    def after_settlement(self, request_id: str, owner: str, model: str, cost: float, usage: Tokens,
                          decision: dict, attempts: list[dict]) -> list[Alert]:
         """Count a settled request for its user, once, and fire the alerts it made due."""
         analysis = (decision or {}).get("analysis") or {}
         first_try = len(attempts) == 1 and attempts[0].get("error") is None
         try:
             settled = self.usage.settled(
-                request_id, job.owner, model, analysis.get("complexity") or "unknown",
+                request_id, owner, model, analysis.get("complexity") or "unknown",
                 cost if self.cost_tracking else 0.0, usage.input_tokens, usage.output_tokens, first_try,
-                self.users.user_key(job.owner),
+                self.users.user_key(owner),
             )
             if settled is not None and (settled.crossed or settled.anomaly):
-                return self.usage.alert(job.owner, settled)
+                return self.usage.alert(owner, settled)
         except Exception:
-            log.exception("usage accounting failed for a settled request of %s", job.owner)
+            log.exception("usage accounting failed for a settled request of %s", owner)
         return []
 
-    def after_refusal(self, job: ChatJob, limit: float) -> None:
+    def after_refusal(self, owner: str, limit: float) -> None:
         """A request refused for the month's budget: the 100 % alert, once, past the 80 % one."""
         try:
-            user = self.users.get(job.owner) if job.owner != ADMIN_ID else None
-            self.usage.refused(job.owner, user.name if user else None, limit)
+            user = self.users.get(owner) if owner != ADMIN_ID else None
+            self.usage.refused(owner, user.name if user else None, limit)
         except Exception:
-            log.exception("budget refusal alert failed for %s", job.owner)
+            log.exception("budget refusal alert failed for %s", owner)
 
     def circuits_opened(self, model: str, provider: str, reply, reason: str) -> None:
         """A model's (or its provider's) circuit just opened from closed: a model outage alert,

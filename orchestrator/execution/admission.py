@@ -57,7 +57,7 @@ class Admission:
             self.settlement.refuse(request_id, Failure(exc.http_status, "no_suitable_model", str(exc),
                                                        {"reason": exc.reason, "missing": list(exc.missing)}))
             if exc.reason == "budget" and remaining is not None and remaining < (job.budget_limit or limit):
-                self.accounting.after_refusal(job, limit)
+                self.accounting.after_refusal(job.owner, limit)
             return None
         if job.models:  # an explicit list of models is the chain, in the caller's order
             decision.fallback_models = [(self.catalog.get(m).provider, m) for m in job.models[1:]]
@@ -117,5 +117,5 @@ class Admission:
             f"No suitable models available for this request: its worst case (${worst:.6f}) is more than what is "
             "left of this month's budget after the requests in flight. Lower max_tokens or raise the budget.",
         ))
-        self.accounting.after_refusal(job, limit)
+        self.accounting.after_refusal(job.owner, limit)
         return False

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import redis
 
 from orchestrator.core.analysis import estimate_tokens
-from orchestrator.core.catalog import ModelCapabilities
+from orchestrator.core.catalog import EmbeddingModel, ModelCapabilities
 from orchestrator.core.errors import ErrorKind, ProviderError
 from orchestrator.core.retry_policy import Chain
 from orchestrator.core.types import ChatRequest, ChatResponse, Message, StreamDelta, StreamEnd, Usage
@@ -124,7 +124,7 @@ class Observer:
         self.redis, self.stats, self.circuits, self.accounting = redis_client, stats, circuits, accounting
         self.neighbourhoods = neighbourhoods
 
-    def observe(self, model: ModelCapabilities, error: ProviderError | None, duration: float,
+    def observe(self, model: ModelCapabilities | EmbeddingModel, error: ProviderError | None, duration: float,
                 response: ChatResponse | None = None, cost: float = 0.0, fallback: bool = False) -> None:
         kind = error.kind if error else None
         pipe = self.redis.pipeline(transaction=False)
@@ -166,11 +166,11 @@ class Observer:
                                   latency=duration, input_tokens=usage.input_tokens,
                                   output_tokens=usage.output_tokens, cost=cost))
 
-    def may_call(self, chain: Chain, model: ModelCapabilities, state: str | None) -> bool:
+    def may_call(self, model: ModelCapabilities | EmbeddingModel, state: str | None, last: bool) -> bool:
         """Whether the model's circuit lets this attempt through (`state` when this run has just
-        read it). The last model of a chain is always tried: when every model is open, the best
+        read it). The `last` model of a chain is always tried: when every model is open, the best
         one is still worth an attempt."""
-        if chain.is_last:
+        if last:
             return True
         state = state or self.circuits.states([(model.model_name, model.provider)])[model.model_name]
         if state == "probe":

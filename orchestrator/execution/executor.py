@@ -250,7 +250,7 @@ class Executor:
         as a prefill, or an open circuit."""
         if chain.partial and not model.supports_assistant_prefill:
             return "cannot_continue"
-        if not self.observer.may_call(chain, model, states.get(model.model_name)):
+        if not self.observer.may_call(model, states.get(model.model_name), chain.is_last):
             return "circuit_open"
         return None
 

@@ -99,7 +99,7 @@ class Settlement:
         charge, data = self.charge(job, request_id, cost), result.to_json()
         if _written(lambda: self.ledger.complete(request_id, data, turn, charge), request_id,
                     chain.deadline + RESERVATION_GRACE):
-            self.accounting.after_settlement(request_id, job, response.model, cost, response.usage, chain.decision,
+            self.accounting.after_settlement(request_id, job.owner, response.model, cost, response.usage, chain.decision,
                                              chain.attempts)
 
     def recount(self, request_id: str, job: ChatJob, record: dict | None) -> None:
@@ -110,7 +110,7 @@ class Settlement:
         if record and record.get("status") == Status.COMPLETED and isinstance(result, dict):
             response, tokens = result["response"], result["response"]["usage"]
             self.accounting.after_settlement(
-                request_id, job, response["model"], response["cost"], Usage(tokens["input_tokens"], tokens["output_tokens"]),
+                request_id, job.owner, response["model"], response["cost"], Usage(tokens["input_tokens"], tokens["output_tokens"]),
                 result.get("routing_decision") or {}, result.get("attempts") or [])
 
     def cancelled(self, request_id: str, job: ChatJob, chain: Chain, model: str, usage: Usage, cost: float) -> None:
@@ -119,4 +119,4 @@ class Settlement:
             job, request_id, cost)
         if _written(lambda: self.ledger.fail(request_id, failure.to_json(), charge), request_id,
                     chain.deadline + RESERVATION_GRACE):
-            self.accounting.after_settlement(request_id, job, model, cost, usage, chain.decision, chain.attempts)
+            self.accounting.after_settlement(request_id, job.owner, model, cost, usage, chain.decision, chain.attempts)

@@ -40,6 +40,27 @@ class Provider(Protocol):
     def stream(self, request: ChatRequest, timeout: float) -> Generator[StreamEvent, None, None]: ...
 
 
+@dataclass(frozen=True)
+class Embedded:
+    """An embeddings call's answer: a vector an input, in their order (base64 float32,
+    orchestrator/core/embedding.py), and the input tokens the provider counted (None when it
+    does not say)."""
+
+    vectors: list[str]
+    input_tokens: int | None
+
+
+class EmbeddingProvider(Protocol):
+    """An adapter whose provider has an embeddings API (OpenAI's wire format and Gemini's).
+    `embed` raises ProviderError, and nothing else, for a failed call."""
+
+    name: str
+    sandbox: bool
+
+    def embed(self, model: str, inputs: list[str], dimensions: int | None, timeout: float,
+              request_id: str | None) -> Embedded: ...
+
+
 class SdkProvider:
     """What every adapter shares: its name, its SDK client, and whether that client is the sandbox."""
 

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from google.genai import errors as genai_errors
 from google.genai import types
 
+from orchestrator.core.embedding import encode_vector
 from orchestrator.core.errors import ErrorKind, ProviderError
 from orchestrator.core.types import (
     AUTO_TOOLS,
@@ -31,6 +32,7 @@ from orchestrator.core.types import (
     Usage,
 )
 from orchestrator.providers.base import (
+    Embedded,
     SdkProvider,
     alternating_turns,
     finish_reason_of,
@@ -45,6 +47,8 @@ _FILTERED = {"SAFETY", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"
 _ROLES = {"user": "user", "assistant": "model"}
 
 
+# The most texts one batchEmbedContents call takes; more are sent in several calls.
+EMBED_BATCH = 100
 _MODES = {AUTO_TOOLS: "AUTO", NO_TOOLS: "NONE", REQUIRED_TOOL: "ANY"}
 _HINTS = ("seed", "presence_penalty", "frequency_penalty", "top_k")
 
@@ -164,6 +168,30 @@ class GeminiProvider(SdkProvider):
         except STREAM_BREAKS as exc:
             raise interrupted(exc, self.name, request.model) from exc
         return self.read(request, started, response)
+
+    def embed(self, model: str, inputs: list[str], dimensions: int | None, timeout: float,
+              request_id: str | None) -> Embedded:
+        """Vectors by batchEmbedContents, EMBED_BATCH texts a call. Gemini's API counts no
+        tokens for them: the caller estimates them."""
+        config = types.EmbedContentConfig(
+            output_dimensionality=dimensions,
+            http_options=types.HttpOptions(timeout=int(timeout * 1000),
+                                           headers={"X-Request-ID": request_id} if request_id else None))
+        vectors: list[str] = []
+        for start in range(0, len(inputs), EMBED_BATCH):
+            part = inputs[start:start + EMBED_BATCH]
+            try:
+                answer = self.client.models.embed_content(model=model, contents=part, config=config)
+            except genai_errors.APIError as exc:
+                raise self._error(exc, model) from exc
+            except STREAM_BREAKS as exc:
+                raise interrupted(exc, self.name, model) from exc
+            embeddings = answer.embeddings or []
+            if len(embeddings) != len(part):
+                raise ProviderError(ErrorKind.SERVER_ERROR, f"the provider answered {len(embeddings)} vectors for "
+                                    f"{len(part)} inputs", provider=self.name, model=model)
+            vectors.extend(encode_vector(e.values or []) for e in embeddings)
+        return Embedded(vectors, None)
 
     def read(self, request: ChatRequest, started: float, response: types.GenerateContentResponse) -> ChatResponse:
         """The answer of a GenerateContentResponse, called or batched; a blocked one raises."""

@@ -24,7 +24,7 @@ from orchestrator.core.types import (
     ToolCall,
     Usage,
 )
-from orchestrator.providers.base import TOOL_CALLS, SdkProvider, finish_reason_of, request_headers
+from orchestrator.providers.base import TOOL_CALLS, Embedded, SdkProvider, finish_reason_of, request_headers
 from orchestrator.providers.errors import STREAM_BREAKS, classify, interrupted, retry_after
 
 _FINISH_REASONS = {"stop": "stop", "length": "length", "content_filter": "content_filter",
@@ -164,6 +164,25 @@ class OpenAICompatibleProvider(SdkProvider):
         except STREAM_BREAKS as exc:
             raise interrupted(exc, self.name, request.model) from exc
         return self.read(request, started, completion)
+
+    def embed(self, model: str, inputs: list[str], dimensions: int | None, timeout: float,
+              request_id: str | None) -> Embedded:
+        """Vectors asked in the base64 encoding, which the SDK hands over as they came."""
+        try:
+            answer = self.client.embeddings.create(
+                model=model, input=inputs, encoding_format="base64", timeout=timeout,
+                extra_headers={"X-Request-ID": request_id} if request_id else None,
+                **({"dimensions": dimensions} if dimensions else {}),
+            )
+        except openai.APIError as exc:
+            raise self._error(exc, model) from exc
+        except STREAM_BREAKS as exc:
+            raise interrupted(exc, self.name, model) from exc
+        vectors = [item.embedding for item in sorted(answer.data, key=lambda item: item.index)]
+        if len(vectors) != len(inputs) or not all(isinstance(v, str) for v in vectors):
+            raise ProviderError(ErrorKind.SERVER_ERROR, f"the provider answered {len(vectors)} vectors for "
+                                f"{len(inputs)} inputs", provider=self.name, model=model)
+        return Embedded(vectors, answer.usage.prompt_tokens if answer.usage else None)
 
     def read(self, request: ChatRequest, started: float, completion) -> ChatResponse:
         """The answer of a Chat Completion (the SDK's object), called or batched."""

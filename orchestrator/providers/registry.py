@@ -15,11 +15,12 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from typing import cast
 
 from orchestrator.config import Settings
-from orchestrator.core.catalog import Catalog, ModelCapabilities, ProviderConfig
+from orchestrator.core.catalog import Catalog, EmbeddingModel, ModelCapabilities, ProviderConfig
 from orchestrator.core.errors import keep_secret
-from orchestrator.providers.base import Provider
+from orchestrator.providers.base import EmbeddingProvider, Provider
 from orchestrator.providers.batch_api import BatchApi
 
 log = logging.getLogger(__name__)
@@ -63,11 +64,15 @@ class ProviderRegistry:
     def _keyless(self, provider: ProviderConfig) -> bool:
         return provider.base_url is None and self.api_key(provider) is None
 
-    def for_model(self, model: ModelCapabilities) -> Provider:
+    def for_model(self, model: ModelCapabilities | EmbeddingModel) -> Provider:
         with self._lock:
             if model.provider not in self._providers:
                 self._providers[model.provider] = self._build(self.catalog.providers[model.provider])
             return self._providers[model.provider]
+
+    def embedder(self, model: EmbeddingModel) -> EmbeddingProvider:
+        """The adapter of an embedding model's provider (the catalog admits only kinds that embed)."""
+        return cast(EmbeddingProvider, self.for_model(model))
 
     def batch_api(self, model: ModelCapabilities) -> BatchApi:
         """The batch API of the model's provider, on the same client (economy batches)."""

@@ -14,6 +14,7 @@ from orchestrator.execution.accounting import Accounting
 from orchestrator.execution.admission import Admission
 from orchestrator.execution.attempt import Caller, Observer
 from orchestrator.execution.economy import WINDOW, Economy
+from orchestrator.execution.embedder import Embedder
 from orchestrator.execution.executor import Executor
 from orchestrator.execution.rate_slots import RateSlots
 from orchestrator.execution.settlement import Settlement
@@ -173,6 +174,19 @@ class Services:
                           accounting=self.accounting, cost_tracking=self.settings.cost_tracking_enabled)
 
     @cached_property
+    def observer(self) -> Observer:
+        return Observer(redis_client=self.redis, stats=self.stats, circuits=self.circuits, accounting=self.accounting,
+                        neighbourhoods=self.neighbourhoods)
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        settings = self.settings
+        return Embedder(catalog=self.catalog, providers=self.providers, budgets=self.budgets, ledger=self.ledger,
+                        requests=self.requests, circuits=self.circuits, observer=self.observer,
+                        accounting=self.accounting, users=self.users, cost_tracking=settings.cost_tracking_enabled,
+                        monthly_cost_limit=settings.monthly_cost_limit, request_timeout=settings.request_timeout)
+
+    @cached_property
     def executor(self) -> Executor:
         settings, settlement = self.settings, self.settlement
         def admission(router: Router, request_timeout: float, max_models: int) -> Admission:
@@ -193,8 +207,7 @@ class Services:
             # back to the standard path, reserved again (orchestrator/execution/economy.py).
             economy_admission=admission(self.economy_router, WINDOW, 1), economy=self.economy,
             caller=Caller(self.providers),
-            observer=Observer(redis_client=self.redis, stats=self.stats, circuits=self.circuits,
-                              accounting=self.accounting, neighbourhoods=self.neighbourhoods),
+            observer=self.observer,
             rate_slots=RateSlots(limits=self.provider_limits, providers=self.providers,
                                  retry_after_limit=settings.retry_after_limit,
                                  visibility_timeout=settings.visibility_timeout),

@@ -43,12 +43,14 @@ class Ledger:
         self._cancel_queued = Lua(client, "cancel_queued")
 
     def complete(
-        self, request_id: str, result: dict, turn: ConversationTurn | None = None, charge: Charge | None = None
+        self, request_id: str, result: dict, turn: ConversationTurn | None = None, charge: Charge | None = None,
+        stored: dict | None = None,
     ) -> bool:
         """Publish the answer, extend its conversation with the turn and settle its cost, in
         one step; False when the request had already finished (a redelivery): nothing then
-        is published, appended or billed twice."""
-        return self._end(request_id, Status.COMPLETED, "final", result, turn, charge)
+        is published, appended or billed twice. The record keeps `stored` instead of the
+        result when given (an embedding's result less its vectors, which only its caller reads)."""
+        return self._end(request_id, Status.COMPLETED, "final", result, turn, charge, stored)
 
     def fail(self, request_id: str, error: dict, charge: Charge | None = None) -> bool:
         """Publish the error (an `error` dict with `status`, `code`, `message`, `details`)
@@ -75,7 +77,7 @@ class Ledger:
 
     def _end(
         self, request_id: str, status: Status, event: str, payload: dict,
-        turn: ConversationTurn | None, charge: Charge | None,
+        turn: ConversationTurn | None, charge: Charge | None, stored: dict | None = None,
     ) -> bool:
         keys = [self.keyspace.record(request_id), self.keyspace.events(request_id)]
         messages = [json.dumps(m) for m in turn.messages] if turn else []
@@ -90,5 +92,6 @@ class Ledger:
             self.redis, self._finish, keys, status=status.value, event=event, result=json.dumps(payload), ttl=self.ttl, now=time.time(),
             maxlen=STREAM_MAXLEN, messages=len(messages), charge=int(charge is not None),
             request_id=charge.request_id if charge else "", cost_micro=charge.micro if charge else 0,
-            budget_ttl=BUDGET_TTL, item=int(batch_id is not None), turn=messages,
+            budget_ttl=BUDGET_TTL, item=int(batch_id is not None), stored=json.dumps(stored) if stored else "",
+            turn=messages,
         ))

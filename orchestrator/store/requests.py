@@ -135,6 +135,11 @@ class RequestStore:
                     return event, data
         return None
 
+    def drop_events(self, request_id: str) -> None:
+        """Delete the request's event stream once its caller has read the end (an embedding's
+        vectors, which nobody reads twice, would otherwise stay until RESULT_TTL)."""
+        self.redis.delete(self.events_key(request_id))
+
     def cancel(self, request_id: str, grace: float) -> None:
         """Ask the worker to stop in `grace` seconds: the caller went away, and has that
         long to come back (resume) before the work is dropped."""
@@ -163,6 +168,6 @@ def _summary(request_id: str, status: str, created_at: str, finished_at: str | N
         "model": data.get("model_used"),
         "complexity": (decision.get("analysis") or {}).get("complexity"),
         "estimated_cost": decision.get("estimated_cost"),
-        "cost": response.get("cost"),
+        "cost": response.get("cost") if response else data.get("cost"),  # an embedding's result has no response
         "error": data.get("code") if status != Status.COMPLETED else None,
     }

@@ -273,7 +273,7 @@ def test_models_lists_auto_the_strategies_and_the_catalog(client, catalog):
     strategies = ["auto:cost_optimal", "auto:quality_optimal", "auto:performance_optimal", "auto:balanced",
                   "auto:user_preference"]
     assert ids[0] == "auto" and set(strategies) <= set(ids)
-    assert set(ids) == {"auto", *strategies, *(m.model_name for m in catalog)}
+    assert set(ids) == {"auto", *strategies, *(m.model_name for m in catalog), *catalog.embeddings}
     assert client.models.retrieve(PRIMARY).owned_by == "openai"
     with pytest.raises(openai.NotFoundError):
         client.models.retrieve("gpt-17-ultra")

@@ -1,12 +1,14 @@
 -- Ends a request once: its status and result, its terminal event (not for a batch item), its
 -- conversation's new messages, its budget settled, its batch's counters. 0 when it had ended.
 -- KEYS: record, events, [conversation when messages > 0], [totals, held, until when charge is 1], [batch when item is 1]
--- ARGV: status, event, result, ttl, now, maxlen, messages, charge, request_id, cost_micro, budget_ttl, item, *turn
+-- ARGV: status, event, result, ttl, now, maxlen, messages, charge, request_id, cost_micro, budget_ttl, item, stored, *turn
+-- (stored: what the record keeps when it is not the result itself, as an embedding's result less its vectors; '' otherwise)
 -- include: batch_settle
 local status = redis.call('HGET', KEYS[1], 'status')
 if is_terminal(status) then return 0 end
 local item = ARGV[12] == '1'
-redis.call('HSET', KEYS[1], 'status', ARGV[1], 'result', ARGV[3], 'finished_at', ARGV[5])
+local stored = ARGV[13] ~= '' and ARGV[13] or ARGV[3]
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'result', stored, 'finished_at', ARGV[5])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 if not item then
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'type', ARGV[2], 'data', ARGV[3])
@@ -15,7 +17,7 @@ end
 local next_key = 3
 local messages = tonumber(ARGV[7])
 if messages > 0 then
-  for i = 13, 12 + messages do redis.call('RPUSH', KEYS[3], ARGV[i]) end
+  for i = 14, 13 + messages do redis.call('RPUSH', KEYS[3], ARGV[i]) end
   redis.call('EXPIRE', KEYS[3], ARGV[4])
   next_key = 4
 end

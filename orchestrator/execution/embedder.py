@@ -1,0 +1,137 @@
+"""An embedding request, run by a worker: its worst case reserved, the model asked for called
+(or, when it fails, another model of its space: orchestrator/core/catalog.py), and its end
+published and billed once by the ledger, then counted for its user.
+
+Unlike a chat request, the whole chain runs in one task: an embeddings call is short and
+its failures are answered at once, so a fallback does not wait for a retry's turn on the
+queue. A rate-limited model is passed over for the next of its space rather than waited for.
+
+Budgets and usage count in micro-dollars; an embedding of a few tokens costs a fraction of
+one (five tokens of text-embedding-3-small: $0.0000001). Rounded to the nearest, such
+requests would be free however many are made, so an embedding is billed its cost rounded up
+to the micro-dollar: the budget is never overspent, at most a micro-dollar a request too dear.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from orchestrator.core.analysis import estimate_tokens, max_input_tokens
+from orchestrator.core.catalog import Catalog, EmbeddingModel
+from orchestrator.core.embedding import EmbeddingJob, EmbeddingResult
+from orchestrator.core.errors import ProviderError
+from orchestrator.core.job import ADMIN_ID, Failure, Status
+from orchestrator.core.retry_policy import Chain
+from orchestrator.core.types import Usage
+from orchestrator.execution.accounting import Accounting
+from orchestrator.execution.attempt import Observer
+from orchestrator.execution.settlement import RESERVATION_GRACE, exhausted
+from orchestrator.providers.registry import ProviderRegistry
+from orchestrator.store.budgets import MICRO, Budgets
+from orchestrator.store.circuits import Circuits
+from orchestrator.store.ledger import Ledger
+from orchestrator.store.requests import RequestStore
+from orchestrator.store.users import Users
+
+EMBEDDING_DECISION = {"analysis": {"complexity": "embedding"}}  # how usage and analytics group it
+
+
+class Embedder:
+    def __init__(self, *, catalog: Catalog, providers: ProviderRegistry, budgets: Budgets, ledger: Ledger,
+                 requests: RequestStore, circuits: Circuits, observer: Observer, accounting: Accounting,
+                 users: Users, cost_tracking: bool, monthly_cost_limit: float, request_timeout: float):
+        self.catalog, self.providers, self.budgets, self.ledger = catalog, providers, budgets, ledger
+        self.requests, self.circuits, self.observer, self.accounting = requests, circuits, observer, accounting
+        self.users, self.cost_tracking = users, cost_tracking
+        self.monthly_cost_limit, self.request_timeout = monthly_cost_limit, request_timeout
+
+    def run(self, request_id: str, job: EmbeddingJob) -> None:
+        record = self.requests.get(request_id)
+        if record and Status(record["status"]).terminal:
+            self._recount(request_id, job, record)  # delivered again: ended already, never billed twice
+            return
+        if job.model not in self.catalog.embeddings:  # the catalog changed since the API read it
+            self.ledger.fail(request_id, Failure(404, "model_not_found", f"{job.model} is not an embedding model "
+                                                 "of this gateway's catalog").to_json())
+            return
+        models = self.catalog.embedding_chain(job.model)
+        chain = Chain(models=[m.model_name for m in models], deadline=job.deadline)
+        if self._reserved(request_id, job, models):
+            self._call(request_id, job, models, chain)
+
+    def _reserved(self, request_id: str, job: EmbeddingJob, models: list[EmbeddingModel]) -> bool:
+        """The dearest model's worst case held against the month's budget, or the request refused."""
+        if not self.cost_tracking:
+            return True
+        user = self.users.get(job.owner) if job.owner != ADMIN_ID else None
+        limit = user.monthly_budget if user else self.monthly_cost_limit
+        worst = max(m.worst_case_cost(max_input_tokens(list(job.inputs), "")) for m in models)
+        if self.budgets.reserve(job.owner, limit, request_id, worst, job.deadline + RESERVATION_GRACE):
+            return True
+        self.ledger.fail(request_id, Failure(
+            402, "budget_exceeded", f"No suitable models available for this request: its worst case (${worst:.6f}) is "
+            "more than what is left of this month's budget after the requests in flight. Send fewer or shorter "
+            "inputs, or raise the budget.").to_json())
+        self.accounting.after_refusal(job.owner, limit)
+        return False
+
+    def _call(self, request_id: str, job: EmbeddingJob, models: list[EmbeddingModel], chain: Chain) -> None:
+        states = self.circuits.states([(m.model_name, m.provider) for m in models])
+        error: ProviderError | None = None
+        for index, model in enumerate(models):
+            chain.index = index
+            if not self.observer.may_call(model, states.get(model.model_name), chain.is_last):
+                continue
+            timeout = min(self.request_timeout, job.deadline - time.time())
+            if timeout <= 0:
+                break
+            started = time.monotonic()
+            try:
+                embedded = self.providers.embedder(model).embed(model.upstream, list(job.inputs), job.dimensions,
+                                                                timeout, request_id)
+            except ProviderError as exc:
+                error = exc
+                duration = time.monotonic() - started
+                chain.record(model.model_name, model.provider, exc, duration)
+                self.observer.observe(model, exc, duration, fallback=index > 0)
+                if not exc.kind.policy.fallback:
+                    break
+                continue
+            duration = time.monotonic() - started
+            chain.record(model.model_name, model.provider, None, duration)
+            self.observer.observe(model, None, duration, fallback=index > 0)
+            tokens = embedded.input_tokens if embedded.input_tokens is not None else sum(map(estimate_tokens, job.inputs))
+            result = EmbeddingResult(request_id, model.model_name, model.provider, tuple(embedded.vectors), tokens,
+                                     math.ceil(model.cost(tokens) * MICRO) / MICRO, chain.attempts)
+            self._complete(request_id, job, result)
+            return
+        self.ledger.fail(request_id, self._failure(chain, error).to_json(), self._charge(job, request_id, 0.0))
+
+    @staticmethod
+    def _failure(chain: Chain, error: ProviderError | None) -> Failure:
+        if error is None:
+            return exhausted(chain, 503, "no_model_available", "every model of the embedding model's space is "
+                             "unavailable, or the request's deadline passed")
+        return exhausted(chain, error.kind.policy.http_status, error.kind.value,
+                         f"{error.provider} {error.model}: {error.message}")
+
+    def _complete(self, request_id: str, job: EmbeddingJob, result: EmbeddingResult) -> None:
+        if self.ledger.complete(request_id, result.to_json(), charge=self._charge(job, request_id, result.cost),
+                                stored=result.summary()):
+            self._count(request_id, job, result.model, result.cost, result.input_tokens, result.attempts)
+
+    def _charge(self, job: EmbeddingJob, request_id: str, cost: float):
+        return self.budgets.charge(job.owner, request_id, cost) if self.cost_tracking else None
+
+    def _count(self, request_id: str, job: EmbeddingJob, model: str, cost: float, tokens: int,
+               attempts: list[dict]) -> None:
+        self.accounting.after_settlement(request_id, job.owner, model, cost, Usage(tokens, 0), EMBEDDING_DECISION,
+                                         attempts)
+
+    def _recount(self, request_id: str, job: EmbeddingJob, record: dict) -> None:
+        """A completed request whose worker may have died before counting it: counted (once)."""
+        summary = record.get("result")
+        if record.get("status") == Status.COMPLETED and isinstance(summary, dict):
+            self._count(request_id, job, summary["model_used"], summary["cost"], summary["usage"]["input_tokens"],
+                        summary.get("attempts") or [])
