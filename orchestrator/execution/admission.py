@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import redis
 
-from orchestrator.core.analysis import analyze_request
+from orchestrator.core.analysis import analyze_request, request_needs
 from orchestrator.core.catalog import Catalog
 from orchestrator.core.evidence import Observation
 from orchestrator.core.job import ChatJob, Failure
@@ -59,8 +59,11 @@ class Admission:
             if exc.reason == "budget" and remaining is not None and remaining < (job.budget_limit or limit):
                 self.accounting.after_refusal(job.owner, limit)
             return None
-        if job.models:  # an explicit list of models is the chain, in the caller's order
-            decision.fallback_models = [(self.catalog.get(m).provider, m) for m in job.models[1:]]
+        if job.models:  # an explicit list of models is the chain, in the caller's order, less those
+            # that cannot take the request's form (tools, images, ...): their call could only fail
+            needs = request_needs(request)
+            decision.fallback_models = [(model.provider, model.model_name) for model in map(self.catalog.get, job.models[1:])
+                                        if capable(model, needs)]
         chain = Chain(models=decision.models[: self.max_models],
                       deadline=job.deadline or time.time() + self.request_timeout,
                       decision=decision.as_dict(every_candidate=False), closed=bool(job.models))

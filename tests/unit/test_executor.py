@@ -16,7 +16,7 @@ from orchestrator.core.catalog import Catalog, ModelCapabilities
 from orchestrator.core.errors import ErrorKind, ProviderError
 from orchestrator.core.job import ChatJob, Status
 from orchestrator.core.retry_policy import Chain
-from orchestrator.core.types import ChatRequest, Message, StreamDelta, StreamEnd, Usage
+from orchestrator.core.types import ChatRequest, Image, Message, StreamDelta, StreamEnd, Usage
 from orchestrator.execution.outcomes import FINISHED, RetryLater
 from orchestrator.runtime.services import Services
 
@@ -95,6 +95,20 @@ def test_an_answer_is_published_and_billed_once(env):
     # Delivered again, the task finds it finished and calls no one.
     assert services.executor.run("req_ok", _job(models=(FIRST, SECOND))) == FINISHED
     assert registry.calls == [FIRST]
+
+
+def test_a_callers_list_of_models_skips_those_that_cannot_take_the_request(env):
+    """An image for models=[gpt-4o-mini, gpt-3.5-turbo (no vision), gemini]: after the first
+    fails, the chain goes on with gemini; gpt-3.5-turbo is never called."""
+    services, registry = env
+    registry.scripts[FIRST] = [ErrorKind.AUTH]
+    registry.scripts["gemini-2.5-flash"] = ["a cat"]
+    job = ChatJob(messages=(Message("user", "What is this?", images=(Image("https://example.com/cat.png"),)),),
+                  models=(FIRST, "gpt-3.5-turbo", "gemini-2.5-flash"))
+    services.requests.create("req_vision", "admin", "chat")
+    retries, outcome = _run_to_the_end(services, "req_vision", job)
+    assert outcome == FINISHED and registry.calls == [FIRST, "gemini-2.5-flash"]
+    assert services.requests.get("req_vision")["result"]["model_used"] == "gemini-2.5-flash"
 
 
 class WorkerKilled(BaseException):
