@@ -11,7 +11,7 @@ from api.auth import current_user
 from api.errors import ApiError, Blueprint, ErrorResponseSchema
 from api.event_stream import no_answer
 from api.schemas import ChatRequestSchema, ChatResultSchema, RoutingDecisionSchema
-from orchestrator.core.job import ChatJob, job_from_body, new_request_id
+from orchestrator.core.job import ChatJob, ChatResult, job_from_body, new_request_id
 from orchestrator.core.router import NoSuitableModel
 from workers import dispatch
 
@@ -35,18 +35,18 @@ def enqueue_chat(body: dict, stream: bool = False, request_id: str | None = None
     return request_id, job
 
 
-def run_chat(body: dict, **enqueued) -> dict:
+def run_chat(body: dict, **enqueued) -> ChatResult:
     """Enqueue one chat request (`enqueued`: enqueue_chat's other arguments) and wait for its terminal event."""
     return _result(*enqueue_chat(body, **enqueued))
 
 
-def run_chats(body: dict, n: int, **form) -> list[dict]:
+def run_chats(body: dict, n: int, **form) -> list[ChatResult]:
     """`n` answers to the same request (OpenAI's `n`, by fan-out): enqueued together, each
     routed, billed and falling over on its own; the first error is the answer's."""
     return [_result(request_id, job) for request_id, job in [enqueue_chat(body, **form) for _ in range(n)]]
 
 
-def _result(request_id: str, job: ChatJob) -> dict:
+def _result(request_id: str, job: ChatJob) -> ChatResult:
     svc = services()
     # The worker publishes an error by the deadline; the grace covers a request still queued then.
     waited = job.deadline - time.time() + WAIT_GRACE
@@ -57,7 +57,7 @@ def _result(request_id: str, job: ChatJob) -> dict:
     kind, data = outcome
     if kind == "error":
         raise ApiError(data["status"], data["code"], data["message"], data.get("details"))
-    return data
+    return ChatResult.from_json(data)
 
 
 def _refusals(view):
@@ -82,7 +82,7 @@ class ChatExecute(MethodView):
     @blp.alt_response(504, schema=ErrorResponseSchema, description="No answer within the time budget")
     def post(self, body: dict):
         """Execute a chat request with optimal model selection and fallback."""
-        return run_chat(body)
+        return run_chat(body).to_json()
 
 
 @blp.route("/route")

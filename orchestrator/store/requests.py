@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import redis
 
-from orchestrator.core.job import Status
+from orchestrator.core.job import ChatResult, Status
 from orchestrator.store.connection import RoundTrip
 from orchestrator.store.keyspace import Keys
 from orchestrator.store.scripts import Lua
@@ -154,15 +154,16 @@ class RequestStore:
 
 def _summary(request_id: str, status: str, created_at: str, finished_at: str | None, result: str | None) -> dict:
     data = json.loads(result) if result else {}
-    response, decision = data.get("response") or {}, data.get("routing_decision") or {}
+    answer = ChatResult.from_json(data) if data and status == Status.COMPLETED else None
+    decision = answer.routing_decision if answer else {}
     return {
         "request_id": request_id,
         "status": status,
         "created_at": float(created_at),
         "finished_at": float(finished_at) if finished_at else None,
-        "model": data.get("model_used"),
+        "model": answer.model_used if answer else None,
         "complexity": (decision.get("analysis") or {}).get("complexity"),
         "estimated_cost": decision.get("estimated_cost"),
-        "cost": response.get("cost"),
+        "cost": answer.response.cost if answer else None,
         "error": data.get("code") if status != Status.COMPLETED else None,
     }
