@@ -21,7 +21,7 @@ from marshmallow import fields, validate
 from api import services
 from api.auth import current_user, require_admin
 from api.errors import ApiError, Blueprint, ErrorResponseSchema
-from orchestrator.core.job import ADMIN_ID
+from orchestrator.core.job import ADMIN_ID, ChatResult
 from orchestrator.runtime import analytics
 from orchestrator.store.users import User
 
@@ -321,21 +321,21 @@ class Feedback(MethodView):
         if record is None or record.get("owner") != user.id:
             raise ApiError(404, "not_found", f"You have no request {body['request_id']!r} (records are kept "
                                              f"{svc.settings.result_ttl}s).")
-        result = record.get("result") or {}
-        if record.get("status") != "completed" or not result.get("model_used"):
+        if record.get("status") != "completed" or not record.get("result"):
             raise ApiError(409, "not_completed", "Only an answered request can be rated; this one is "
                                                  f"{record.get('status', 'unknown')}.")
-        analysis = (result.get("routing_decision") or {}).get("analysis") or {}
+        result = ChatResult.from_json(record["result"])
+        analysis = result.routing_decision.get("analysis") or {}
         complexity, task_type = analysis.get("complexity") or "unknown", analysis.get("task_type") or "default"
         rating = body["rating"] if isinstance(body["rating"], int) else None
         thumbs = None if rating is not None else body["rating"]
-        if not svc.learning.rate(body["request_id"], user.id, result["model_used"], complexity, task_type,
+        if not svc.learning.rate(body["request_id"], user.id, result.model_used, complexity, task_type,
                                  rating, thumbs, body["comment"]):
             raise ApiError(409, "already_rated", "This request was already rated.")
-        svc.neighbourhoods.record_rating(result.get("routing_decision") or {}, result["model_used"], rating, thumbs)
+        svc.neighbourhoods.record_rating(result.routing_decision, result.model_used, rating, thumbs)
         scores = svc.learning.learned_scores(user.id)
         return {
-            "request_id": body["request_id"], "model": result["model_used"], "complexity": complexity,
+            "request_id": body["request_id"], "model": result.model_used, "complexity": complexity,
             "task_type": task_type, "rating": rating, "thumbs": thumbs,
             "learned_preferred_models": {level: list(models) for level, models in svc.learning.defaults(scores).items()},
         }

@@ -38,7 +38,8 @@ from api.door_request import AUTO_MODELS, DoorChat, json_body, unknown_model
 from api.doors import PREFIX, routing_headers
 from api.streaming import OpenedStream, door_response, open_stream
 from orchestrator.core.analysis import analyze_request
-from orchestrator.core.job import job_from_body
+from orchestrator.core.job import ChatResult, ModelResponse, job_from_body
+from orchestrator.core.types import Usage
 
 blp = Blueprint("anthropic_compat", __name__, url_prefix=PREFIX)
 
@@ -48,34 +49,34 @@ MODELS_CREATED = "2024-01-01T00:00:00Z"  # the catalog keeps no release dates
 
 # --- answers ------------------------------------------------------------------------------
 
-def _stop_reason(response: dict) -> str:
-    return STOP_REASONS.get(response.get("finish_reason"), "end_turn")
+def _stop_reason(response: ModelResponse) -> str:
+    return STOP_REASONS.get(response.finish_reason, "end_turn")
 
 
-def _usage(usage: dict) -> dict:
+def _usage(usage: Usage) -> dict:
     """Anthropic counts cache reads apart from the other input tokens."""
-    cached = usage.get("cached_tokens", 0)
-    return {"input_tokens": usage["input_tokens"] - cached, "output_tokens": usage["output_tokens"],
+    cached = usage.cached_tokens
+    return {"input_tokens": usage.input_tokens - cached, "output_tokens": usage.output_tokens,
             "cache_read_input_tokens": cached, "cache_creation_input_tokens": 0}
 
 
-def _tool_uses(response: dict) -> list[dict]:
-    return [{"type": "tool_use", "id": c["id"], "name": c["name"], "input": json.loads(c["arguments"] or "{}")}
-            for c in response.get("tool_calls") or ()]
+def _tool_uses(response: ModelResponse) -> list[dict]:
+    return [{"type": "tool_use", "id": c.id, "name": c.name, "input": json.loads(c.arguments or "{}")}
+            for c in response.tool_calls]
 
 
-def _message(result: dict) -> dict:
-    response = result["response"]
-    text = [{"type": "text", "text": response["content"]}] if response["content"] else []
+def _message(result: ChatResult) -> dict:
+    response = result.response
+    text = [{"type": "text", "text": response.content}] if response.content else []
     return {
-        "id": f"msg_{result['request_id']}",
+        "id": f"msg_{result.request_id}",
         "type": "message",
         "role": "assistant",
-        "model": result["model_used"],
+        "model": result.model_used,
         "content": text + _tool_uses(response),
         "stop_reason": _stop_reason(response),
         "stop_sequence": None,
-        "usage": _usage(response["usage"]),
+        "usage": _usage(response.usage),
     }
 
 
@@ -117,20 +118,20 @@ class _Events:
             yield _event("content_block_stop", {"index": self.blocks})
             self.blocks += 1
 
-    def ending(self, result: dict) -> Iterator[str]:
+    def ending(self, result: ChatResult) -> Iterator[str]:
         """The tool calls as tool_use blocks, then the stop reason and the usage (the real input
         tokens replace message_start's estimate)."""
-        response = result["response"]
+        response = result.response
         yield from self._close_text()
-        for call in response.get("tool_calls") or ():
-            block = {"type": "tool_use", "id": call["id"], "name": call["name"], "input": {}}
+        for call in response.tool_calls:
+            block = {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}
             yield _event("content_block_start", {"index": self.blocks, "content_block": block})
             yield _event("content_block_delta", {"index": self.blocks, "delta": {
-                "type": "input_json_delta", "partial_json": call["arguments"] or "{}"}})
+                "type": "input_json_delta", "partial_json": call.arguments or "{}"}})
             yield _event("content_block_stop", {"index": self.blocks})
             self.blocks += 1
         yield _event("message_delta", {"delta": {"stop_reason": _stop_reason(response), "stop_sequence": None},
-                                       "usage": _usage(response["usage"])})
+                                       "usage": _usage(response.usage)})
         yield _event("message_stop", {})
 
     def error(self, error: dict) -> str:
@@ -155,7 +156,7 @@ def messages():
     if chat.stream:
         return _stream(chat)
     result = run_chat(chat.body, **chat.form)
-    return jsonify(_message(result)), 200, {**routing_headers([result]), "request-id": result["request_id"]}
+    return jsonify(_message(result)), 200, {**routing_headers([result]), "request-id": result.request_id}
 
 
 @blp.post("/messages/count_tokens")

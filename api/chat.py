@@ -11,7 +11,7 @@ from api.auth import current_user
 from api.errors import ApiError, Blueprint, ErrorResponseSchema
 from api.event_stream import no_answer
 from api.schemas import ChatRequestSchema, ChatResultSchema, RoutingDecisionSchema
-from orchestrator.core.job import ChatJob, job_from_body, new_request_id
+from orchestrator.core.job import ChatJob, ChatResult, job_from_body, new_request_id
 from orchestrator.core.router import NoSuitableModel
 from workers import dispatch
 
@@ -35,23 +35,23 @@ def enqueue_chat(body: dict, stream: bool = False, request_id: str | None = None
     return request_id, job
 
 
-def run_chat(body: dict, **enqueued) -> dict:
+def run_chat(body: dict, **enqueued) -> ChatResult:
     """Enqueue one chat request (`enqueued`: enqueue_chat's other arguments) and wait for its terminal event."""
     return _result(*enqueue_chat(body, **enqueued))
 
 
-def run_chats(body: dict, n: int, **form) -> list[dict]:
+def run_chats(body: dict, n: int, **form) -> list[ChatResult]:
     """`n` answers to the same request (OpenAI's `n`, by fan-out): enqueued together, each
     routed, billed and falling over on its own; the first error is the answer's."""
     return [_result(request_id, job) for request_id, job in [enqueue_chat(body, **form) for _ in range(n)]]
 
 
-def _result(request_id: str, job: ChatJob) -> dict:
-    return wait_result(request_id, job.deadline)
+def _result(request_id: str, job: ChatJob) -> ChatResult:
+    return ChatResult.from_json(wait_result(request_id, job.deadline))
 
 
 def wait_result(request_id: str, deadline: float) -> dict:
-    """The result a worker publishes for the request, or its error raised as an ApiError."""
+    """The result a worker publishes for the request (as JSON), or its error raised as an ApiError."""
     # The worker publishes an error by the deadline; the grace covers a request still queued then.
     waited = deadline - time.time() + WAIT_GRACE
     outcome = services().requests.wait_terminal(request_id, waited)
@@ -86,7 +86,7 @@ class ChatExecute(MethodView):
     @blp.alt_response(504, schema=ErrorResponseSchema, description="No answer within the time budget")
     def post(self, body: dict):
         """Execute a chat request with optimal model selection and fallback."""
-        return run_chat(body)
+        return run_chat(body).to_json()
 
 
 @blp.route("/route")

@@ -14,6 +14,7 @@ from flask import Flask, Response, request
 
 from api import anthropic_errors, openai_errors
 from api.door_request import Refused
+from orchestrator.core.job import ChatResult
 
 PREFIX = "/v1"
 ANTHROPIC_PATH = f"{PREFIX}/messages"
@@ -34,7 +35,9 @@ def speaks_anthropic() -> bool:
 def _orchestrator_error(response: Response) -> dict | None:
     """The error of an answer in the orchestrator's shape ({"error": {"code", "message", ...}})."""
     body = response.get_json(silent=True)
-    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error")
     if not isinstance(error, dict) or "type" in error or body.get("type") == "error":
         return None
     return error
@@ -61,17 +64,17 @@ def _in_the_doors_shape(response: Response) -> Response:
     return response
 
 
-def routing_headers(results: list[dict]) -> dict:
+def routing_headers(results: list[ChatResult]) -> dict:
     """Who answered at what cost, on a door's non-streamed answer: the first answer's routing,
     and the cost and attempts of them all (OpenAI's `n` asks for several)."""
     first = results[0]
     return {
-        "x-orchestrator-model": first["model_used"],
-        "x-orchestrator-provider": first["response"]["provider"],
-        "x-orchestrator-cost": f"{sum(r['response']['cost'] for r in results):.6f}",
-        "x-orchestrator-attempts": str(sum(len(r["attempts"]) for r in results)),
-        "x-orchestrator-strategy": first["routing_decision"].get("strategy", ""),
-        "x-request-id": first["request_id"],
+        "x-orchestrator-model": first.model_used,
+        "x-orchestrator-provider": first.response.provider,
+        "x-orchestrator-cost": f"{sum(r.response.cost for r in results):.6f}",
+        "x-orchestrator-attempts": str(sum(len(r.attempts) for r in results)),
+        "x-orchestrator-strategy": first.routing_decision.get("strategy", ""),
+        "x-request-id": first.request_id,
     }
 
 

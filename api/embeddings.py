@@ -20,7 +20,7 @@ from api.chat import wait_result
 from api.door_request import AUTO_MODELS, allow_keys, integer, invalid, json_body, string, unknown_model, wrong_type
 from api.doors import PREFIX
 from orchestrator.core.catalog import EmbeddingModel
-from orchestrator.core.embedding import MAX_INPUTS, EmbeddingJob, EmbeddingResult, decode_vector
+from orchestrator.core.embedding import EMBEDDING_KIND, MAX_INPUTS, EmbeddingJob, EmbeddingResult, decode_vector
 from orchestrator.core.job import new_request_id
 from workers import dispatch
 
@@ -108,7 +108,7 @@ def _headers(result: EmbeddingResult) -> dict:
 def create_embeddings():
     job, encoding = read_job(json_body())
     request_id = new_request_id()
-    services().requests.create(request_id, job.owner, "embedding", job.user)
+    services().requests.create(request_id, job.owner, EMBEDDING_KIND, job.user)
     dispatch.enqueue_embedding(request_id, job)
     result = _result(request_id, job)
     return jsonify(_body(result, encoding)), 200, _headers(result)

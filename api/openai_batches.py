@@ -32,7 +32,7 @@ from api.doors import PREFIX
 from api.openai_compat import completion_body
 from api.openai_errors import from_orchestrator
 from api.openai_request import read_chat
-from orchestrator.core.job import RUN_STANDARD, job_from_body, new_batch_id
+from orchestrator.core.job import RUN_STANDARD, ChatResult, job_from_body, new_batch_id
 from workers.queues import DEFAULT_PRIORITY
 
 blp = Blueprint("openai_batches", __name__, url_prefix=PREFIX)
@@ -215,7 +215,7 @@ def _batch_object(batch: dict) -> dict:
     counts, timing, door = batch["counts"], batch["timing"], batch["openai"]
     status, failed = _status(batch), counts["failed"] + counts["cancelled"]
     ended = status in ("completed", "cancelled")
-    seconds = {name: int(value) if value else None for name, value in timing.items()}
+    seconds: dict = {name: int(value) if value else None for name, value in timing.items()}
     return {
         "id": batch["batch_id"], "object": "batch", "endpoint": door["endpoint"], "errors": None,
         "input_file_id": door["input_file_id"], "completion_window": ECONOMY_WINDOW, "status": status,
@@ -238,8 +238,9 @@ def _result_lines(batch: dict, kind: str):
         line = {"id": f"batch_req_{custom_id}", "custom_id": custom_id, "response": None, "error": None}
         if status == "completed" and result is not None:
             if kind == OUTPUT:
-                line["response"] = {"status_code": 200, "request_id": result["request_id"],
-                                    "body": completion_body([result], created)}
+                answer = ChatResult.from_json(result)
+                line["response"] = {"status_code": 200, "request_id": answer.request_id,
+                                    "body": completion_body([answer], created)}
                 yield line
         elif kind == ERRORS and status == "cancelled":
             line["error"] = {"code": "batch_cancelled", "message": "The batch was cancelled before this request ran."}

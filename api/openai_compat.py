@@ -38,6 +38,8 @@ from api.doors import PREFIX, routing_headers, speaks_anthropic
 from api.openai_errors import from_orchestrator
 from api.openai_request import OpenAIChat, read_chat
 from api.streaming import door_response, open_stream
+from orchestrator.core.job import ChatResult, ModelResponse
+from orchestrator.core.types import Usage
 
 blp = Blueprint("openai_compat", __name__, url_prefix=PREFIX)
 
@@ -46,54 +48,52 @@ FINISH_REASONS = {"stop": "stop", "length": "length", "content_filter": "content
 
 # --- answers ----------------------------------------------------------------------------
 
-def _usage(usage: dict) -> dict:
+def _usage(usage: Usage) -> dict:
     return {
-        "prompt_tokens": usage["input_tokens"],
-        "completion_tokens": usage["output_tokens"],
-        "total_tokens": usage["input_tokens"] + usage["output_tokens"],
-        "prompt_tokens_details": {"cached_tokens": usage.get("cached_tokens", 0)},
-        "completion_tokens_details": {"reasoning_tokens": usage.get("reasoning_tokens", 0)},
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
     }
 
 
-def _finish_reason(response: dict) -> str:
-    return FINISH_REASONS.get(response.get("finish_reason"), "stop")
+def _finish_reason(response: ModelResponse) -> str:
+    return FINISH_REASONS.get(response.finish_reason, "stop")
 
 
-def _tool_calls(response: dict) -> list[dict]:
-    return [{"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
-            for c in response.get("tool_calls") or ()]
+def _tool_calls(response: ModelResponse) -> list[dict]:
+    return [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in response.tool_calls]
 
 
-def _message(response: dict) -> dict:
+def _message(response: ModelResponse) -> dict:
     calls = _tool_calls(response)
-    message = {"role": "assistant", "content": response["content"] or (None if calls else ""), "refusal": None}
+    message: dict = {"role": "assistant", "content": response.content or (None if calls else ""), "refusal": None}
     if calls:
         message["tool_calls"] = calls
     return message
 
 
-def _logprobs(response: dict) -> dict | None:
-    return None if response.get("logprobs") is None else {"content": response["logprobs"], "refusal": None}
+def _logprobs(response: ModelResponse) -> dict | None:
+    return None if response.logprobs is None else {"content": response.logprobs, "refusal": None}
 
 
-def completion_body(results: list[dict], created: int) -> dict:
+def completion_body(results: list[ChatResult], created: int) -> dict:
     """One chat.completion of one or more answers (`n`), their usage summed."""
     first = results[0]
-    usage = {key: sum(r["response"]["usage"].get(key, 0) for r in results)
-             for key in ("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens")}
     return {
-        "id": f"chatcmpl-{first['request_id']}",
+        "id": f"chatcmpl-{first.request_id}",
         "object": "chat.completion",
         "created": created,
-        "model": first["model_used"],
+        "model": first.model_used,
         "choices": [{
             "index": index,
-            "message": _message(result["response"]),
-            "logprobs": _logprobs(result["response"]),
-            "finish_reason": _finish_reason(result["response"]),
+            "message": _message(result.response),
+            "logprobs": _logprobs(result.response),
+            "finish_reason": _finish_reason(result.response),
         } for index, result in enumerate(results)],
-        "usage": _usage(usage),
+        "usage": _usage(sum((result.response.usage for result in results), Usage())),
         "system_fingerprint": None,
     }
 
@@ -135,13 +135,13 @@ class _Chunks:
             chunk["usage"] = None
         return _data(chunk)
 
-    def ending(self, result: dict) -> Iterator[str]:
-        response, model = result["response"], result["model_used"]
+    def ending(self, result: ChatResult) -> Iterator[str]:
+        response, model = result.response, result.model_used
         for index, call in enumerate(_tool_calls(response)):
             yield self.delta({"tool_calls": [{"index": index, **call}]}, model=model)
         yield self.delta({}, _finish_reason(response), model)
         if self.include_usage:
-            yield _data({**self.base, "choices": [], "usage": _usage(response["usage"])})
+            yield _data({**self.base, "choices": [], "usage": _usage(response.usage)})
         yield _data("[DONE]")
 
 

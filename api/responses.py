@@ -36,7 +36,7 @@ from api.openai_params import check_turns
 from api.responses_output import ResponseEvents, ResponseObject, request_id_of, response_id
 from api.responses_request import ResponsesRequest, read_responses
 from api.streaming import door_response, open_stream
-from orchestrator.core.job import new_request_id
+from orchestrator.core.job import ChatResult, new_request_id
 from orchestrator.core.types import Message
 from orchestrator.store.connection import one_trip
 
@@ -89,13 +89,13 @@ def retrieve_response(response: str):
     """A stored response as it stands: queued, in progress, or ended (its answer or its error)."""
     request_id = request_id_of(response)
     record = services().requests.get(request_id) if request_id else None
-    if not record or record.get("owner") != current_user().id or ECHO_FIELD not in record:
+    if not request_id or not record or record.get("owner") != current_user().id or ECHO_FIELD not in record:
         raise _not_found("Response", response)
     answer = ResponseObject(request_id, json.loads(record[ECHO_FIELD]))
-    result = record.get("result")
     if record["status"] == "completed":
-        return jsonify(answer.answered(result))
+        return jsonify(answer.answered(ChatResult.from_json(record["result"])))
     if record["status"] in ("failed", "cancelled"):
-        error = from_orchestrator(result.get("status", 500), result).body["error"]
+        failure = record["result"]
+        error = from_orchestrator(failure.get("status", 500), failure).body["error"]
         return jsonify({**answer.failed(error), "status": record["status"]})
     return jsonify(answer.pending("queued" if record["status"] == "queued" else "in_progress"))

@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from flask import Response
 
 from api.openai_errors import from_orchestrator
+from orchestrator.core.job import ChatResult, ModelResponse
+from orchestrator.core.types import ToolCall, Usage
 
 RESPONSE_PREFIX, MESSAGE_PREFIX, CALL_PREFIX, REQUEST_PREFIX = "resp_", "msg_", "fc_", "req_"
 STATUSES = {"queued": "queued", "running": "in_progress", "completed": "completed", "failed": "failed",
@@ -34,13 +36,13 @@ def request_id_of(response: str) -> str | None:
     return REQUEST_PREFIX + response.removeprefix(RESPONSE_PREFIX) if response.startswith(RESPONSE_PREFIX) else None
 
 
-def usage(used: dict) -> dict:
+def usage(used: Usage) -> dict:
     return {
-        "input_tokens": used["input_tokens"],
-        "input_tokens_details": {"cached_tokens": used.get("cached_tokens", 0)},
-        "output_tokens": used["output_tokens"],
-        "output_tokens_details": {"reasoning_tokens": used.get("reasoning_tokens", 0)},
-        "total_tokens": used["input_tokens"] + used["output_tokens"],
+        "input_tokens": used.input_tokens,
+        "input_tokens_details": {"cached_tokens": used.cached_tokens},
+        "output_tokens": used.output_tokens,
+        "output_tokens_details": {"reasoning_tokens": used.reasoning_tokens},
+        "total_tokens": used.total_tokens,
     }
 
 
@@ -50,16 +52,16 @@ def message_item(request_id: str, text: str, status: str = "completed") -> dict:
             "status": status, "content": content}
 
 
-def call_item(call: dict, arguments: str | None = None) -> dict:
-    return {"id": CALL_PREFIX + call["id"], "type": "function_call", "call_id": call["id"], "name": call["name"],
-            "arguments": call["arguments"] if arguments is None else arguments,
+def call_item(call: ToolCall, arguments: str | None = None) -> dict:
+    return {"id": CALL_PREFIX + call.id, "type": "function_call", "call_id": call.id, "name": call.name,
+            "arguments": call.arguments if arguments is None else arguments,
             "status": "completed" if arguments is None else "in_progress"}
 
 
-def output(request_id: str, answer: dict) -> list[dict]:
+def output(request_id: str, answer: ModelResponse) -> list[dict]:
     """The answer's output items: its text as a message (when it has text or no calls), then its calls."""
-    calls = [call_item(call) for call in answer.get("tool_calls") or ()]
-    text = [message_item(request_id, answer["content"])] if answer["content"] or not calls else []
+    calls = [call_item(call) for call in answer.tool_calls]
+    text = [message_item(request_id, answer.content)] if answer.content or not calls else []
     return text + calls
 
 
@@ -78,14 +80,14 @@ class ResponseObject:
         return {**self.base, "status": status, "output": [], "error": None, "incomplete_details": None,
                 "usage": None}
 
-    def answered(self, result: dict) -> dict:
-        answer = result["response"]
-        cut = answer.get("finish_reason") == "length"
-        self.base["model"] = result["model_used"]
+    def answered(self, result: ChatResult) -> dict:
+        answer = result.response
+        cut = answer.finish_reason == "length"
+        self.base["model"] = result.model_used
         return {**self.base, "status": "incomplete" if cut else "completed",
                 "output": output(self.request_id, answer), "error": None,
                 "incomplete_details": {"reason": "max_output_tokens"} if cut else None,
-                "usage": usage(answer["usage"])}
+                "usage": usage(answer.usage)}
 
     def failed(self, error: dict) -> dict:
         """`error`: OpenAI's error object ({"message", "type", "code", "param"})."""
@@ -135,29 +137,29 @@ class ResponseEvents:
         return {"item_id": MESSAGE_PREFIX + self.response.request_id.removeprefix(REQUEST_PREFIX), "output_index": 0,
                 "content_index": 0}
 
-    def ending(self, result: dict) -> Iterator[str]:
-        answer = result["response"]
-        if self.text_so_far is None and (answer["content"] or not answer.get("tool_calls")):
-            yield from self.delta(answer["content"])  # an answer whose text came whole (or is empty)
+    def ending(self, result: ChatResult) -> Iterator[str]:
+        answer = result.response
+        if self.text_so_far is None and (answer.content or not answer.tool_calls):
+            yield from self.delta(answer.content)  # an answer whose text came whole (or is empty)
         if self.text_so_far is not None:
             yield self.event("response.output_text.done", **self._at(), text=self.text_so_far, logprobs=[])
             yield self.event("response.content_part.done", **self._at(), part=_text_part(self.text_so_far))
             yield self.event("response.output_item.done", output_index=0,
                              item=message_item(self.response.request_id, self.text_so_far))
         first_call = 0 if self.text_so_far is None else 1
-        for index, call in enumerate(answer.get("tool_calls") or (), start=first_call):
+        for index, call in enumerate(answer.tool_calls, start=first_call):
             yield from self._call(index, call)
         whole = self.response.answered(result)
         yield self.event("response.completed" if whole["status"] == "completed" else "response.incomplete",
                          response=whole)
 
-    def _call(self, index: int, call: dict) -> Iterator[str]:
-        item_id = CALL_PREFIX + call["id"]
+    def _call(self, index: int, call: ToolCall) -> Iterator[str]:
+        item_id = CALL_PREFIX + call.id
         yield self.event("response.output_item.added", output_index=index, item=call_item(call, ""))
         yield self.event("response.function_call_arguments.delta", item_id=item_id, output_index=index,
-                         delta=call["arguments"])
+                         delta=call.arguments)
         yield self.event("response.function_call_arguments.done", item_id=item_id, output_index=index,
-                         name=call["name"], arguments=call["arguments"])
+                         name=call.name, arguments=call.arguments)
         yield self.event("response.output_item.done", output_index=index, item=call_item(call))
 
     def error(self, error: dict) -> str:

@@ -6,7 +6,9 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from api import services
+from api.dataclass_schema import schema_of
 from orchestrator.core.analysis import Complexity
+from orchestrator.core.job import ChatResult
 from orchestrator.core.strategies import RoutingStrategy
 
 STRATEGIES = [s.value for s in RoutingStrategy]
@@ -134,27 +136,6 @@ class ChatRequestSchema(StrictSchema):
     )
 
 
-class UsageSchema(ma.Schema):
-    input_tokens = fields.Integer(required=True)
-    output_tokens = fields.Integer(required=True)
-    cached_tokens = fields.Integer(required=True)
-    reasoning_tokens = fields.Integer(required=True)
-    total_tokens = fields.Integer(required=True)
-
-
-class ModelResponseSchema(ma.Schema):
-    content = fields.String(required=True)
-    cost = fields.Float(required=True, metadata={"description": "USD"})
-    usage = fields.Nested(UsageSchema, required=True)
-    model = fields.String(required=True)
-    provider = fields.String(required=True)
-    finish_reason = fields.String(required=True)
-    latency = fields.Float(required=True, metadata={"description": "Seconds"})
-    time_to_first_token = fields.Float(metadata={"description": "Seconds"})
-    provider_request_id = fields.String(allow_none=True)
-    sandbox = fields.Boolean(required=True, metadata={"description": "Answered by the local sandbox upstream"})
-
-
 class AnalysisSchema(ma.Schema):
     complexity = fields.String(required=True, metadata={"description": "simple, moderate, complex or expert"})
     complexity_score = fields.Float(required=True, metadata={"description": "In [0, 1]"})
@@ -190,21 +171,7 @@ class RoutingDecisionSchema(ma.Schema):
     why = fields.String(metadata={"description": "Why the chosen model won"})
 
 
-class AttemptSchema(ma.Schema):
-    model = fields.String(required=True)
-    provider = fields.String(required=True)
-    error = fields.String(allow_none=True, metadata={"description": "Error class, circuit_open, or null for the answer"})
-    message = fields.String(allow_none=True)
-    duration = fields.Float(required=True)
-
-
-class ChatResultSchema(ma.Schema):
-    request_id = fields.String(required=True)
-    conversation_id = fields.String()
-    response = fields.Nested(ModelResponseSchema, required=True)
-    model_used = fields.String(required=True)
-    routing_decision = fields.Nested(RoutingDecisionSchema, required=True)
-    attempts = fields.List(fields.Nested(AttemptSchema), required=True)
+ChatResultSchema = schema_of(ChatResult, routing_decision=fields.Nested(RoutingDecisionSchema, required=True))
 
 
 class HealthSchema(ma.Schema):

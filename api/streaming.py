@@ -28,6 +28,7 @@ from api.chat import WAIT_GRACE, enqueue_chat
 from api.errors import ApiError, Blueprint, ErrorResponseSchema
 from api.event_stream import Event, follow, no_answer
 from api.schemas import ChatRequestSchema
+from orchestrator.core.job import ChatResult
 from orchestrator.store.requests import TERMINAL_EVENTS, RequestStore
 
 blp = Blueprint("streaming", __name__, description="Stream chat responses as Server-Sent Events")
@@ -123,7 +124,7 @@ class DoorStream(Protocol):
         """A `chunk` event's text ({"text", "model"})."""
         ...
 
-    def ending(self, result: dict) -> Iterator[str]:
+    def ending(self, result: ChatResult) -> Iterator[str]:
         """The end of an answer: the `final` event's result (tool calls, finish, usage)."""
         ...
 
@@ -162,7 +163,7 @@ def door_events(opened: OpenedStream, door: DoorStream) -> Iterator[str]:
             if kind == "chunk" and data.get("text"):
                 yield from door.text(data)
             elif kind == "final":
-                yield from door.ending(data)
+                yield from door.ending(ChatResult.from_json(data))
                 return
             elif kind == "error":
                 yield door.error(data)

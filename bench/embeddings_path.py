@@ -69,13 +69,13 @@ def queued_round(http: requests.Session, url: str, body: dict, count: int) -> li
 
 
 def direct_round(http: requests.Session, url: str, services, owner: str, body: dict, count: int) -> list[float]:
-    from orchestrator.core.embedding import EmbeddingJob
+    from orchestrator.core.embedding import EMBEDDING_KIND, EmbeddingJob
     from orchestrator.core.job import new_request_id
 
     def one():
         http.get(f"{url}/v1/models", timeout=30).raise_for_status()
         request_id = new_request_id()
-        services.requests.create(request_id, owner, "embedding")
+        services.requests.create(request_id, owner, EMBEDDING_KIND)
         services.embedder.run(request_id, EmbeddingJob(owner, MODEL, tuple(body["input"]), None, time.time() + 30))
         outcome = services.requests.wait_terminal(request_id, 5)
         assert outcome is not None and outcome[0] == "final", outcome

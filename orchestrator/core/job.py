@@ -2,8 +2,10 @@
 request ends (its status, its failure), and a rate-limit slot booked for a later run.
 
 Each travels as JSON (a task's arguments, a record in Redis) through `to_json` and
-`from_json`. A job carries a version: a worker refuses one newer than it knows, and reads
-one without a version as version 1 (what was enqueued before the field existed).
+`from_json`. A job and a result carry a version: a process refuses one newer than it knows,
+and reads one without a version as version 1 (what was written before the field existed).
+The fields' metadata (`doc`, `UNDOCUMENTED`) is what the API's documentation says of a result:
+its response schemas are derived from these classes (api/dataclass_schema.py).
 """
 
 from __future__ import annotations
@@ -16,9 +18,22 @@ import uuid
 from dataclasses import dataclass, field
 
 from orchestrator.config import Settings
-from orchestrator.core.types import ChatRequest, ChatResponse, Message, ResponseFormat, Tool, ToolChoice
+from orchestrator.core.types import (
+    UNDOCUMENTED,
+    ChatRequest,
+    ChatResponse,
+    Message,
+    ResponseFormat,
+    Tool,
+    ToolCall,
+    ToolChoice,
+    Usage,
+    derived,
+    doc,
+)
 
 JOB_VERSION = 3  # 2: rich messages (images, tool calls), tools, response_format, options; 3: economy
+RESULT_VERSION = 1
 ADMIN_ID = "admin"  # the owner of work submitted with the operator's admin key
 RUN_STANDARD, END_FAILED = "standard", "fail"
 ECONOMY_FALLBACKS = (RUN_STANDARD, END_FAILED)  # an economy item the provider batch failed: run again, or fail
@@ -63,8 +78,25 @@ class Status(enum.StrEnum):
 TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
 
 
-class UnknownJobVersion(ValueError):
-    """A job written by a newer release than this worker's."""
+class UnknownVersion(ValueError):
+    """A contract written by a newer release than the process reading it."""
+
+    contract = reader = ""
+
+
+class UnknownJobVersion(UnknownVersion):
+    contract, reader = "job", "worker"
+
+
+class UnknownResultVersion(UnknownVersion):
+    contract, reader = "result", "process"
+
+
+def _version(data: dict, known: int, unknown: type[UnknownVersion]) -> int:
+    version = data.get("version") or 1
+    if version > known:
+        raise unknown(f"{unknown.contract} version {version} is newer than this {unknown.reader}'s ({known})")
+    return version
 
 
 @dataclass(frozen=True)
@@ -112,9 +144,7 @@ class ChatJob:
 
     @classmethod
     def from_json(cls, data: dict) -> ChatJob:
-        version = data.get("version") or 1
-        if version > JOB_VERSION:
-            raise UnknownJobVersion(f"job version {version} is newer than this worker's ({JOB_VERSION})")
+        version = _version(data, JOB_VERSION, UnknownJobVersion)
         values = {name: value for name, value in data.items() if name in _JOB_FIELDS and value is not None}
         values["messages"] = tuple(Message.from_json(m) for m in data["messages"])
         values["stop"] = tuple(data.get("stop") or ())
@@ -213,41 +243,105 @@ class RateLimitSlot:
 
 
 @dataclass(frozen=True)
+class Attempt:
+    """One call of a request's chain: which model, how it ended and how long it took."""
+
+    model: str
+    provider: str
+    error: str | None = field(metadata=doc("Error class, circuit_open, or null for the answer"))
+    message: str | None
+    duration: float
+
+    def to_json(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Attempt:
+        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls)})
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelResponse(ChatResponse):
+    """The model's response as a request's result carries it: with what the request cost."""
+
+    cost: float = field(metadata=doc("USD"))
+
+    @classmethod
+    def priced(cls, response: ChatResponse, cost: float) -> ModelResponse:
+        return cls(**{f.name: getattr(response, f.name) for f in dataclasses.fields(ChatResponse)}, cost=cost)
+
+    def to_json(self) -> dict:
+        answer: dict = {
+            "content": self.content,
+            "cost": round(self.cost, 6),
+            "usage": self.usage.as_dict(),
+            "model": self.model,
+            "provider": self.provider,
+            "finish_reason": self.finish_reason,
+            "latency": round(self.latency, 4),
+            "time_to_first_token": ttft if (ttft := self.time_to_first_token) is None else round(ttft, 4),
+            "provider_request_id": self.provider_request_id,
+            "sandbox": self.sandbox,
+        }
+        if self.tool_calls:
+            answer["tool_calls"] = [call.to_json() for call in self.tool_calls]
+        if self.logprobs is not None:
+            answer["logprobs"] = self.logprobs
+        return answer
+
+    @classmethod
+    def from_json(cls, data: dict) -> ModelResponse:
+        return cls(
+            content=data["content"],
+            cost=data["cost"],
+            usage=Usage.from_json(data["usage"]),
+            model=data["model"],
+            provider=data["provider"],
+            finish_reason=data["finish_reason"],
+            latency=data["latency"],
+            time_to_first_token=data.get("time_to_first_token"),
+            provider_request_id=data.get("provider_request_id"),
+            sandbox=data["sandbox"],
+            tool_calls=tuple(ToolCall.from_json(call) for call in data.get("tool_calls") or ()),
+            logprobs=data.get("logprobs"),
+        )
+
+
+@dataclass(frozen=True)
 class ChatResult:
     """A request's answer, as published with its terminal event and kept in its record."""
 
     request_id: str
-    response: ChatResponse
-    cost: float
-    routing_decision: dict
-    attempts: list[dict]
+    response: ModelResponse
+    routing_decision: dict  # RoutingDecision.as_dict() (orchestrator/core/router.py)
+    attempts: tuple[Attempt, ...]
     conversation_id: str | None = None
+    version: int = field(default=RESULT_VERSION, metadata=UNDOCUMENTED)
+
+    @derived
+    def model_used(self) -> str:
+        return self.response.model
 
     def to_json(self) -> dict:
-        response = self.response
-        answer: dict = {
-            "content": response.content,
-            "cost": round(self.cost, 6),
-            "usage": response.usage.as_dict(),
-            "model": response.model,
-            "provider": response.provider,
-            "finish_reason": response.finish_reason,
-            "latency": round(response.latency, 4),
-            "time_to_first_token": ttft if (ttft := response.time_to_first_token) is None else round(ttft, 4),
-            "provider_request_id": response.provider_request_id,
-            "sandbox": response.sandbox,
-        }
-        if response.tool_calls:
-            answer["tool_calls"] = [call.to_json() for call in response.tool_calls]
-        if response.logprobs is not None:
-            answer["logprobs"] = response.logprobs
         data = {
             "request_id": self.request_id,
-            "response": answer,
-            "model_used": response.model,
+            "response": self.response.to_json(),
+            "model_used": self.model_used,
             "routing_decision": self.routing_decision,
-            "attempts": self.attempts,
+            "attempts": [attempt.to_json() for attempt in self.attempts],
         }
         if self.conversation_id:
             data["conversation_id"] = self.conversation_id
+        data["version"] = self.version
         return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> ChatResult:
+        return cls(
+            request_id=data["request_id"],
+            response=ModelResponse.from_json(data["response"]),
+            routing_decision=data["routing_decision"],
+            attempts=tuple(Attempt.from_json(attempt) for attempt in data["attempts"]),
+            conversation_id=data.get("conversation_id"),
+            version=_version(data, RESULT_VERSION, UnknownResultVersion),
+        )

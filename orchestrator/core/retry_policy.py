@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 
 from orchestrator.core.catalog import Catalog
 from orchestrator.core.errors import ErrorKind, ProviderError
+from orchestrator.core.job import Attempt
 
 MAX_TRIES_PER_MODEL = 2
 BACKOFF = {  # seconds, (low, high) of the jittered wait before trying the same model again
@@ -74,13 +75,11 @@ class Chain:
 
     def record(self, model: str, provider: str, error: ProviderError | str | None, duration: float) -> None:
         self.tries[model] = self.tries.get(model, 0) + 1
-        self.attempts.append({
-            "model": model,
-            "provider": provider,
-            "error": error.kind.value if isinstance(error, ProviderError) else error,
-            "message": error.message if isinstance(error, ProviderError) else None,
-            "duration": round(duration, 4),
-        })
+        if isinstance(error, ProviderError):
+            attempt = Attempt(model, provider, error.kind.value, error.message, round(duration, 4))
+        else:
+            attempt = Attempt(model, provider, error, None, round(duration, 4))
+        self.attempts.append(attempt.to_json())
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -8,8 +8,21 @@ JSON through `to_json` and `from_json`; a field left at its default is left out.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 USER, ASSISTANT, SYSTEM, TOOL = "user", "assistant", "system", "tool"
+
+
+def doc(description: str) -> dict:
+    """A field's metadata: what the API's documentation says of it (api/dataclass_schema.py)."""
+    return {"description": description}
+
+
+UNDOCUMENTED = MappingProxyType({"documented": False})  # a field the API's documentation leaves out
+
+
+class derived(property):
+    """A property that a shape's JSON carries beside its fields, and its documentation with them."""
 
 
 @dataclass(frozen=True)
@@ -171,14 +184,27 @@ class Usage:
     cached_tokens: int = 0
     reasoning_tokens: int = 0
 
+    @derived
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(self.input_tokens + other.input_tokens, self.output_tokens + other.output_tokens,
+                     self.cached_tokens + other.cached_tokens, self.reasoning_tokens + other.reasoning_tokens)
+
     def as_dict(self) -> dict:
         return {
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "cached_tokens": self.cached_tokens,
             "reasoning_tokens": self.reasoning_tokens,
-            "total_tokens": self.input_tokens + self.output_tokens,
+            "total_tokens": self.total_tokens,
         }
+
+    @classmethod
+    def from_json(cls, data: dict) -> Usage:
+        return cls(data["input_tokens"], data["output_tokens"], data.get("cached_tokens", 0),
+                   data.get("reasoning_tokens", 0))
 
 
 @dataclass(frozen=True)
@@ -189,11 +215,13 @@ class ChatResponse:
     model: str
     provider: str
     provider_request_id: str | None
-    latency: float
-    time_to_first_token: float | None = None
-    sandbox: bool = False
-    tool_calls: tuple[ToolCall, ...] = ()
-    logprobs: list | None = None  # OpenAI's choices[].logprobs.content, where the provider gives them
+    latency: float = field(metadata=doc("Seconds"))
+    time_to_first_token: float | None = field(default=None, metadata=doc("Seconds"))
+    sandbox: bool = field(default=False, metadata=doc("Answered by the local sandbox upstream"))
+    # Only the /v1 doors ask for tool calls and log probabilities, and they document their own shapes.
+    tool_calls: tuple[ToolCall, ...] = field(default=(), metadata=UNDOCUMENTED)
+    # OpenAI's choices[].logprobs.content, where the provider gives them
+    logprobs: list | None = field(default=None, metadata=UNDOCUMENTED)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import time
 
 from orchestrator.core.analysis import estimate_tokens, max_input_tokens
 from orchestrator.core.catalog import Catalog, EmbeddingModel
-from orchestrator.core.embedding import EmbeddingJob, EmbeddingResult
+from orchestrator.core.embedding import EMBEDDING_DECISION, EmbeddingJob, EmbeddingResult
 from orchestrator.core.errors import ProviderError
 from orchestrator.core.job import ADMIN_ID, Failure, Status
 from orchestrator.core.retry_policy import Chain
@@ -33,8 +33,6 @@ from orchestrator.store.circuits import Circuits
 from orchestrator.store.ledger import Ledger
 from orchestrator.store.requests import RequestStore
 from orchestrator.store.users import Users
-
-EMBEDDING_DECISION = {"analysis": {"complexity": "embedding"}}  # how usage and analytics group it
 
 
 class Embedder:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import redis
 
-from orchestrator.core.job import ChatJob, ChatResult, Failure, Status
+from orchestrator.core.job import Attempt, ChatJob, ChatResult, Failure, ModelResponse, Status
 from orchestrator.core.retry_policy import Chain
 from orchestrator.core.types import ASSISTANT, ChatResponse, Message, Usage
 from orchestrator.execution.accounting import Accounting
@@ -91,7 +91,8 @@ class Settlement:
 
     def complete(self, request_id: str, job: ChatJob, chain: Chain, response: ChatResponse, cost: float) -> None:
         """Publish the answer, extend the conversation and bill `cost`, once."""
-        result = ChatResult(request_id, response, cost, chain.decision, chain.attempts, job.conversation_id)
+        result = ChatResult(request_id, ModelResponse.priced(response, cost), chain.decision,
+                            tuple(Attempt.from_json(attempt) for attempt in chain.attempts), job.conversation_id)
         turn = None
         if job.conversation_id:
             turn = self.conversations.turn(job.owner, job.conversation_id, job.messages,
@@ -106,12 +107,12 @@ class Settlement:
         """A request a redelivered task found ended (its `record`): if it completed, its usage
         counted, in case the worker that completed it died before it could (usage counts a
         request once)."""
-        result = record.get("result") if record else None
-        if record and record.get("status") == Status.COMPLETED and isinstance(result, dict):
-            response, tokens = result["response"], result["response"]["usage"]
-            self.accounting.after_settlement(
-                request_id, job.owner, response["model"], response["cost"], Usage(tokens["input_tokens"], tokens["output_tokens"]),
-                result.get("routing_decision") or {}, result.get("attempts") or [])
+        stored = record.get("result") if record else None
+        if record and record.get("status") == Status.COMPLETED and isinstance(stored, dict):
+            result = ChatResult.from_json(stored)
+            response = result.response
+            self.accounting.after_settlement(request_id, job.owner, response.model, response.cost, response.usage,
+                                             result.routing_decision, [a.to_json() for a in result.attempts])
 
     def cancelled(self, request_id: str, job: ChatJob, chain: Chain, model: str, usage: Usage, cost: float) -> None:
         """The caller left: only what was generated is paid."""

@@ -20,7 +20,8 @@ from collections.abc import Callable
 
 import redis
 
-from orchestrator.core.job import Status
+from orchestrator.core.embedding import EMBEDDING_DECISION, EMBEDDING_KIND
+from orchestrator.core.job import ChatResult, Status
 from orchestrator.store.connection import RoundTrip
 from orchestrator.store.keyspace import Keys
 from orchestrator.store.scripts import Lua
@@ -80,9 +81,9 @@ class RequestStore:
         ids = self.redis.zrevrange(self.keyspace.user_requests(owner), 0, limit - 1)
         pipe = self.redis.pipeline(transaction=False)
         for request_id in ids:
-            pipe.hmget(self.record_key(request_id), "status", "created_at", "finished_at", "result")
+            pipe.hmget(self.record_key(request_id), "kind", "status", "created_at", "finished_at", "result")
         return [_summary(request_id, *fields) for request_id, fields in zip(ids, pipe.execute(), strict=True)
-                if fields[0] is not None]
+                if fields[1] is not None]
 
     def status_in(self, trip: RoundTrip, request_id: str) -> Callable[[], str | None]:
         key = self.record_key(request_id)
@@ -157,17 +158,26 @@ class RequestStore:
         return self.keyspace.cancel(request_id)
 
 
-def _summary(request_id: str, status: str, created_at: str, finished_at: str | None, result: str | None) -> dict:
+def _summary(request_id: str, kind: str | None, status: str, created_at: str, finished_at: str | None,
+             result: str | None) -> dict:
     data = json.loads(result) if result else {}
-    response, decision = data.get("response") or {}, data.get("routing_decision") or {}
+    model, cost, decision = _answered(kind, data) if data and status == Status.COMPLETED else (None, None, {})
     return {
         "request_id": request_id,
         "status": status,
         "created_at": float(created_at),
         "finished_at": float(finished_at) if finished_at else None,
-        "model": data.get("model_used"),
+        "model": model,
         "complexity": (decision.get("analysis") or {}).get("complexity"),
         "estimated_cost": decision.get("estimated_cost"),
-        "cost": response.get("cost") if response else data.get("cost"),  # an embedding's result has no response
+        "cost": cost,
         "error": data.get("code") if status != Status.COMPLETED else None,
     }
+
+
+def _answered(kind: str | None, data: dict) -> tuple[str, float, dict]:
+    """The model, the cost and the routing decision of a completed request's stored result."""
+    if kind == EMBEDDING_KIND:  # the result less its vectors (orchestrator/core/embedding.py)
+        return data["model_used"], data["cost"], EMBEDDING_DECISION
+    answer = ChatResult.from_json(data)
+    return answer.model_used, answer.response.cost, answer.routing_decision

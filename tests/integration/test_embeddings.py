@@ -119,6 +119,12 @@ def test_one_text_gets_its_models_vector_billed_once(stack, client, sandbox):
     metrics = usage["metrics"]
     assert metrics["requests"] == 1 and metrics["current_spend"] == pytest.approx(cost, abs=1e-9)
     assert SMALL in json.dumps(metrics["usage_by_complexity"]["embedding"])
+    (listed,) = requests.get(f"{stack.url}/api/v1/orchestrator/analytics/requests",
+                             headers={"Authorization": f"Bearer {client.api_key}"}, timeout=10).json()["requests"]
+    assert listed["request_id"] == raw.headers["x-request-id"] and listed["status"] == "completed"
+    assert listed["model"] == SMALL and listed["cost"] == cost and listed["complexity"] == "embedding"
+    record = stack.redis.hget(f"{stack.prefix}req:{listed['request_id']}", "result")
+    assert "vectors" not in json.loads(record)  # the record keeps the result less its vectors
 
 
 def test_a_batch_of_inputs_keeps_its_order_and_takes_fewer_dimensions(client):
