@@ -15,6 +15,7 @@ from collections import Counter
 
 from orchestrator.core.analysis import Complexity
 from orchestrator.core.catalog import Catalog, ModelCapabilities
+from orchestrator.core.embedding import EMBEDDING_KIND
 from orchestrator.core.strategies import QUALITY_TOLERANCE, required_quality
 from orchestrator.store.circuits import Circuits
 from orchestrator.store.stats import LATENCY_BOUNDS_MS, Stats
@@ -101,11 +102,11 @@ def models_report(stats: Stats, circuits: Circuits, catalog: Catalog, window: st
     now = time.time() if now is None else now
     hour = int(now // 3600)
     first = hour - WINDOWS[window]
-    names = [m.model_name for m in catalog]
-    hours = stats.hours(names, first, hour)
-    states = circuits.states([(m.model_name, m.provider) for m in catalog])
+    every = [*catalog, *catalog.embeddings.values()]
+    hours = stats.hours([m.model_name for m in every], first, hour)
+    states = circuits.states([(m.model_name, m.provider) for m in every])
     models = []
-    for model in catalog:
+    for model in every:
         summary = model_summary(summed(hours[model.model_name]), states.get(model.model_name))
         models.append({"model": model.model_name, "provider": model.provider, **summary})
     return {"window": window, "from": first * 3600.0, "to": now, "models": models}
@@ -129,7 +130,8 @@ def cheaper_model_advice(rows: list[UsageRow], catalog: Catalog) -> list[dict]:
     advice = []
     by_level: dict[str, list[UsageRow]] = {}
     for row in rows:
-        by_level.setdefault(row.complexity, []).append(row)
+        if row.complexity != EMBEDDING_KIND:  # no chat model embeds, and another embedding model's vectors differ
+            by_level.setdefault(row.complexity, []).append(row)
     for level, level_rows in by_level.items():
         paid = sum(r.cost for r in level_rows)
         requests = sum(r.requests for r in level_rows)

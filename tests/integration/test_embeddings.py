@@ -150,7 +150,7 @@ def test_gemini_embeds_through_its_own_api_in_calls_of_a_hundred(client, sandbox
     assert answer.usage.prompt_tokens > 0  # Gemini counts none: estimated, and billed on the estimate
 
 
-def test_a_failed_call_falls_back_to_the_same_model_at_another_provider(client, sandbox):
+def test_a_failed_call_falls_back_to_the_same_model_at_another_provider(stack, client, sandbox):
     fault(sandbox, SMALL, "server_error", count=1)
     texts = ["alpha " * 300, "beta " * 300]
     raw = client.embeddings.with_raw_response.create(model=SMALL, input=texts)
@@ -160,6 +160,10 @@ def test_a_failed_call_falls_back_to_the_same_model_at_another_provider(client, 
     for item, text in zip(answer.data, texts, strict=True):  # the same space: the same vectors
         assert np.allclose(item.embedding, expected(SMALL, text, 1536), atol=1e-6)
     assert [a["status"] for a in attempts(sandbox)] == [500, 200]
+    report = {m["model"]: m for m in requests.get(f"{stack.url}/api/v1/orchestrator/analytics/models",
+                                                  headers={"Authorization": f"Bearer {client.api_key}"},
+                                                  timeout=10).json()["models"]}
+    assert report[SMALL]["failures_by_class"] == {"server_error": 1} and report[MIRROR]["successes"] == 1
     micro = answer.usage.prompt_tokens * 0.05  # the mirror's price, in micro-dollars
     assert float(raw.headers["x-orchestrator-cost"]) == math.ceil(micro) / 1e6 and micro > 10
 

@@ -1,5 +1,3 @@
-from orchestrator.core.job import new_request_id
-
 """Analytics arithmetic, learned preferences and the once-per-episode rule, without services
 (Redis is fakeredis)."""
 
@@ -9,6 +7,7 @@ import fakeredis
 import pytest
 
 from orchestrator.core.catalog import Catalog
+from orchestrator.core.job import new_request_id
 from orchestrator.runtime.analytics import admin_report, cheaper_model_advice, model_summary, quantile
 from orchestrator.store.alerts import Alert, Alerts
 from orchestrator.store.budgets import Budgets
@@ -54,6 +53,15 @@ def test_simple_tasks_on_gpt4_get_a_cheaper_model_with_the_money_at_stake():
 def test_no_advice_when_the_cheapest_suitable_model_is_already_used():
     rows = [UsageRow("simple", "gpt-4o-mini", 10, 1000, 1000, 0.00075)]
     assert cheaper_model_advice(rows, Catalog.load()) == []
+
+
+def test_embeddings_get_no_chat_model_as_advice(tmp_path):
+    """A chat model cheaper per token than the embedding model used is no alternative to it."""
+    extra = tmp_path / "models.yaml"
+    extra.write_text("models:\n  penny-chat: {provider: openai, quality: {default: 0.99}, "
+                     "prices: {input: 0.001, output: 0.001}}\n")
+    rows = [UsageRow("embedding", "text-embedding-3-large", 100, 1_000_000, 0, 0.13)]
+    assert cheaper_model_advice(rows, Catalog.load(str(extra))) == []
 
 
 def test_admin_report_ranks_cost_drivers():
