@@ -9,7 +9,7 @@ _settings = get_settings()
 
 broker_url = _settings.broker_url
 # kombu's, building fewer Redis clients; its Sentinel variant when REDIS_SENTINELS is set
-broker_transport = f"workers.redis_transport:{'SentinelTransport' if _settings.redis_sentinels else 'Transport'}"
+broker_transport = f"workers.redis_transport:{'SentinelTransport' if _settings.broker_through_sentinels else 'Transport'}"
 broker_connection_retry_on_startup = True
 broker_transport_options = {
     "priority_steps": list(range(10)),

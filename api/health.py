@@ -97,6 +97,10 @@ def _serving() -> tuple[list[str], dict, dict]:
     svc = services()
     redis_status, problem = _redis_check(svc.redis)
     reasons = [problem] if problem else []
+    if svc.broker is not svc.redis:  # BROKER_URL: the queues on a Redis of their own
+        redis_status["broker"], broker_problem = _redis_check(svc.broker)
+        if broker_problem:
+            reasons.append(f"the broker's {broker_problem}")
     workers = {"alive": [], "count": 0}
     if not problem:
         alive = svc.fleet.alive()
@@ -155,7 +159,7 @@ class Health(MethodView):
             svc = services()
             try:
                 providers, warnings = _providers()
-                queues = dispatch.queue_depths(svc.redis, svc.settings.redis_prefix)
+                queues = dispatch.queue_depths(svc.broker, svc.settings.redis_prefix)
                 streams = {"open": OpenStreams(svc.redis, svc.settings.redis_prefix).count()}
                 batches = svc.batches.unfinished()
                 workers["answering"], silent = _fleet_answers.get(workers["alive"])

@@ -21,7 +21,7 @@ def _registry(services: Services, per_user: bool):
     prefix = services.settings.redis_prefix
     return registry(RedisCollector(
         services.redis, prefix, services.catalog, services.stats, services.circuits, services.fleet, services.users,
-        services.budgets, lambda: dispatch.queue_waiting(services.redis, prefix), per_user=per_user,
+        services.budgets, lambda: dispatch.queue_waiting(services.broker, prefix), per_user=per_user,
     ))
 
 

@@ -47,6 +47,9 @@ class Settings:
     # acceptance) wait for this many replicas to have them (WAIT), at most the timeout.
     redis_wait_replicas: int = 0
     redis_wait_timeout: float = 0.5
+    # Celery's broker (the queues) on a Redis of its own, the first step when one Redis is the
+    # limit (bench/RESULTS.md, the capacity model); None: the queues live in REDIS_URL's Redis.
+    broker_redis_url: str | None = field(default=None, repr=False)
 
     default_model_provider: str = "openai"
     default_model_name: str = "gpt-4"
@@ -108,9 +111,15 @@ class Settings:
         return urlunsplit(parts._replace(netloc=netloc))
 
     @property
+    def broker_through_sentinels(self) -> bool:
+        return bool(self.redis_sentinels) and not self.broker_redis_url
+
+    @property
     def broker_url(self) -> str:
-        """Celery's broker URL: REDIS_URL's, or kombu's list of sentinels (each carrying the
-        database and the master's password) when REDIS_SENTINELS is set."""
+        """Celery's broker URL: BROKER_URL when set; else REDIS_URL's, or kombu's list of
+        sentinels (each carrying the database and the master's password) when REDIS_SENTINELS is set."""
+        if self.broker_redis_url:
+            return self.broker_redis_url
         if not self.redis_sentinels:
             return self.redis_url_with_password
         parts = urlsplit(self.redis_url_with_password)
@@ -178,6 +187,8 @@ def load_settings(read_dotenv: bool = True) -> Settings:
         redis_sentinel_master=env.str("REDIS_SENTINEL_MASTER", "mymaster") or "mymaster",
         redis_wait_replicas=_read(env, "int", "REDIS_WAIT_REPLICAS", 1 if sentinels else 0, validate=positive),
         redis_wait_timeout=_read(env, "float", "REDIS_WAIT_TIMEOUT", 0.5, validate=Range(min=0.001)),
+        broker_redis_url=(_check_url("BROKER_URL", env.str("BROKER_URL"), ("redis", "rediss"))
+                          if env.str("BROKER_URL", "") else None),
         default_model_provider=env.str("DEFAULT_MODEL_PROVIDER", "openai"),
         default_model_name=env.str("DEFAULT_MODEL_NAME", "gpt-4"),
         default_temperature=_read(env, "float", "DEFAULT_TEMPERATURE", 0.7, validate=Range(min=0, max=2)),

@@ -26,7 +26,7 @@ SWEEP_EVERY = 5.0  # seconds between two looks: far longer than a worker takes t
 def sweep(services: Services) -> int:
     """Send again what the broker lost of every unfinished batch; how many items."""
     prefix = services.settings.redis_prefix
-    if broker.queue_length(services.redis, BATCH_QUEUE, prefix) or not services.batches.may_sweep(SWEEP_EVERY):
+    if broker.queue_length(services.broker, BATCH_QUEUE, prefix) or not services.batches.may_sweep(SWEEP_EVERY):
         return 0  # the items not started may still be waiting on the queue, or a look is recent
     sent = 0
     for batch_id in services.batches.open_ids():
@@ -38,7 +38,7 @@ def sweep(services: Services) -> int:
 
 def _send_lost(services: Services, batch: dict, prefix: str) -> int:
     batch_id = batch["batch_id"]
-    held = broker.reserved_task_ids(services.redis, prefix)
+    held = broker.reserved_task_ids(services.broker, prefix)
     seen = {index: job for index, job in services.batches.queued_jobs(batch_id, batch["total"])
             if item_id(batch_id, index) not in held}
     lost = sorted(services.batches.confirm_lost(batch_id, set(seen)))

@@ -24,7 +24,7 @@ from orchestrator.store.alerts import Alerts
 from orchestrator.store.batches import BatchStore
 from orchestrator.store.budgets import Budgets
 from orchestrator.store.circuits import CircuitPolicy, Circuits
-from orchestrator.store.connection import Replicas, connect
+from orchestrator.store.connection import Replicas, connect, connect_broker
 from orchestrator.store.conversations import Conversations
 from orchestrator.store.files import Files
 from orchestrator.store.fleet import Fleet
@@ -55,6 +55,11 @@ class Services:
         unavailable = ProviderRegistry(settings, everything).unavailable_models()
         return cls(settings=settings, redis=connect(settings), catalog=everything.without(unavailable),
                    unavailable=unavailable)
+
+    @cached_property
+    def broker(self) -> redis.Redis:
+        """Where Celery's queues are (workers/broker.py reads them): `redis`, or BROKER_URL's Redis."""
+        return connect_broker(self.settings, self.redis)
 
     @cached_property
     def requests(self) -> RequestStore:

@@ -44,6 +44,15 @@ def connect(settings: Settings) -> redis.Redis:
                                 password=settings.redis_password or url.get("password"), **options)
 
 
+def connect_broker(settings: Settings, main: redis.Redis) -> redis.Redis:
+    """A client of Celery's broker, to read its queues: the main one, unless BROKER_URL puts
+    the queues on a Redis of their own."""
+    if not settings.broker_redis_url:
+        return main
+    return redis.Redis.from_url(settings.broker_redis_url, socket_connect_timeout=2, health_check_interval=30,
+                                decode_responses=True)
+
+
 @dataclass(frozen=True)
 class Replicas:
     """Writes that must survive a failover (Redis replicates asynchronously): each is sent

@@ -82,3 +82,14 @@ def test_sentinels_make_the_broker_a_list_of_sentinels_and_writes_wait_for_a_rep
     monkeypatch.delenv("REDIS_SENTINELS")
     plain = load_settings(read_dotenv=False)
     assert plain.broker_url == "redis://:secret@ignored:6379/3" and plain.redis_wait_replicas == 0
+
+
+def test_broker_url_puts_the_queues_apart_even_beside_sentinels(monkeypatch):
+    monkeypatch.setenv("REDIS_SENTINELS", "s0:26379")
+    monkeypatch.setenv("BROKER_URL", "redis://:queue-secret@queues:6379/0")
+    settings = load_settings(read_dotenv=False)
+    assert settings.broker_url == "redis://:queue-secret@queues:6379/0" and not settings.broker_through_sentinels
+    assert "queue-secret" not in repr(settings)
+    monkeypatch.setenv("BROKER_URL", "amqp://guest@rabbit//")
+    with pytest.raises(ConfigError, match="BROKER_URL"):
+        load_settings(read_dotenv=False)
