@@ -251,6 +251,7 @@ class EmbeddingModel:
     max_input_tokens: int = 8191  # the most tokens one input may have
     price_per_token: float = 0.0  # USD an input token
     price_source: str = "genai-prices"
+    limits: ModelLimits | None = None  # the provider's rpm/tpm for this model, shared by the workers
 
     def cost(self, input_tokens: int) -> float:
         return input_tokens * self.price_per_token
@@ -284,6 +285,7 @@ def _embedding_from_entry(name: str, entry: dict, providers: dict[str, ProviderC
         provider=provider.name, model_name=name, upstream=upstream, space=entry.get("space", upstream),
         dimensions=dimensions, flexible_dimensions=bool(entry.get("flexible_dimensions", False)),
         max_input_tokens=int(entry.get("max_input_tokens", 8191)), price_per_token=per_token, price_source=source,
+        limits=_limits_from_entry(name, entry),
     )
 
 
@@ -427,9 +429,10 @@ class Catalog:
             data["embedding_models"].update(extra.get("embedding_models", {}))
             # `limits: {model: {rpm, tpm}}` sets your account's rate limits on any model, bundled ones included.
             for name, limits in (extra.get("limits") or {}).items():
-                if name not in data["models"]:
+                section = next((section for section in ("models", "embedding_models") if name in data[section]), None)
+                if section is None:
                     raise CatalogError(f"MODELS_FILE {extra_file}: limits for unknown model {name!r}")
-                data["models"][name] = {**data["models"][name], "limits": limits}
+                data[section][name] = {**data[section][name], "limits": limits}
         return cls.from_dict(data)
 
     @classmethod

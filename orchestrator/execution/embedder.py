@@ -4,7 +4,10 @@ published and billed once by the ledger, then counted for its user.
 
 Unlike a chat request, the whole chain runs in one task: an embeddings call is short and
 its failures are answered at once, so a fallback does not wait for a retry's turn on the
-queue. A rate-limited model is passed over for the next of its space rather than waited for.
+queue. A model with rate limits in the catalog takes a slot as a chat call does
+(orchestrator/store/provider_limits.py: its own lane now, or the batch lane's within
+RETRY_AFTER_LIMIT), and the call waits for it in the task; a model with no slot within
+reach, or that the provider rate-limits, is passed over for the next of its space.
 
 Budgets and usage count in micro-dollars; an embedding of a few tokens costs a fraction of
 one (five tokens of text-embedding-3-small: $0.0000001). Rounded to the nearest, such
@@ -20,29 +23,35 @@ import time
 from orchestrator.core.analysis import estimate_tokens, max_input_tokens
 from orchestrator.core.catalog import Catalog, EmbeddingModel
 from orchestrator.core.embedding import EMBEDDING_DECISION, EmbeddingJob, EmbeddingResult
-from orchestrator.core.errors import ProviderError
+from orchestrator.core.errors import ErrorKind, ProviderError
 from orchestrator.core.job import ADMIN_ID, Failure, Status
 from orchestrator.core.retry_policy import Chain
 from orchestrator.core.types import Usage
 from orchestrator.execution.accounting import Accounting
 from orchestrator.execution.attempt import Observer
 from orchestrator.execution.settlement import RESERVATION_GRACE, exhausted
+from orchestrator.providers.base import Embedded
 from orchestrator.providers.registry import ProviderRegistry
 from orchestrator.store.budgets import MICRO, Budgets
 from orchestrator.store.circuits import Circuits
 from orchestrator.store.ledger import Ledger
+from orchestrator.store.provider_limits import BATCH, CHAT, ProviderLimits
 from orchestrator.store.requests import RequestStore
 from orchestrator.store.users import Users
+
+RATE_LIMITED = ErrorKind.RATE_LIMITED.value
 
 
 class Embedder:
     def __init__(self, *, catalog: Catalog, providers: ProviderRegistry, budgets: Budgets, ledger: Ledger,
                  requests: RequestStore, circuits: Circuits, observer: Observer, accounting: Accounting,
-                 users: Users, cost_tracking: bool, monthly_cost_limit: float, request_timeout: float):
+                 users: Users, limits: ProviderLimits, cost_tracking: bool, monthly_cost_limit: float,
+                 request_timeout: float, retry_after_limit: float):
         self.catalog, self.providers, self.budgets, self.ledger = catalog, providers, budgets, ledger
         self.requests, self.circuits, self.observer, self.accounting = requests, circuits, observer, accounting
-        self.users, self.cost_tracking = users, cost_tracking
+        self.users, self.limits, self.cost_tracking = users, limits, cost_tracking
         self.monthly_cost_limit, self.request_timeout = monthly_cost_limit, request_timeout
+        self.retry_after_limit = retry_after_limit
 
     def run(self, request_id: str, job: EmbeddingJob) -> None:
         record = self.requests.get(request_id)
@@ -79,35 +88,64 @@ class Embedder:
         error: ProviderError | None = None
         for index, model in enumerate(models):
             chain.index = index
+            if job.deadline - time.time() <= 0:
+                break
             if not self.observer.may_call(model, states.get(model.model_name), chain.is_last):
                 continue
-            timeout = min(self.request_timeout, job.deadline - time.time())
-            if timeout <= 0:
-                break
-            started = time.monotonic()
-            try:
-                embedded = self.providers.embedder(model).embed(model.upstream, list(job.inputs), job.dimensions,
-                                                                timeout, request_id)
-            except ProviderError as exc:
-                error = exc
-                duration = time.monotonic() - started
-                chain.record(model.model_name, model.provider, exc, duration)
-                self.observer.observe(model, exc, duration, fallback=index > 0)
-                if not exc.kind.policy.fallback:
-                    break
+            if not self._slot(request_id, job, model):
+                chain.record(model.model_name, model.provider, RATE_LIMITED, 0.0)
                 continue
-            duration = time.monotonic() - started
-            chain.record(model.model_name, model.provider, None, duration)
-            self.observer.observe(model, None, duration, fallback=index > 0)
-            tokens = embedded.input_tokens if embedded.input_tokens is not None else sum(map(estimate_tokens, job.inputs))
-            result = EmbeddingResult(request_id, model.model_name, model.provider, tuple(embedded.vectors), tokens,
-                                     math.ceil(model.cost(tokens) * MICRO) / MICRO, chain.attempts)
-            self._complete(request_id, job, result)
-            return
+            outcome = self._attempt(request_id, job, model, chain)
+            if isinstance(outcome, Embedded):
+                self._complete(request_id, job, self._result(request_id, job, model, outcome, chain))
+                return
+            error = outcome
+            if not error.kind.policy.fallback:
+                break
         self.ledger.fail(request_id, self._failure(chain, error).to_json(), self._charge(job, request_id, 0.0))
+
+    def _attempt(self, request_id: str, job: EmbeddingJob, model: EmbeddingModel, chain: Chain
+                 ) -> Embedded | ProviderError:
+        """One call, recorded in the chain and taught to statistics and circuits."""
+        started = time.monotonic()
+        try:
+            outcome: Embedded | ProviderError = self.providers.embedder(model).embed(
+                model.upstream, list(job.inputs), job.dimensions,
+                min(self.request_timeout, job.deadline - time.time()), request_id)
+        except ProviderError as exc:
+            outcome = exc
+        error = outcome if isinstance(outcome, ProviderError) else None
+        duration = time.monotonic() - started
+        chain.record(model.model_name, model.provider, error, duration)
+        self.observer.observe(model, error, duration, fallback=chain.index > 0)
+        return outcome
+
+    @staticmethod
+    def _result(request_id: str, job: EmbeddingJob, model: EmbeddingModel, embedded: Embedded,
+                chain: Chain) -> EmbeddingResult:
+        tokens = embedded.input_tokens if embedded.input_tokens is not None else sum(map(estimate_tokens, job.inputs))
+        return EmbeddingResult(request_id, model.model_name, model.provider, tuple(embedded.vectors), tokens,
+                               math.ceil(model.cost(tokens) * MICRO) / MICRO, chain.attempts)
+
+    def _slot(self, request_id: str, job: EmbeddingJob, model: EmbeddingModel) -> bool:
+        """Whether the call may go, once the slot booked for it under the model's rate limits
+        (if it has any) has come; False when none comes within reach."""
+        if model.limits is None:
+            return True
+        tokens = sum(map(estimate_tokens, job.inputs))
+        reach = max(0.0, min(self.retry_after_limit, job.deadline - time.time() - 1.0))
+        for lane, horizon in ((CHAT, 0.0), (BATCH, reach)):
+            grant = self.limits.acquire(model, lane, tokens, horizon, request_id)
+            if grant is not None and grant.booked:
+                time.sleep(grant.delay)  # the slot's time: the chain runs in this one task
+                return True
+        return False
 
     @staticmethod
     def _failure(chain: Chain, error: ProviderError | None) -> Failure:
+        if error is None and any(attempt["error"] == RATE_LIMITED for attempt in chain.attempts):
+            return exhausted(chain, 503, RATE_LIMITED, "every model of the embedding model's space is at its rate "
+                             "limit; try again in a few seconds")
         if error is None:
             return exhausted(chain, 503, "no_model_available", "every model of the embedding model's space is "
                              "unavailable, or the request's deadline passed")

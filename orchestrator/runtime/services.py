@@ -188,8 +188,9 @@ class Services:
         settings = self.settings
         return Embedder(catalog=self.catalog, providers=self.providers, budgets=self.budgets, ledger=self.ledger,
                         requests=self.requests, circuits=self.circuits, observer=self.observer,
-                        accounting=self.accounting, users=self.users, cost_tracking=settings.cost_tracking_enabled,
-                        monthly_cost_limit=settings.monthly_cost_limit, request_timeout=settings.request_timeout)
+                        accounting=self.accounting, users=self.users, limits=self.provider_limits,
+                        cost_tracking=settings.cost_tracking_enabled, monthly_cost_limit=settings.monthly_cost_limit,
+                        request_timeout=settings.request_timeout, retry_after_limit=settings.retry_after_limit)
 
     @cached_property
     def executor(self) -> Executor:

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import redis
 
-from orchestrator.core.catalog import ModelCapabilities, ModelLimits
+from orchestrator.core.catalog import EmbeddingModel, ModelCapabilities, ModelLimits
 from orchestrator.store.keyspace import Keys
 from orchestrator.store.scripts import Lua
 
@@ -97,10 +97,10 @@ class ProviderLimits:
     def keys(self, model: str, lane: str) -> list[str]:
         return self.keyspace.provider_limit(model, lane)
 
-    def lanes(self, model: ModelCapabilities) -> dict[str, Allowance]:
+    def lanes(self, model: ModelCapabilities | EmbeddingModel) -> dict[str, Allowance]:
         return allowances(model.limits, self.window, self.batch_share) if model.limits else {}
 
-    def acquire(self, model: ModelCapabilities, lane: str, tokens: int, horizon: float, owner: str) -> Grant | None:
+    def acquire(self, model: ModelCapabilities | EmbeddingModel, lane: str, tokens: int, horizon: float, owner: str) -> Grant | None:
         """Book the earliest slot of `lane` for one call of `tokens` tokens, if it comes
         within `horizon` seconds; None when the lane has no share of the model's limits."""
         allowance = self.lanes(model).get(lane)

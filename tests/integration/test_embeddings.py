@@ -28,6 +28,8 @@ pytestmark = pytest.mark.usefixtures("fresh_sandbox")
 
 SMALL, MIRROR, LARGE, GEMINI = ("text-embedding-3-small", "mirror/text-embedding-3-small", "text-embedding-3-large",
                                 "gemini-embedding-001")
+ADA, LIMITED = "text-embedding-ada-002", "limited/text-embedding-3-large"
+LIMIT_WINDOW = 2  # PROVIDER_LIMIT_WINDOW of this module's processes, so that limits show in seconds
 MODELS = """
 providers:
   mirror: {{kind: openai, base_url: "{sandbox}/v1"}}
@@ -38,13 +40,22 @@ embedding_models:
     dimensions: 1536
     flexible_dimensions: true
     prices: {{input: 0.05}}
+  {limited}:   # two calls a {window} s window, one a lane; a space of its own
+    provider: mirror
+    upstream: {large}
+    space: limited
+    dimensions: 3072
+    prices: {{input: 0.13}}
+    limits: {{rpm: 60}}
+limits:
+  {ada}: {{rpm: 1}}   # one call a minute, in the batch lane only
 """
 
 
 class Stack:
     def __init__(self, settings, logs, models):
         self.prefix = f"orchemb{os.getpid()}:"
-        env = {"REDIS_PREFIX": self.prefix, "MODELS_FILE": str(models)}
+        env = {"REDIS_PREFIX": self.prefix, "MODELS_FILE": str(models), "PROVIDER_LIMIT_WINDOW": str(LIMIT_WINDOW)}
         self.redis = redis.Redis.from_url(settings.redis_url, decode_responses=True)
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
@@ -73,7 +84,8 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(settings, sandbox, logs, tmp_path_factory):
     models = tmp_path_factory.mktemp("embedding-models") / "models.yaml"
-    models.write_text(MODELS.format(sandbox=sandbox, mirror=MIRROR, small=SMALL))
+    models.write_text(MODELS.format(sandbox=sandbox, mirror=MIRROR, small=SMALL, limited=LIMITED, large=LARGE,
+                                    ada=ADA, window=LIMIT_WINDOW))
     stack = Stack(settings, logs, models)
     try:
         yield stack
@@ -174,6 +186,22 @@ def test_a_model_alone_in_its_space_does_not_fall_back_to_another(client, sandbo
         client.embeddings.create(model=LARGE, input="alpha")
     assert raised.value.status_code == 502 and "after 1 attempt" in raised.value.message
     assert [a["model"] for a in attempts(sandbox)] == [LARGE]
+
+
+def test_a_model_at_its_rate_limit_is_not_called_and_the_caller_is_told_to_come_back(client, sandbox):
+    client.embeddings.create(model=ADA, input="first")
+    with pytest.raises(openai.InternalServerError) as raised:  # 503: the next slot is a minute away
+        client.embeddings.create(model=ADA, input="second")
+    assert raised.value.status_code == 503 and raised.value.code == "rate_limited"
+    assert [a["model"] for a in attempts(sandbox)] == [ADA]
+
+
+def test_calls_wait_for_their_slot_under_the_rate_limit(client, sandbox):
+    """Two calls a window: the third waits for the window to move on instead of being sent."""
+    for text in ("one", "two", "three"):
+        assert len(client.embeddings.create(model=LIMITED, input=text).data) == 1
+    times = [a["time"] for a in attempts(sandbox)]
+    assert len(times) == 3 and times[2] - times[0] >= LIMIT_WINDOW
 
 
 def test_a_spent_budget_is_insufficient_quota_and_nothing_is_called(stack, sandbox):
