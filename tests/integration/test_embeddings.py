@@ -204,6 +204,13 @@ def test_calls_wait_for_their_slot_under_the_rate_limit(client, sandbox):
     assert len(times) == 3 and times[2] - times[0] >= LIMIT_WINDOW
 
 
+def test_a_text_longer_than_the_model_takes_is_the_callers_to_fix(client, sandbox):
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.embeddings.create(model=LARGE, input=["short", "word " * 9000])
+    assert raised.value.status_code == 400 and "8191" in raised.value.message
+    assert [a["status"] for a in attempts(sandbox)] == [400]
+
+
 def test_a_spent_budget_is_insufficient_quota_and_nothing_is_called(stack, sandbox):
     with stack.client(budget=0.0000001) as client:
         with pytest.raises(openai.RateLimitError) as raised:
