@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import gc
 import logging
+from contextlib import contextmanager
 from functools import lru_cache
 
 import redis
+from celery.exceptions import Reject
 from celery.signals import heartbeat_sent, worker_ready, worker_shutdown
 
 from orchestrator.config import get_settings
@@ -16,6 +18,7 @@ from orchestrator.core.retry_policy import Chain
 from orchestrator.execution.outcomes import RetryLater
 from orchestrator.runtime import logs
 from orchestrator.runtime.services import Services
+from orchestrator.store.connection import REDIS_AWAY
 from workers.app import app
 from workers.dispatch import EXECUTE_CHAT, EXECUTE_EMBEDDING
 from workers.queues import DEFAULT_PRIORITY, MOST_URGENT, batch_kombu_priority, kombu_priority, task_reprs
@@ -41,7 +44,8 @@ def execute_chat(self, request_id: str, payload: dict, chain: dict | None = None
         log.exception("request %s: its task's arguments cannot be read", request_id)
         services().settlement.unreadable(request_id, payload.get("owner") or ADMIN_ID, str(exc) or type(exc).__name__)
         return
-    outcome = services().executor.run(request_id, job, state, booked, logs.REQUEST_ID.get())
+    with back_on_the_queue_while_redis_is_away():
+        outcome = services().executor.run(request_id, job, state, booked, logs.REQUEST_ID.get())
     if isinstance(outcome, RetryLater):
         kwargs: dict = {"chain": outcome.chain.as_dict()}
         if outcome.slot is not None:
@@ -59,7 +63,21 @@ def execute_embedding(request_id: str, payload: dict) -> None:
         log.exception("request %s: its task's arguments cannot be read", request_id)
         services().settlement.unreadable(request_id, payload.get("owner") or ADMIN_ID, str(exc) or type(exc).__name__)
         return
-    services().embedder.run(request_id, job)
+    with back_on_the_queue_while_redis_is_away():
+        services().embedder.run(request_id, job)
+
+
+@contextmanager
+def back_on_the_queue_while_redis_is_away():
+    """A task that meets Redis away (down, or failing over) is requeued rather than acked as
+    failed, which would lose it: if Redis is too far away to take it back now, its message
+    stays unacked and comes back after VISIBILITY_TIMEOUT. It runs again from where its
+    records stand (every step is idempotent by request id)."""
+    try:
+        yield
+    except REDIS_AWAY as exc:
+        log.warning("Redis unreachable; the task goes back on the queue: %s", exc)
+        raise Reject(exc, requeue=True) from exc
 
 
 def _retry_priority(job: ChatJob) -> int:

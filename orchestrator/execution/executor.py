@@ -42,7 +42,7 @@ from orchestrator.execution.settlement import RESERVATION_GRACE, Settlement, can
 from orchestrator.store.batches import CANCELLED
 from orchestrator.store.budgets import Budgets
 from orchestrator.store.circuits import Circuits
-from orchestrator.store.connection import RoundTrip
+from orchestrator.store.connection import REDIS_AWAY, RoundTrip
 from orchestrator.store.conversations import Conversations
 from orchestrator.store.ledger import Ledger
 from orchestrator.store.requests import RequestStore
@@ -99,6 +99,8 @@ class Executor:
             else:
                 states = {}
             return self._attempts(request_id, job, request, chain, slot, states, trace_id)
+        except REDIS_AWAY:
+            raise  # nothing can be written now: the task goes back on the queue (workers/tasks.py)
         except Exception:
             log.exception("request %s failed inside the worker", request_id)
             self.settlement.fail(request_id, job, INTERNAL_ERROR)

@@ -14,13 +14,12 @@ import logging
 import time
 from collections.abc import Callable
 
-import redis
-
 from orchestrator.core.job import Attempt, ChatJob, ChatResult, Failure, ModelResponse, Status
 from orchestrator.core.retry_policy import Chain
 from orchestrator.core.types import ASSISTANT, ChatResponse, Message, Usage
 from orchestrator.execution.accounting import Accounting
 from orchestrator.store.budgets import Budgets, Charge
+from orchestrator.store.connection import REDIS_AWAY
 from orchestrator.store.conversations import Conversations
 from orchestrator.store.ledger import Ledger
 
@@ -36,7 +35,7 @@ def _written(write: Callable[[], bool], request_id: str, until: float) -> bool:
     while True:
         try:
             return write()
-        except (redis.ConnectionError, redis.TimeoutError):
+        except REDIS_AWAY:
             if time.time() + delay > until:
                 raise
             log.warning("Redis unreachable while ending request %s; trying again in %.2fs", request_id, delay)

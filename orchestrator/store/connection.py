@@ -18,6 +18,9 @@ from redis.sentinel import Sentinel
 from orchestrator.config import Settings
 from orchestrator.store.scripts import Lua
 
+# Redis is away (down, or failing over): what a caller waits out rather than records.
+REDIS_AWAY = (redis.ConnectionError, redis.TimeoutError)
+
 # Every thread waiting on a request holds a connection in a blocking XREAD: an API process
 # has up to 500 such threads (`orchestrator web`), and redis-py's default pool stops at 100.
 MAX_CONNECTIONS = 1024

@@ -288,3 +288,24 @@ def test_a_batch_item_waiting_for_a_rate_limit_slot_keeps_its_hold_as_long_as_it
     _, _, until = services.budgets.keys("admin", month_of(time.time()))
     held_until = services.redis.zscore(until, item)
     assert held_until == pytest.approx(outcome.chain.deadline + RESERVATION_GRACE, abs=1)  # moved with it
+
+
+def test_redis_away_is_raised_for_the_task_to_requeue_not_recorded_as_a_failure(env, monkeypatch):
+    """A read that times out while Redis fails over is no reason to end the request: the
+    executor lets the outage through (the task adapter requeues: workers/tasks.py) and writes
+    no failure, and the request runs again from where its records stand."""
+    services, registry = env
+    registry.scripts[FIRST] = ["hi there"]
+    services.requests.create("req_away", "admin", "chat")
+    reads = services.executor._read_inputs
+
+    def timed_out(*args, **kwargs):
+        raise redis.TimeoutError("Timeout reading from socket")
+
+    monkeypatch.setattr(services.executor, "_read_inputs", timed_out)
+    with pytest.raises(redis.TimeoutError):
+        services.executor.run("req_away", _job(models=(FIRST,)))
+    assert services.requests.get("req_away")["status"] == Status.QUEUED
+    monkeypatch.setattr(services.executor, "_read_inputs", reads)
+    assert services.executor.run("req_away", _job(models=(FIRST,))) == FINISHED
+    assert services.requests.get("req_away")["status"] == Status.COMPLETED and registry.calls == [FIRST]
