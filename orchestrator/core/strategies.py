@@ -67,8 +67,11 @@ QUALITY_TOLERANCE = 0.02  # kept for the analytics' level requirements (orchestr
 
 # The bars, as the expected quality (share of answers judged right) a strategy gives up
 # against the best candidate for this prompt: cost_optimal and performance_optimal accept
-# losing up to twenty points (quality_optimal takes the best, whatever it costs).
-LOW_BAR_LOSS = 0.20
+# losing up to 17.5 points (quality_optimal takes the best, whatever it costs). Derived from
+# the training data alone by `orchestrator router bars` (orchestrator/router_training/bars.py
+# states the rule): the largest bar at which cost_optimal, between a weak and a strong
+# reference, keeps half of the strong model's gain on the training files' held-out prompts.
+LOW_BAR_LOSS = 0.175
 
 
 def required_quality(complexity_score: float) -> float:
@@ -113,7 +116,10 @@ def quality_optimal(candidates: list[Candidate], context: Context) -> Ranked:
 
 # Under balanced, with equal weights, giving up this much predicted quality weighs as much
 # as going from the dearest candidate to the cheapest (or the slowest to the fastest).
-QUALITY_SCALE = 0.10
+# Derived by `orchestrator router bars` too: with the default preferences balanced takes a
+# dearer and slower strong model when it is predicted to add more than twice this, and the
+# rule asks that of it to keep three quarters of the strong model's gain on held-out prompts.
+QUALITY_SCALE = 0.055
 MIN_COST, MIN_SECONDS = 1e-12, 1e-6  # keep the logarithms finite
 
 

@@ -235,7 +235,8 @@ def kmeans(points: np.ndarray, clusters: int, seed: int = SEED) -> np.ndarray:
     for _ in range(1, clusters):
         distance = 1 - np.max(points @ np.array(centroids).T, axis=1)
         distance = np.clip(distance, 0, None) ** 2
-        centroids.append(points[rng.choice(len(points), p=distance / distance.sum())])
+        total = distance.sum()  # 0 when there are fewer distinct points than clusters: then any point
+        centroids.append(points[rng.choice(len(points), p=distance / total if total > 0 else None)])
     centres = np.array(centroids)
     for _ in range(KMEANS_ROUNDS):
         nearest = np.argmax(points @ centres.T, axis=1)

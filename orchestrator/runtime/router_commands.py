@@ -46,3 +46,22 @@ def eval_command(data_dir: Path) -> None:
     rows, notes = report(data_dir)
     click.echo(markdown(rows))
     click.echo("\n".join(["", *notes]))
+
+
+@router.command("bars")
+@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=DEFAULT_DIR,
+              show_default=True)
+def bars_command(data_dir: Path) -> None:
+    """Derive the strategies' bars (LOW_BAR_LOSS, QUALITY_SCALE) from the training data's held-out
+    predictions (orchestrator/router_training/bars.py states the rule); MT-Bench is not read."""
+    from orchestrator.core.routing_model.model import load_shipped
+    from orchestrator.core.strategies import LOW_BAR_LOSS, QUALITY_SCALE
+    from orchestrator.router_training.bars import derive, held_out_predictions, summary
+    from orchestrator.router_training.training import features, reading_of, word_vectors
+
+    samples = load_training_set(data_dir, training_files(data_dir))
+    readings = [reading_of(s.turns) for s in samples]
+    f = features(word_vectors(readings), readings)
+    metadata = load_shipped().metadata
+    held = held_out_predictions(f, samples, float(metadata["penalty"]), float(metadata["length_weight"]))
+    click.echo("\n".join(summary(derive(samples, held), (LOW_BAR_LOSS, QUALITY_SCALE))))
