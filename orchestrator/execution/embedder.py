@@ -42,6 +42,12 @@ from orchestrator.store.users import Users
 RATE_LIMITED = ErrorKind.RATE_LIMITED.value
 
 
+def billed(cost: float) -> float:
+    """A cost rounded up to the micro-dollar, the budgets' unit (the reservation is rounded the
+    same way, so what is billed never passes what was held)."""
+    return math.ceil(cost * MICRO) / MICRO
+
+
 class Embedder:
     def __init__(self, *, catalog: Catalog, providers: ProviderRegistry, budgets: Budgets, ledger: Ledger,
                  requests: RequestStore, circuits: Circuits, observer: Observer, accounting: Accounting,
@@ -73,7 +79,7 @@ class Embedder:
             return True
         user = self.users.get(job.owner) if job.owner != ADMIN_ID else None
         limit = user.monthly_budget if user else self.monthly_cost_limit
-        worst = max(m.worst_case_cost(max_input_tokens(list(job.inputs), "")) for m in models)
+        worst = billed(max(m.worst_case_cost(max_input_tokens(list(job.inputs), "")) for m in models))
         if self.budgets.reserve(job.owner, limit, request_id, worst, job.deadline + RESERVATION_GRACE):
             return True
         self.ledger.fail(request_id, Failure(
@@ -125,7 +131,7 @@ class Embedder:
                 chain: Chain) -> EmbeddingResult:
         tokens = embedded.input_tokens if embedded.input_tokens is not None else sum(map(estimate_tokens, job.inputs))
         return EmbeddingResult(request_id, model.model_name, model.provider, tuple(embedded.vectors), tokens,
-                               math.ceil(model.cost(tokens) * MICRO) / MICRO, chain.attempts)
+                               billed(model.cost(tokens)), chain.attempts)
 
     def _slot(self, request_id: str, job: EmbeddingJob, model: EmbeddingModel) -> bool:
         """Whether the call may go, once the slot booked for it under the model's rate limits
