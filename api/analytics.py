@@ -325,14 +325,14 @@ class Feedback(MethodView):
             raise ApiError(409, "not_completed", "Only an answered request can be rated; this one is "
                                                  f"{record.get('status', 'unknown')}.")
         result = ChatResult.from_json(record["result"])
-        analysis = result.routing_decision.get("analysis") or {}
-        complexity, task_type = analysis.get("complexity") or "unknown", analysis.get("task_type") or "default"
+        analysis = result.routing_decision.analysis
+        complexity, task_type = (analysis.complexity, analysis.task_type) if analysis else ("unknown", "default")
         rating = body["rating"] if isinstance(body["rating"], int) else None
         thumbs = None if rating is not None else body["rating"]
         if not svc.learning.rate(body["request_id"], user.id, result.model_used, complexity, task_type,
                                  rating, thumbs, body["comment"]):
             raise ApiError(409, "already_rated", "This request was already rated.")
-        svc.neighbourhoods.record_rating(result.routing_decision, result.model_used, rating, thumbs)
+        svc.neighbourhoods.record_rating(result.routing_decision.to_json(), result.model_used, rating, thumbs)
         scores = svc.learning.learned_scores(user.id)
         return {
             "request_id": body["request_id"], "model": result.model_used, "complexity": complexity,

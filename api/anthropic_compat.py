@@ -94,16 +94,17 @@ class _Events:
 
     def __init__(self, opened: OpenedStream):
         first_model = opened.first[2].get("model") if opened.first and opened.first[1] == "chunk" else None
-        self.model = first_model or opened.decision.get("chosen_model", "")
+        self.model = first_model or opened.chosen_model
         self.id = f"msg_{opened.request_id}"
-        self.estimate = (opened.decision.get("analysis") or {}).get("input_tokens", 0)
+        analysis = opened.decision.analysis if opened.decision is not None else None
+        self.estimate = analysis.input_tokens if analysis is not None else 0
         self.blocks = 0  # content blocks started so far
         self.text_open = False
 
     def start(self) -> str:
-        message = {"id": self.id, "type": "message", "role": "assistant", "model": self.model, "content": [],
-                   "stop_reason": None, "stop_sequence": None,
-                   "usage": {"input_tokens": self.estimate, "output_tokens": 0}}
+        message: dict = {"id": self.id, "type": "message", "role": "assistant", "model": self.model, "content": [],
+                         "stop_reason": None, "stop_sequence": None,
+                         "usage": {"input_tokens": self.estimate, "output_tokens": 0}}
         return _event("message_start", {"message": message})
 
     def text(self, chunk: dict) -> Iterator[str]:

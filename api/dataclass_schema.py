@@ -2,8 +2,9 @@
 that the OpenAPI document describes a result by the one definition of each of its fields.
 
 A field is documented with its type, and its description when its metadata has one (`doc`);
-an optional field (`X | None`) may be null and may be left out, the others are required.
-Properties marked `derived` join the fields; fields marked `UNDOCUMENTED` are left out.
+an optional field (`X | None`) may be null and may be left out, one marked `LEFT_OUT_WHEN_EMPTY`
+may be left out, the others are required. Properties marked `derived` join the fields; fields
+marked `UNDOCUMENTED` are left out. A class's `documented_as` names its schema (else its name).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def schema_of(cls: type, **overrides: fields.Field) -> type[ma.Schema]:
                 if f.metadata.get("documented", True)}
     for name, prop in _derived(cls):
         declared[name] = _field(typing.get_type_hints(prop.fget)["return"], {})
-    return ma.Schema.from_dict({**declared, **overrides}, name=f"{cls.__name__}Schema")
+    name = getattr(cls, "documented_as", cls.__name__)
+    return ma.Schema.from_dict({**declared, **overrides}, name=f"{name}Schema")
 
 
 def _derived(cls: type) -> list[tuple[str, derived]]:
@@ -45,12 +47,15 @@ def _field(hint: typing.Any, metadata: typing.Mapping) -> fields.Field:
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         (hint,) = (arg for arg in typing.get_args(hint) if arg is not type(None))
         return _typed(hint, allow_none=True, **options)
-    return _typed(hint, required=True, **options)
+    return _typed(hint, required=metadata.get("required", True), **options)
 
 
 def _typed(hint: typing.Any, **options) -> fields.Field:
     if typing.get_origin(hint) in (tuple, list):
         return fields.List(_typed(typing.get_args(hint)[0]), **options)
+    if typing.get_origin(hint) is dict:
+        key, value = typing.get_args(hint)
+        return fields.Dict(keys=_typed(key), values=_typed(value), **options)
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return fields.Nested(schema_of(hint), **options)
     return _SCALARS[hint](**options)

@@ -73,7 +73,7 @@ def routing_headers(results: list[ChatResult]) -> dict:
         "x-orchestrator-provider": first.response.provider,
         "x-orchestrator-cost": f"{sum(r.response.cost for r in results):.6f}",
         "x-orchestrator-attempts": str(sum(len(r.attempts) for r in results)),
-        "x-orchestrator-strategy": first.routing_decision.get("strategy", ""),
+        "x-orchestrator-strategy": first.routing_decision.strategy,
         "x-request-id": first.request_id,
     }
 

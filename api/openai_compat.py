@@ -149,7 +149,7 @@ def _stream(chat: OpenAIChat, created: int) -> Response:
     """Enqueue as /chat/stream does, and wait for the first piece of the answer: an error
     until then is an HTTP status; after it, the answer streams as OpenAI's chunks."""
     opened = open_stream(chat.body, **chat.form)
-    chunks = _Chunks(opened.request_id, created, opened.decision.get("chosen_model", ""), chat.include_usage)
+    chunks = _Chunks(opened.request_id, created, opened.chosen_model, chat.include_usage)
     return door_response(opened, chunks)
 
 

@@ -81,7 +81,7 @@ def create_response():
         result = run_chat(body, **placed, **request.form)
         return jsonify(response.answered(result)), 200, routing_headers([result])
     opened = open_stream(body, **placed, **request.form)
-    return door_response(opened, ResponseEvents(response, opened.decision.get("chosen_model", "")))
+    return door_response(opened, ResponseEvents(response, opened.chosen_model))
 
 
 @blp.get("/responses/<response>")

@@ -8,6 +8,7 @@ from marshmallow import fields, validate
 from api import services
 from api.dataclass_schema import schema_of
 from orchestrator.core.analysis import Complexity
+from orchestrator.core.decision import Decision
 from orchestrator.core.job import ChatResult
 from orchestrator.core.strategies import RoutingStrategy
 
@@ -136,42 +137,8 @@ class ChatRequestSchema(StrictSchema):
     )
 
 
-class AnalysisSchema(ma.Schema):
-    complexity = fields.String(required=True, metadata={"description": "simple, moderate, complex or expert"})
-    complexity_score = fields.Float(required=True, metadata={"description": "In [0, 1]"})
-    task_type = fields.String(required=True)
-    input_tokens = fields.Integer(required=True)
-    expected_output_tokens = fields.Integer(required=True)
-    needs = fields.List(fields.String(), required=True, metadata={"description": "code, reasoning, long_context, vision"})
-
-
-class CandidateSchema(ma.Schema):
-    model = fields.String(required=True)
-    provider = fields.String(required=True)
-    predicted_quality = fields.Float(required=True, metadata={"description": "In [0, 1], for this prompt"})
-    tier = fields.Float(allow_none=True, metadata={"description": "0 weak reference (Mixtral-8x7B), 1 strong (GPT-4)"})
-    estimated_cost = fields.Float(required=True)
-    estimated_time = fields.Float(required=True)
-    score = fields.Float(required=True, metadata={"description": "The strategy's score; candidates are listed best first"})
-
-
-class RoutingDecisionSchema(ma.Schema):
-    chosen_provider = fields.String(required=True)
-    chosen_model = fields.String(required=True)
-    reasoning = fields.String(required=True)
-    estimated_cost = fields.Float(required=True)
-    estimated_time = fields.Float(required=True)
-    fallback_models = fields.List(fields.List(fields.String()), required=True)
-    confidence = fields.Float(required=True)
-    strategy = fields.String()
-    analysis = fields.Nested(AnalysisSchema, allow_none=True)
-    prediction = fields.Dict(allow_none=True, metadata={
-        "description": "The learned router's reading: weak, strong, gap, percentile, strong_gain, cluster"})
-    candidates = fields.List(fields.Nested(CandidateSchema))
-    why = fields.String(metadata={"description": "Why the chosen model won"})
-
-
-ChatResultSchema = schema_of(ChatResult, routing_decision=fields.Nested(RoutingDecisionSchema, required=True))
+RoutingDecisionSchema = schema_of(Decision)
+ChatResultSchema = schema_of(ChatResult)
 
 
 class HealthSchema(ma.Schema):

@@ -28,6 +28,7 @@ from api.chat import WAIT_GRACE, enqueue_chat
 from api.errors import ApiError, Blueprint, ErrorResponseSchema
 from api.event_stream import Event, follow, no_answer
 from api.schemas import ChatRequestSchema
+from orchestrator.core.decision import Decision
 from orchestrator.core.job import ChatResult
 from orchestrator.store.requests import TERMINAL_EVENTS, RequestStore
 
@@ -83,9 +84,13 @@ class OpenedStream:
     stream starts only then, so that an error until then can still be an HTTP status)."""
 
     request_id: str
-    decision: dict  # the routing decision event's data
+    decision: Decision | None  # the routing decision event's, when one came
     first: Event | None  # the first chunk, or the terminal event; None: nothing came in time
     events: Iterator[Event | None]  # what follows `first`; closing it before the end cancels the request
+
+    @property
+    def chosen_model(self) -> str:
+        return self.decision.chosen_model if self.decision is not None else ""
 
     def failure(self) -> dict | None:
         """The error ({"status", "code", "message", "details"}) that ended the request before its
@@ -103,13 +108,13 @@ def open_stream(body: dict, **enqueued) -> OpenedStream:
     request_id, job = enqueue_chat(body, stream=True, **enqueued)
     events = follow(services().requests, request_id, "0-0", job.deadline + WAIT_GRACE, HEARTBEAT_SECONDS,
                     RESUME_GRACE)
-    decision: dict = {}
+    decision: Decision | None = None
     for item in events:
         if item is None:
             continue
         if item[1] != "decision":
             return OpenedStream(request_id, decision, item, events)
-        decision = item[2]
+        decision = Decision.from_json(item[2])
     return OpenedStream(request_id, decision, None, events)
 
 
@@ -145,7 +150,7 @@ def door_response(opened: OpenedStream, door: DoorStream) -> Response:
         response = door.refusal(failure)
     else:
         response = sse_response(door_events(opened, door), opened.request_id)
-        response.headers["x-orchestrator-strategy"] = opened.decision.get("strategy", "")
+        response.headers["x-orchestrator-strategy"] = opened.decision.strategy if opened.decision is not None else ""
     response.headers["x-request-id"] = opened.request_id
     return response
 

@@ -30,6 +30,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from orchestrator.core.decision import Analysis
 from orchestrator.core.types import TOOL, ChatRequest, Message
 
 
@@ -71,15 +72,13 @@ class TaskAnalysis:
     max_input_tokens: int  # the most tokens a provider can count for the prompt: budgets reserve on it
     needs: frozenset[str] = frozenset()
 
+    def summary(self) -> Analysis:
+        """What a routing decision says of the analysis."""
+        return Analysis(self.complexity.value, round(self.complexity_score, 4), self.task_type.value, self.input_tokens,
+                        self.expected_output_tokens, tuple(sorted(self.needs)))
+
     def as_dict(self) -> dict:
-        return {
-            "complexity": self.complexity.value,
-            "complexity_score": round(self.complexity_score, 4),
-            "task_type": self.task_type.value,
-            "input_tokens": self.input_tokens,
-            "expected_output_tokens": self.expected_output_tokens,
-            "needs": sorted(self.needs),
-        }
+        return self.summary().to_json()
 
 
 def estimate_tokens(text: str) -> int:

@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 EMBEDDING_JOB_VERSION = 1
-EMBEDDING_KIND = "embedding"  # the kind of an embedding request's record
-EMBEDDING_DECISION = {"analysis": {"complexity": EMBEDDING_KIND}}  # how usage and analytics group it
+EMBEDDING_KIND = "embedding"  # the kind of an embedding request's record, and the complexity usage groups it under
 MAX_INPUTS = 2048  # inputs in one request, as OpenAI's embeddings endpoint allows
 
 

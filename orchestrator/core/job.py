@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from orchestrator.config import Settings
+from orchestrator.core.decision import Decision
 from orchestrator.core.types import (
     UNDOCUMENTED,
     ChatRequest,
@@ -313,7 +314,7 @@ class ChatResult:
 
     request_id: str
     response: ModelResponse
-    routing_decision: dict  # RoutingDecision.as_dict() (orchestrator/core/router.py)
+    routing_decision: Decision
     attempts: tuple[Attempt, ...]
     conversation_id: str | None = None
     version: int = field(default=RESULT_VERSION, metadata=UNDOCUMENTED)
@@ -327,7 +328,7 @@ class ChatResult:
             "request_id": self.request_id,
             "response": self.response.to_json(),
             "model_used": self.model_used,
-            "routing_decision": self.routing_decision,
+            "routing_decision": self.routing_decision.to_json(),
             "attempts": [attempt.to_json() for attempt in self.attempts],
         }
         if self.conversation_id:
@@ -340,7 +341,7 @@ class ChatResult:
         return cls(
             request_id=data["request_id"],
             response=ModelResponse.from_json(data["response"]),
-            routing_decision=data["routing_decision"],
+            routing_decision=Decision.from_json(data["routing_decision"]),
             attempts=tuple(Attempt.from_json(attempt) for attempt in data["attempts"]),
             conversation_id=data.get("conversation_id"),
             version=_version(data, RESULT_VERSION, UnknownResultVersion),

@@ -27,9 +27,10 @@ the request's deadline. The chain holds the configured number of models
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from orchestrator.core.catalog import Catalog
+from orchestrator.core.decision import Decision
 from orchestrator.core.errors import ErrorKind, ProviderError
 from orchestrator.core.job import Attempt
 
@@ -53,7 +54,7 @@ class Chain:
     index: int = 0
     tries: dict[str, int] = field(default_factory=dict)
     attempts: list[dict] = field(default_factory=list)
-    decision: dict = field(default_factory=dict)
+    decision: Decision | None = None  # None for an embedding request: nothing was routed
     partial: str = ""  # the answer's text already streamed to the caller
     closed: bool = False  # the caller named the models: no other may answer, nor continue an answer
     # Under a budget, the catalog's models whose worst case fits what was reserved: the only
@@ -82,11 +83,14 @@ class Chain:
         self.attempts.append(attempt.to_json())
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(replace(self, decision=None))
+        data["decision"] = self.decision.to_json() if self.decision is not None else None
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> Chain:
-        return cls(**data)
+        decision = data["decision"]
+        return cls(**{**data, "decision": Decision.from_json(decision) if decision else None})
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 from orchestrator.core.analysis import (
     NEED_CODE,
@@ -28,6 +28,7 @@ from orchestrator.core.analysis import (
     message_text,
 )
 from orchestrator.core.catalog import Catalog, ModelCapabilities
+from orchestrator.core.decision import Decision, ListedCandidate, PredictedQuality
 from orchestrator.core.evidence import Observation, RatedQuality
 from orchestrator.core.routing_model import Prediction, QualityModel, load_shipped, resolve_tier
 from orchestrator.core.routing_model.neighbourhood import NONE, Neighbourhoods
@@ -81,7 +82,7 @@ def capable(model: ModelCapabilities, needs: frozenset[str]) -> bool:
 
 @dataclass(slots=True)
 class RoutingDecision:
-    """`prediction` and `candidates` are built when read (as_dict reads them): most decisions
+    """`prediction` and `candidates` are built when read (`written` reads them): most decisions
     are only executed, and listing every candidate costs about a tenth of the decision."""
 
     chosen_provider: str
@@ -105,22 +106,24 @@ class RoutingDecision:
     @property
     def candidates(self) -> list[dict]:
         """Each candidate as ranked, with its predicted quality, tier, cost, time and score."""
-        return _listed(self.ranked, self.tiers)
+        return [candidate.to_json() for candidate in _listed(self.ranked, self.tiers)]
+
+    def written(self, every_candidate: bool = True) -> Decision:
+        """The decision as it is written down. The prediction carries the tiers of the chain's
+        models (what an outcome of one of them is measured against); `every_candidate` adds the
+        ranked list of all (POST /chat/route), which an executed request does not carry."""
+        prediction = self.prediction
+        return Decision(
+            self.chosen_provider, self.chosen_model, self.reasoning, self.estimated_cost, self.estimated_time,
+            tuple(self.fallback_models), self.confidence, self.strategy,
+            self.analysis.summary() if self.analysis is not None else None, self.why,
+            None if prediction is None else PredictedQuality(**prediction, tiers={
+                m: self.tiers[m] for m in self.models if self.tiers.get(m) is not None}),
+            tuple(_listed(self.ranked, self.tiers)) if every_candidate else (),
+        )
 
     def as_dict(self, every_candidate: bool = True) -> dict:
-        """The decision as JSON. The prediction carries the tiers of the chain's models (what
-        an outcome of one of them is measured against); `every_candidate` adds the ranked
-        list of all (POST /chat/route), which an executed request does not carry."""
-        decision = {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
-        decision["fallback_models"] = [list(pair) for pair in self.fallback_models]
-        decision["analysis"] = self.analysis.as_dict() if self.analysis else None
-        prediction = self.prediction
-        if prediction is not None:
-            prediction["tiers"] = {m: self.tiers[m] for m in self.models if self.tiers.get(m) is not None}
-        decision["prediction"] = prediction
-        if every_candidate:
-            decision["candidates"] = self.candidates
-        return decision
+        return self.written(every_candidate).to_json()
 
     @property
     def models(self) -> list[str]:
@@ -152,10 +155,9 @@ def _why(strategy: str, chosen: Candidate, ranked: Ranked, prediction: Predictio
     return f"{said}; {_RULES[strategy]} of the {clearing} models within {bar:.2f} of the best"
 
 
-def _listed(ranked: Ranked, tiers: dict[str, float]) -> list[dict]:
-    return [{"model": c.model.model_name, "provider": c.model.provider, "predicted_quality": round(c.quality, 4),
-             "tier": tiers.get(c.model.model_name), "estimated_cost": round(c.cost, 6),
-             "estimated_time": round(c.seconds, 3), "score": round(score, 4)} for score, c in ranked]
+def _listed(ranked: Ranked, tiers: dict[str, float]) -> list[ListedCandidate]:
+    return [ListedCandidate(c.model.model_name, c.model.provider, round(c.quality, 4), tiers.get(c.model.model_name),
+                            round(c.cost, 6), round(c.seconds, 3), round(score, 4)) for score, c in ranked]
 
 
 class Router:

@@ -19,6 +19,7 @@ def doc(description: str) -> dict:
 
 
 UNDOCUMENTED = MappingProxyType({"documented": False})  # a field the API's documentation leaves out
+LEFT_OUT_WHEN_EMPTY = MappingProxyType({"required": False})  # a field the JSON carries only when it has items
 
 
 class derived(property):

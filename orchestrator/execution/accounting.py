@@ -52,13 +52,12 @@ class Accounting:
         return preferences, quality
 
     def after_settlement(self, request_id: str, owner: str, model: str, cost: float, usage: Tokens,
-                         decision: dict, attempts: list[dict]) -> list[Alert]:
+                         complexity: str | None, attempts: list[dict]) -> list[Alert]:
         """Count a settled request for its user, once, and fire the alerts it made due."""
-        analysis = (decision or {}).get("analysis") or {}
         first_try = len(attempts) == 1 and attempts[0].get("error") is None
         try:
             settled = self.usage.settled(
-                request_id, owner, model, analysis.get("complexity") or "unknown",
+                request_id, owner, model, complexity or "unknown",
                 cost if self.cost_tracking else 0.0, usage.input_tokens, usage.output_tokens, first_try,
                 self.users.user_key(owner),
             )

@@ -66,7 +66,7 @@ class Admission:
                                         if capable(model, needs)]
         chain = Chain(models=decision.models[: self.max_models],
                       deadline=job.deadline or time.time() + self.request_timeout,
-                      decision=decision.as_dict(every_candidate=False), closed=bool(job.models))
+                      decision=decision.written(every_candidate=False), closed=bool(job.models))
         if not self._reserve(request_id, job, request, decision, chain, limit):
             return None
         return chain
@@ -110,8 +110,9 @@ class Admission:
             reserved = self.budgets.reserve_in(trip, job.owner, limit, request_id, worst,
                                                chain.deadline + RESERVATION_GRACE)
             chain.reserved, chain.budget = worst, limit
-        if job.stream:
-            self.requests.publish_in(trip, request_id, "decision", {"request_id": request_id, **chain.decision})
+        if job.stream and chain.decision is not None:
+            self.requests.publish_in(trip, request_id, "decision",
+                                     {"request_id": request_id, **chain.decision.to_json()})
         trip.run()
         if reserved is None or reserved():
             return True

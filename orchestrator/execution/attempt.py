@@ -12,6 +12,7 @@ import redis
 
 from orchestrator.core.analysis import estimate_tokens
 from orchestrator.core.catalog import EmbeddingModel, ModelCapabilities
+from orchestrator.core.decision import Decision
 from orchestrator.core.errors import ErrorKind, ProviderError
 from orchestrator.core.retry_policy import Chain
 from orchestrator.core.types import ChatRequest, ChatResponse, Message, StreamDelta, StreamEnd, Usage
@@ -151,13 +152,13 @@ class Observer:
         if kind is not None and len(replies) > 1 and replies[1]:  # a circuit opened just now
             self.accounting.circuits_opened(model.model_name, model.provider, replies[1], kind.value)
 
-    def learn_failure(self, decision: dict, model: ModelCapabilities, error: ProviderError) -> None:
+    def learn_failure(self, decision: Decision | None, model: ModelCapabilities, error: ProviderError) -> None:
         """A model that failed this prompt's kind of request counts against it in the prompt's
         neighbourhood; errors the request caused (a bad request, a filter) say nothing of it."""
-        if not error.kind.policy.blames_model:
+        if decision is None or not error.kind.policy.blames_model:
             return
         try:
-            self.neighbourhoods.record_failure(decision, model.model_name)
+            self.neighbourhoods.record_failure(decision.to_json(), model.model_name)
         except redis.RedisError:
             log.exception("could not record a failure in the prompt's neighbourhood")
 

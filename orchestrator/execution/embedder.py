@@ -22,7 +22,7 @@ import time
 
 from orchestrator.core.analysis import estimate_tokens, max_input_tokens
 from orchestrator.core.catalog import Catalog, EmbeddingModel
-from orchestrator.core.embedding import EMBEDDING_DECISION, EmbeddingJob, EmbeddingResult
+from orchestrator.core.embedding import EMBEDDING_KIND, EmbeddingJob, EmbeddingResult
 from orchestrator.core.errors import ErrorKind, ProviderError
 from orchestrator.core.job import ADMIN_ID, Failure, Status
 from orchestrator.core.retry_policy import Chain
@@ -168,7 +168,7 @@ class Embedder:
 
     def _count(self, request_id: str, job: EmbeddingJob, model: str, cost: float, tokens: int,
                attempts: list[dict]) -> None:
-        self.accounting.after_settlement(request_id, job.owner, model, cost, Usage(tokens, 0), EMBEDDING_DECISION,
+        self.accounting.after_settlement(request_id, job.owner, model, cost, Usage(tokens, 0), EMBEDDING_KIND,
                                          attempts)
 
     def _recount(self, request_id: str, job: EmbeddingJob, record: dict) -> None:

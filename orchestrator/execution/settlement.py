@@ -90,6 +90,7 @@ class Settlement:
 
     def complete(self, request_id: str, job: ChatJob, chain: Chain, response: ChatResponse, cost: float) -> None:
         """Publish the answer, extend the conversation and bill `cost`, once."""
+        assert chain.decision is not None  # a chat request's chain is made from its routing decision
         result = ChatResult(request_id, ModelResponse.priced(response, cost), chain.decision,
                             tuple(Attempt.from_json(attempt) for attempt in chain.attempts), job.conversation_id)
         turn = None
@@ -99,8 +100,8 @@ class Settlement:
         charge, data = self.charge(job, request_id, cost), result.to_json()
         if _written(lambda: self.ledger.complete(request_id, data, turn, charge), request_id,
                     chain.deadline + RESERVATION_GRACE):
-            self.accounting.after_settlement(request_id, job.owner, response.model, cost, response.usage, chain.decision,
-                                             chain.attempts)
+            self.accounting.after_settlement(request_id, job.owner, response.model, cost, response.usage,
+                                             result.routing_decision.complexity, chain.attempts)
 
     def recount(self, request_id: str, job: ChatJob, record: dict | None) -> None:
         """A request a redelivered task found ended (its `record`): if it completed, its usage
@@ -111,7 +112,7 @@ class Settlement:
             result = ChatResult.from_json(stored)
             response = result.response
             self.accounting.after_settlement(request_id, job.owner, response.model, response.cost, response.usage,
-                                             result.routing_decision, [a.to_json() for a in result.attempts])
+                                             result.routing_decision.complexity, [a.to_json() for a in result.attempts])
 
     def cancelled(self, request_id: str, job: ChatJob, chain: Chain, model: str, usage: Usage, cost: float) -> None:
         """The caller left: only what was generated is paid."""
@@ -119,4 +120,5 @@ class Settlement:
             job, request_id, cost)
         if _written(lambda: self.ledger.fail(request_id, failure.to_json(), charge), request_id,
                     chain.deadline + RESERVATION_GRACE):
-            self.accounting.after_settlement(request_id, job.owner, model, cost, usage, chain.decision, chain.attempts)
+            complexity = chain.decision.complexity if chain.decision is not None else None
+            self.accounting.after_settlement(request_id, job.owner, model, cost, usage, complexity, chain.attempts)

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 import redis
 
 from orchestrator.config import Settings
-from orchestrator.core.job import ChatJob, Status, item_id, job_from_body
+from orchestrator.core.job import ChatJob, ChatResult, Failure, Status, item_id, job_from_body
 from orchestrator.store.keyspace import Keys
 from orchestrator.store.ledger import Ledger
 from orchestrator.store.requests import RequestStore
@@ -87,15 +87,16 @@ def _item_view(index: int, request_id: str, fields: list) -> dict:
         "metadata": json.loads(metadata) if metadata else None,
         "started_at": _float(started_at), "finished_at": _float(finished_at), "economy": _economy(*economy),
     }
-    if result:
-        data = json.loads(result)
-        if status == "completed":
-            response = data["response"]
-            view.update(content=response["content"], model=data["model_used"], cost=response["cost"],
-                        usage=response["usage"], finish_reason=response["finish_reason"], attempts=data["attempts"])
-        else:
-            view.update(error={k: data.get(k) for k in ("status", "code", "message")},
-                        attempts=(data.get("details") or {}).get("attempts") or [])
+    if result and status == Status.COMPLETED:
+        answer = ChatResult.from_json(json.loads(result))
+        response = answer.response
+        view.update(content=response.content, model=answer.model_used, cost=response.cost,
+                    usage=response.usage.as_dict(), finish_reason=response.finish_reason,
+                    attempts=[attempt.to_json() for attempt in answer.attempts])
+    elif result:
+        failure = Failure.from_json(json.loads(result))
+        view.update(error={"status": failure.status, "code": failure.code, "message": failure.message},
+                    attempts=failure.details.get("attempts") or [])
     if cost_micro:
         view["cost"] = int(cost_micro) / MICRO
     return view

@@ -17,10 +17,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 import redis
 
-from orchestrator.core.embedding import EMBEDDING_DECISION, EMBEDDING_KIND
+from orchestrator.core.embedding import EMBEDDING_KIND
 from orchestrator.core.job import ChatResult, Status
 from orchestrator.store.connection import RoundTrip
 from orchestrator.store.keyspace import Keys
@@ -161,23 +162,31 @@ class RequestStore:
 def _summary(request_id: str, kind: str | None, status: str, created_at: str, finished_at: str | None,
              result: str | None) -> dict:
     data = json.loads(result) if result else {}
-    model, cost, decision = _answered(kind, data) if data and status == Status.COMPLETED else (None, None, {})
+    answered = _answered(kind, data) if data and status == Status.COMPLETED else _Answered()
     return {
         "request_id": request_id,
         "status": status,
         "created_at": float(created_at),
         "finished_at": float(finished_at) if finished_at else None,
-        "model": model,
-        "complexity": (decision.get("analysis") or {}).get("complexity"),
-        "estimated_cost": decision.get("estimated_cost"),
-        "cost": cost,
+        "model": answered.model,
+        "complexity": answered.complexity,
+        "estimated_cost": answered.estimated_cost,
+        "cost": answered.cost,
         "error": data.get("code") if status != Status.COMPLETED else None,
     }
 
 
-def _answered(kind: str | None, data: dict) -> tuple[str, float, dict]:
-    """The model, the cost and the routing decision of a completed request's stored result."""
+class _Answered(NamedTuple):
+    model: str | None = None
+    cost: float | None = None
+    complexity: str | None = None
+    estimated_cost: float | None = None  # the routing decision's
+
+
+def _answered(kind: str | None, data: dict) -> _Answered:
+    """What a completed request's stored result says of its model, cost and routing."""
     if kind == EMBEDDING_KIND:  # the result less its vectors (orchestrator/core/embedding.py)
-        return data["model_used"], data["cost"], EMBEDDING_DECISION
+        return _Answered(data["model_used"], data["cost"], EMBEDDING_KIND)
     answer = ChatResult.from_json(data)
-    return answer.model_used, answer.response.cost, answer.routing_decision
+    decision = answer.routing_decision
+    return _Answered(answer.model_used, answer.response.cost, decision.complexity, decision.estimated_cost)

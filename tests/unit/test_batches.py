@@ -5,7 +5,9 @@ from __future__ import annotations
 import fakeredis
 import pytest
 
-from orchestrator.core.job import ChatJob, batch_of, item_id, new_batch_id
+from orchestrator.core.decision import Decision
+from orchestrator.core.job import Attempt, ChatJob, ChatResult, ModelResponse, batch_of, item_id, new_batch_id
+from orchestrator.core.types import Usage
 from orchestrator.store.batches import CANCELLED, BatchStore
 from orchestrator.store.budgets import Budgets
 from orchestrator.store.ledger import Ledger
@@ -19,9 +21,13 @@ def stores():
     return ledger, BatchStore(client, "t:", 60, RequestStore(client, "t:", ttl=60), ledger), Budgets(client, "t:")
 
 
+DECISION = Decision("p", "m", "", 0.0, 0.0, (), 0.5, "balanced", None, "", None)
+
+
 def _result(content: str, cost: float) -> dict:
-    return {"response": {"content": content, "cost": cost, "usage": {}, "finish_reason": "stop"},
-            "model_used": "m", "attempts": [{"model": "m", "error": None}]}
+    response = ModelResponse(content=content, finish_reason="stop", usage=Usage(), model="m", provider="p",
+                             provider_request_id=None, latency=0.1, cost=cost)
+    return ChatResult("r", response, DECISION, (Attempt("m", "p", None, None, 0.1),)).to_json()
 
 
 def _batch(batches: BatchStore, size: int) -> str:
