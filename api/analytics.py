@@ -332,7 +332,7 @@ class Feedback(MethodView):
         if not svc.learning.rate(body["request_id"], user.id, result.model_used, complexity, task_type,
                                  rating, thumbs, body["comment"]):
             raise ApiError(409, "already_rated", "This request was already rated.")
-        svc.neighbourhoods.record_rating(result.routing_decision.to_json(), result.model_used, rating, thumbs)
+        svc.neighbourhoods.record_rating(result.routing_decision.prediction, result.model_used, rating, thumbs)
         scores = svc.learning.learned_scores(user.id)
         return {
             "request_id": body["request_id"], "model": result.model_used, "complexity": complexity,

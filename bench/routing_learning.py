@@ -74,7 +74,7 @@ def replay(samples: list[Sample], router: Router, store: NeighbourhoodQuality | 
         run.scores.append(sample.scores[chosen])
         run.costs.append(sample.costs[chosen])
         if store:
-            store.record(decision.as_dict(), chosen, sample.scores[chosen], now=float(i))
+            store.record(decision.written(every_candidate=False).prediction, chosen, sample.scores[chosen], now=float(i))
     return run
 
 

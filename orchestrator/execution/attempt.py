@@ -158,7 +158,7 @@ class Observer:
         if decision is None or not error.kind.policy.blames_model:
             return
         try:
-            self.neighbourhoods.record_failure(decision.to_json(), model.model_name)
+            self.neighbourhoods.record_failure(decision.prediction, model.model_name)
         except redis.RedisError:
             log.exception("could not record a failure in the prompt's neighbourhood")
 

@@ -23,6 +23,7 @@ import time
 
 import redis
 
+from orchestrator.core.decision import PredictedQuality
 from orchestrator.core.routing_model.neighbourhood import Neighbourhoods, correction
 from orchestrator.store.keyspace import Keys
 from orchestrator.store.scripts import Lua
@@ -32,14 +33,13 @@ TTL = 90 * 86400
 FAILURE_WEIGHT = 0.5
 CACHE_SECONDS = 5.0  # a process re-reads the corrections at most this often
 
-def base_quality(decision: dict, model: str) -> float | None:
-    """The model's predicted quality for the decision's prompt before any correction, or None
-    when the decision has no prediction or did not consider the model."""
-    prediction = decision.get("prediction")
-    tier = (prediction.get("tiers") or {}).get(model) if prediction else None
-    if tier is None:
+def base_quality(prediction: PredictedQuality | None, model: str) -> float | None:
+    """The model's predicted quality for the prompt before any correction, or None when the
+    decision has no prediction or did not consider the model."""
+    tier = prediction.tiers.get(model) if prediction else None
+    if prediction is None or tier is None:
         return None
-    return min(1.0, max(0.0, prediction["weak"] + tier * prediction["strong_gain"]))
+    return min(1.0, max(0.0, prediction.weak + tier * prediction.strong_gain))
 
 
 class NeighbourhoodQuality:
@@ -54,13 +54,14 @@ class NeighbourhoodQuality:
     def key(self, cluster: int) -> str:
         return self.keyspace.neighbourhood(cluster)
 
-    def record(self, decision: dict, model: str, quality: float, weight: float = 1.0, now: float | None = None) -> bool:
-        """One outcome of `model` on the request routed by `decision` (RoutingDecision.as_dict()).
-        False when the decision carries no prediction for that model (nothing recorded)."""
-        predicted = base_quality(decision, model)
-        cluster = (decision.get("prediction") or {}).get("cluster")
-        if predicted is None or not isinstance(cluster, int) or not 0 <= cluster < self.clusters:
+    def record(self, prediction: PredictedQuality | None, model: str, quality: float, weight: float = 1.0,
+               now: float | None = None) -> bool:
+        """One outcome of `model` on the request whose routing decision made `prediction`. False
+        when there is no prediction for that model (nothing recorded)."""
+        predicted = base_quality(prediction, model)
+        if prediction is None or predicted is None or not 0 <= prediction.cluster < self.clusters:
             return False
+        cluster = prediction.cluster
         residual = min(1.0, max(-1.0, min(1.0, max(0.0, quality)) - predicted))
         now = time.time() if now is None else now
         self._record([self.key(cluster)], model=model, residual=residual, weight=weight, now=now,
@@ -68,15 +69,15 @@ class NeighbourhoodQuality:
         self._cache = None
         return True
 
-    def record_failure(self, decision: dict, model: str, now: float | None = None) -> bool:
+    def record_failure(self, prediction: PredictedQuality | None, model: str, now: float | None = None) -> bool:
         """An attempt of `model` failed (error, timeout, refusal) and the chain fell back."""
-        return self.record(decision, model, 0.0, FAILURE_WEIGHT, now)
+        return self.record(prediction, model, 0.0, FAILURE_WEIGHT, now)
 
-    def record_rating(self, decision: dict, model: str, rating: int | None, thumbs: str | None,
+    def record_rating(self, prediction: PredictedQuality | None, model: str, rating: int | None, thumbs: str | None,
                       now: float | None = None) -> bool:
         """A user's rating of the answer `model` gave (1-5 stars, or thumbs "up"/"down")."""
         quality = (rating - 1) / 4 if rating is not None else (1.0 if thumbs == "up" else 0.0)
-        return self.record(decision, model, quality, 1.0, now)
+        return self.record(prediction, model, quality, 1.0, now)
 
     def snapshot(self, now: float | None = None) -> Neighbourhoods:
         """Every cluster's corrections, decayed to `now`; re-read at most every CACHE_SECONDS."""

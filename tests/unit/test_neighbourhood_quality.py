@@ -6,6 +6,7 @@ import fakeredis
 import pytest
 
 from orchestrator.core.catalog import Catalog
+from orchestrator.core.decision import PredictedQuality
 from orchestrator.core.router import Router
 from orchestrator.core.routing_model import Prediction
 from orchestrator.core.types import ChatRequest, Message
@@ -43,7 +44,7 @@ def test_a_model_rated_down_in_a_cluster_stops_being_chosen_there_only(store):
     decision = router.route(ask("alpha question"), "cost_optimal")
     assert decision.chosen_model == "budget"
     for _ in range(20):
-        assert store.record_rating(decision.as_dict(), "budget", rating=1, thumbs=None)
+        assert store.record_rating(decision.written().prediction, "budget", rating=1, thumbs=None)
     learned = store.snapshot()
     assert learned.correction(0, "budget") < -0.2 and learned.correction(1, "budget") == 0.0
     assert router.route(ask("alpha again"), "cost_optimal", neighbourhoods=learned).chosen_model != "budget"
@@ -51,7 +52,7 @@ def test_a_model_rated_down_in_a_cluster_stops_being_chosen_there_only(store):
 
 
 def test_failures_count_less_than_ratings_and_everything_decays(store):
-    decision = Router(CATALOG, quality_model=TwoClusters()).route(ask("alpha"), "cost_optimal").as_dict()
+    decision = Router(CATALOG, quality_model=TwoClusters()).route(ask("alpha"), "cost_optimal").written().prediction
     store.record_failure(decision, "budget", now=1000.0)
     failed = store.snapshot(now=1000.0).correction(0, "budget")
     other = NeighbourhoodQuality(fakeredis.FakeRedis(), "test:", clusters=2)
@@ -62,7 +63,7 @@ def test_failures_count_less_than_ratings_and_everything_decays(store):
 
 
 def test_decisions_without_a_prediction_are_ignored(store):
-    assert not store.record({"prediction": None}, "budget", 0.0)
-    assert not store.record({"prediction": {"weak": 0.5, "strong_gain": 0.1, "cluster": 7,
-                                            "tiers": {"budget": 0.3}}}, "budget", 0.0)
+    assert not store.record(None, "budget", 0.0)
+    assert not store.record(PredictedQuality(weak=0.5, strong=0.6, gap=0.1, percentile=0.5, strong_gain=0.1, cluster=7,
+                                             tiers={"budget": 0.3}), "budget", 0.0)
     assert store.snapshot().corrections == {}
