@@ -146,8 +146,9 @@ class BatchTimingSchema(ma.Schema):
 
 class EconomySchema(ma.Schema):
     state = fields.String(required=True, metadata={
-        "description": "pending (routed, waiting to be submitted), submitted (in a provider batch), standard (the "
-                       "provider batch failed it: running at the standard price)"})
+        "description": "pending (routed, waiting to be submitted), submitting (on its way to its provider), "
+                       "submitted (in a provider batch), standard (the provider batch failed it: running at the "
+                       "standard price)"})
     model = fields.String(required=True)
     provider_batch = fields.String(allow_none=True, metadata={"description": "The provider batch's id"})
     since = fields.Float(required=True, metadata={"description": "Unix time it entered this state"})

@@ -5,6 +5,8 @@
     GET  /v1/messages/batches/{id}/results   JSONL, once ended: {"custom_id", "result": {"type":
          "succeeded", "message"} | {"type": "errored", "error"} | {"type": "canceled"} | {"type": "expired"}}
     POST /v1/messages/batches/{id}/cancel    processing_status "canceling"; ended at the next look
+    GET  /v1/messages/batches?after_id=&limit=   newest first: {"data", "has_more", "first_id", "last_id"}
+         (before_id, paging towards newer batches, is not played)
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 
 from sandbox.anthropic_wire import AnthropicWire
-from sandbox.batch_jobs import CANCELLED, EXPIRED, BatchJob, Item, Outcome
+from sandbox.batch_jobs import CANCELLED, EXPIRED, BatchJob, Item, Outcome, page_size
 from sandbox.state import STATE_KEY
 
 _WIRE = AnthropicWire()
 _CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+DEFAULT_LIMIT, MAX_LIMIT = 20, 1000  # batches a page of the list
 
 
 def _error(status: int, kind: str, message: str) -> web.Response:
@@ -102,6 +105,15 @@ def add_routes(router: web.UrlDispatcher, answer_alone) -> None:
     async def retrieve(request: web.Request) -> web.Response:
         return web.json_response(_batch(request, _job(request)))
 
+    async def list_batches(request: web.Request) -> web.Response:
+        limit = page_size(request.query.get("limit"), DEFAULT_LIMIT, MAX_LIMIT)
+        if limit is None:
+            return _error(400, "invalid_request_error", f"limit: must be between 1 and {MAX_LIMIT}")
+        jobs, more = request.app[STATE_KEY].batches.newest_first(_WIRE.api, request.query.get("after_id"), limit)
+        data = [_batch(request, job) for job in jobs]
+        return web.json_response({"data": data, "has_more": more, "first_id": data[0]["id"] if data else None,
+                                  "last_id": data[-1]["id"] if data else None})
+
     async def results(request: web.Request) -> web.Response:
         job = _job(request)
         if not job.ended:
@@ -115,6 +127,7 @@ def add_routes(router: web.UrlDispatcher, answer_alone) -> None:
         return web.json_response(_batch(request, job, canceling=job.state == CANCELLED))
 
     router.add_post("/v1/messages/batches", create)
+    router.add_get("/v1/messages/batches", list_batches)
     router.add_get("/v1/messages/batches/{batch_id}", retrieve)
     router.add_get("/v1/messages/batches/{batch_id}/results", results)
     router.add_post("/v1/messages/batches/{batch_id}/cancel", cancel)

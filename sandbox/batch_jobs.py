@@ -94,6 +94,15 @@ class BatchJob:
         return sum(1 for item in self.items if item.outcome is None)
 
 
+def page_size(asked: str | None, default: int, most: int) -> int | None:
+    """A list's page size as asked (None: not a size from 1 to `most`)."""
+    try:
+        size = default if asked is None else int(asked)
+    except ValueError:
+        return None
+    return size if 1 <= size <= most else None
+
+
 class BatchJobs:
     def __init__(self):
         self._jobs: dict[str, BatchJob] = {}
@@ -112,6 +121,14 @@ class BatchJobs:
 
     def all(self) -> list[BatchJob]:
         return [job.advance() for job in self._jobs.values()]
+
+    def newest_first(self, api: str, after: str | None, limit: int) -> tuple[list[BatchJob], bool]:
+        """A page of an API's batches, newest first, from the one after `after` (a batch id;
+        None: the newest); and whether more follow."""
+        jobs = [job for job in reversed(self.all()) if job.api == api]
+        ids = [job.id for job in jobs]
+        start = 0 if after is None else ids.index(after) + 1 if after in ids else len(jobs)
+        return jobs[start:start + limit], start + limit < len(jobs)
 
     def clear(self) -> None:
         self._jobs.clear()

@@ -5,6 +5,8 @@
     DELETE /_sandbox/faults              {"cleared": n}
     GET    /_sandbox/attempts[?model=m]  {"attempts": [attempt, ...]} in arrival order
     DELETE /_sandbox/attempts            {"cleared": n}
+    GET    /_sandbox/batches[?model=m]   {"batches": [{"id", "api", "model", "items", "state"}, ...]}
+                                         every provider batch made, in creation order
     POST   /_sandbox/reset               faults, attempts and the prompt cache cleared
 """
 
@@ -42,6 +44,13 @@ async def clear_attempts(request: web.Request) -> web.Response:
     return web.json_response({"cleared": request.app[STATE_KEY].attempts.clear()})
 
 
+async def list_batches(request: web.Request) -> web.Response:
+    model = request.query.get("model")
+    batches = [{"id": job.id, "api": job.api, "model": job.items[0].model if job.items else None,
+                "items": len(job.items), "state": job.state} for job in request.app[STATE_KEY].batches.all()]
+    return web.json_response({"batches": [b for b in batches if model is None or b["model"] == model]})
+
+
 async def reset(request: web.Request) -> web.Response:
     request.app[STATE_KEY].reset()
     return web.json_response({"reset": True})
@@ -53,4 +62,5 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_delete("/_sandbox/faults", clear_faults)
     router.add_get("/_sandbox/attempts", list_attempts)
     router.add_delete("/_sandbox/attempts", clear_attempts)
+    router.add_get("/_sandbox/batches", list_batches)
     router.add_post("/_sandbox/reset", reset)

@@ -5,6 +5,7 @@
     GET  /{version}/batches/{id}          the batch as a long-running operation: {"name", "metadata": {...,
          "state": BATCH_STATE_*, "output": {"inlinedResponses": {"inlinedResponses": [...]}}}, "done"}
     POST /{version}/batches/{id}:cancel   {}
+    GET  /{version}/batches?pageSize=&pageToken=   {"operations": [...], "nextPageToken"?}, newest first
 
 Each inlined response carries its request's metadata, and {"response"} or {"error"}; a request
 never answered (the batch expired or was cancelled) has no response.
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from sandbox.batch_jobs import CANCELLED, COMPLETED, EXPIRED, BatchJob, Item, Outcome
+from sandbox.batch_jobs import CANCELLED, COMPLETED, EXPIRED, BatchJob, Item, Outcome, page_size
 from sandbox.gemini_wire import GeminiWire
 from sandbox.state import STATE_KEY
 
@@ -26,6 +27,7 @@ _WIRE = GeminiWire()
 _STATES = {"in_progress": "BATCH_STATE_RUNNING", COMPLETED: "BATCH_STATE_SUCCEEDED", EXPIRED: "BATCH_STATE_EXPIRED",
            CANCELLED: "BATCH_STATE_CANCELLED"}
 _TYPE = "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch"
+DEFAULT_PAGE, MAX_PAGE = 50, 1000  # jobs a page of the list
 
 
 def _error(status: int, name: str, message: str) -> web.Response:
@@ -86,6 +88,19 @@ async def retrieve(request: web.Request) -> web.Response:
     return web.json_response(_operation(_job(request)))
 
 
+async def list_jobs(request: web.Request) -> web.Response:
+    """GET /{version}/batches (at v1 a route shared with OpenAI's batches: sandbox/server.py);
+    the page token is the last job of the page before."""
+    size = page_size(request.query.get("pageSize"), DEFAULT_PAGE, MAX_PAGE)
+    if size is None:
+        return _error(400, "INVALID_ARGUMENT", f"pageSize must be between 1 and {MAX_PAGE}")
+    jobs, more = request.app[STATE_KEY].batches.newest_first(_WIRE.api, request.query.get("pageToken"), size)
+    page: dict = {"operations": [_operation(job) for job in jobs]}
+    if more:
+        page["nextPageToken"] = jobs[-1].id
+    return web.json_response(page)
+
+
 def add_routes(router: web.UrlDispatcher, answer_alone) -> None:
     async def create(request: web.Request) -> web.Response:
         state, model = request.app[STATE_KEY], request.match_info["model"]
@@ -110,4 +125,5 @@ def add_routes(router: web.UrlDispatcher, answer_alone) -> None:
 
     router.add_post("/{version:v1|v1beta}/models/{model}:batchGenerateContent", create)
     router.add_get("/v1beta/batches/{batch_id:[^/:]+}", retrieve)  # /v1/batches/{id}: sandbox/server.py
+    router.add_get("/v1beta/batches", list_jobs)  # /v1/batches: sandbox/server.py
     router.add_post("/{version:v1|v1beta}/batches/{batch_id:[^/:]+}:cancel", cancel)

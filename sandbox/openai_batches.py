@@ -4,6 +4,7 @@ of it, polled, cancelled, and its output and error files downloaded.
     POST /v1/files (multipart: file, purpose)     GET /v1/files[/{id}[/content]]     DELETE /v1/files/{id}
     POST /v1/batches {input_file_id, endpoint, completion_window, metadata?}
     GET  /v1/batches[/{id}]                        POST /v1/batches/{id}/cancel
+    GET  /v1/batches?after=&limit=                 newest first: {"data", "first_id", "last_id", "has_more"}
 
 A line of the input file is {"custom_id", "method": "POST", "url": "/v1/chat/completions",
 "body"}. When the batch ends, answered lines go to its output file ({"id", "custom_id",
@@ -21,12 +22,13 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from sandbox.batch_jobs import CANCELLED, EXPIRED, BatchJob, Item, Outcome
+from sandbox.batch_jobs import CANCELLED, EXPIRED, BatchJob, Item, Outcome, page_size
 from sandbox.openai_wire import OpenAIWire
 from sandbox.state import STATE_KEY, SandboxState
 
 ENDPOINT = "/v1/chat/completions"
 WINDOW = 24 * 3600
+DEFAULT_LIMIT, MAX_LIMIT = 20, 100  # batches a page of the list
 _WIRE = OpenAIWire()
 _STATUS = {"in_progress": "in_progress", "completed": "completed", EXPIRED: "expired", CANCELLED: "cancelled"}
 _UNANSWERED = {EXPIRED: ("batch_expired", "This request could not be executed before the completion window expired."),
@@ -178,6 +180,18 @@ async def retrieve(request: web.Request) -> web.Response:
     return web.json_response(_batch(request.app[STATE_KEY], _job(request)))
 
 
+async def list_batches(request: web.Request) -> web.Response:
+    """GET /v1/batches (a route shared with Gemini's jobs: sandbox/server.py)."""
+    state = request.app[STATE_KEY]
+    limit = page_size(request.query.get("limit"), DEFAULT_LIMIT, MAX_LIMIT)
+    if limit is None:
+        return _error(400, f"limit must be between 1 and {MAX_LIMIT}.", "limit")
+    jobs, more = state.batches.newest_first(_WIRE.api, request.query.get("after"), limit)
+    data = [_batch(state, job) for job in jobs]
+    return web.json_response({"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
+                              "last_id": data[-1]["id"] if data else None, "has_more": more})
+
+
 def add_routes(router: web.UrlDispatcher, answer_alone) -> None:
     async def create(request: web.Request) -> web.Response:
         state = request.app[STATE_KEY]
@@ -207,16 +221,10 @@ def add_routes(router: web.UrlDispatcher, answer_alone) -> None:
         state = request.app[STATE_KEY]
         return web.json_response(_batch(state, job, "cancelling" if job.state == CANCELLED else None))
 
-    async def list_batches(request: web.Request) -> web.Response:
-        state = request.app[STATE_KEY]
-        jobs = [_batch(state, job) for job in state.batches.all() if job.api == _WIRE.api]
-        return web.json_response({"object": "list", "data": jobs[::-1], "has_more": False})
-
     router.add_post("/v1/files", upload)
     router.add_get("/v1/files", list_files)
     router.add_get("/v1/files/{file_id}", retrieve_file)
     router.add_get("/v1/files/{file_id}/content", file_content)
     router.add_delete("/v1/files/{file_id}", delete_file)
     router.add_post("/v1/batches", create)
-    router.add_get("/v1/batches", list_batches)
     router.add_post("/v1/batches/{batch_id}/cancel", cancel)

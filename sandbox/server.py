@@ -173,6 +173,14 @@ async def _batch_of_its_api(request: web.Request) -> web.Response:
     return await retrieve(request)
 
 
+async def _batches_of_its_api(request: web.Request) -> web.Response:
+    """GET /v1/batches lists OpenAI's batches and, at google-genai's default API version,
+    Gemini's jobs: the client's key header tells which."""
+    if "x-goog-api-key" in request.headers:
+        return await gemini_batches.list_jobs(request)
+    return await openai_batches.list_batches(request)
+
+
 def _endpoint(wire: WireFormat):
     async def handle(request: web.Request) -> web.StreamResponse:
         return await serve(request, wire)
@@ -209,6 +217,7 @@ def create_app(catalog: Catalog, latency_scale: float = 1.0, *, seed: int = 0) -
     anthropic_batches.add_routes(app.router, answer_alone)
     gemini_batches.add_routes(app.router, answer_alone)
     app.router.add_get("/v1/batches/{batch_id}", _batch_of_its_api)
+    app.router.add_get("/v1/batches", _batches_of_its_api)
     app.router.add_get("/health", health)
     control.add_routes(app.router)
     return app

@@ -18,11 +18,20 @@ batch of its items was cancelled, and once it has ended reads each item's outcom
   filter); otherwise the item goes back to the standard path: its reservation released and its
   task sent again as a standard item, to be routed and reserved again at the standard price.
 
-A submission the provider refuses for a passing reason (a rate limit, an outage) is tried again
-at the next pass; for any other reason, its items take the path of a failed item. A worker that
-dies between the provider's acceptance of a batch and its record here leaves the items parked:
-the next pass submits them again, and the provider runs them twice (each item ends, and is
-billed, once: the ledger's terminal-once rule).
+The provider never runs an item twice. A submission is recorded before its provider is called
+(its items `submitting`, under a new submission id), the provider batch is tagged with that id
+(orchestrator/providers/batch_api.py), and the batch is recorded once the provider accepts it.
+A submission still unrecorded when a later pass starts was left by a pass that died, or failed,
+between the two, or whose call timed out or was refused for a passing reason (a rate limit, an
+outage): the provider may have taken it all the same. Once SETTLE seconds old it is looked for
+at its provider: its batch, when found, is recorded as if the call had answered; when not, its
+items are parked again and submitted afresh in the same pass. A pass takes such a submission
+over (`claim`) before looking, and records only what it owns, so that two passes never both
+decide; and it renews the fleet's lock before each call, so that no other pass starts while the
+call may still be running. A submission refused for any other reason ends its items as a
+failed provider batch would. What this cannot see: a provider that takes a batch more than
+SETTLE seconds after the call that sent it timed out (the look finds nothing, and the items go
+again).
 """
 
 from __future__ import annotations
@@ -30,8 +39,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from redis.lock import Lock
 
 from orchestrator.config import Settings
 from orchestrator.core.catalog import Catalog, ModelCapabilities
@@ -41,19 +53,29 @@ from orchestrator.core.retry_policy import Chain
 from orchestrator.core.types import ChatRequest, ChatResponse
 from orchestrator.execution.attempt import attempt_request
 from orchestrator.execution.settlement import Settlement, exhausted
-from orchestrator.providers.batch_api import BatchApi, ItemResult
+from orchestrator.providers.batch_api import BatchApi, ItemResult, Undecided
 from orchestrator.providers.registry import ProviderRegistry
 from orchestrator.store.batches import CANCELLED
 from orchestrator.store.budgets import Budgets
-from orchestrator.store.provider_batches import ParkedItem, ProviderBatches
+from orchestrator.store.provider_batches import ParkedItem, ProviderBatches, Submission
 
 log = logging.getLogger(__name__)
 
 WINDOW = 24 * 3600.0  # the providers' completion window: an economy item's time budget, and its hold's
 MAX_ITEMS = 10_000  # calls a provider batch is given at most
 LOCK_SECONDS = 600.0  # a pass that dies frees the fleet's economy lock after this long
+SETTLE = 10.0  # seconds before a submission left unrecorded is looked for: a batch just accepted is listed by then
 
 Resend = Callable[[list[tuple[str, ChatJob]]], None]  # items (id, job) to put on the batch queue again
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One economy pass: its id (the owner of the submissions it makes or takes over) and the lock it holds."""
+
+    lock: Lock
+    resend: Resend
+    id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
 
 
 @dataclass
@@ -88,21 +110,22 @@ class Economy:
         if not lock.acquire():
             return
         try:
-            self.submit(resend)
+            self.submit(Pass(lock, resend))
             self.collect(resend)
         finally:
             lock.release()
 
     # --- submission -------------------------------------------------------------------------
 
-    def submit(self, resend: Resend) -> None:
+    def submit(self, run: Pass) -> None:
+        self._settle_left(run)
         names = [m.model_name for m in self.catalog if self.catalog.has_batch_api(m)]
         for name, ids in self.store.pending(names, MAX_ITEMS).items():
             model = self.catalog.get(name)
             ready = self._ready(model, self.store.items(ids))
             self.store.unpark(name, [i for i in ids if i not in {item.request_id for item in ready}])
             if ready:
-                self._submit(model, ready, resend)
+                self._submit(model, ready, run)
 
     def _ready(self, model: ModelCapabilities, parked: list[ParkedItem]) -> list[Parked]:
         """The items still to run; those of a cancelled batch end cancelled here, those ended are left."""
@@ -114,20 +137,52 @@ class Economy:
                 ready.append(item)
         return ready
 
-    def _submit(self, model: ModelCapabilities, items: list[Parked], resend: Resend) -> None:
+    def _submit(self, model: ModelCapabilities, items: list[Parked], run: Pass) -> None:
+        run.lock.reacquire()  # held for LOCK_SECONDS from now: far longer than the call may take
+        submission = self.store.begin(model.provider, model.model_name, [item.request_id for item in items], run.id)
         try:
-            upstream_id = self._api(model).submit([item.request for item in items])
+            upstream_id = self._api(model).submit([item.request for item in items], submission.id)
         except ProviderError as exc:
-            if exc.kind.policy.retry_same:
-                log.warning("economy: %s refused a batch of %d for now (%s); trying again at the next pass",
+            if exc.kind.policy.retry_same or exc.kind is ErrorKind.TIMEOUT:  # it may have taken it all the same
+                log.warning("economy: %s did not take a batch of %d for now (%s); looked for at a later pass",
                             model.model_name, len(items), exc.message)
                 return
             log.warning("economy: %s refused a batch of %d: %s", model.model_name, len(items), exc.message)
-            self.store.unpark(model.model_name, [item.request_id for item in items])
-            self._end_all(model, items, {item.request_id: exc for item in items}, resend)
+            self.store.release(submission, run.id)  # parked again, then unparked: they end below
+            self.store.unpark(model.model_name, submission.request_ids)
+            self._end_all(model, items, {item.request_id: exc for item in items}, run.resend)
             return
-        self.store.submitted(upstream_id, model.provider, model.model_name, [item.request_id for item in items])
-        log.info("economy: %d items submitted to %s as %s", len(items), model.model_name, upstream_id)
+        self._record(submission, run, upstream_id)
+
+    def _settle_left(self, run: Pass) -> None:
+        """Each submission another pass left unrecorded, taken over and looked for at its provider."""
+        for submission in self.store.left(run.id, time.time() - SETTLE):
+            if self.store.claim(submission, run.id):
+                self._look_for(submission, run)
+
+    def _look_for(self, submission: Submission, run: Pass) -> None:
+        """Adopt the submission's provider batch, or park its items again when the provider does
+        not have it (they are submitted afresh in this pass)."""
+        model = self.catalog.get(submission.model)
+        known = {upstream["id"] for upstream in self.store.open_upstreams()}
+        try:
+            upstream_id = self._api(model).find(submission.id, submission.request_ids, submission.at, known)
+        except (ProviderError, Undecided) as exc:
+            log.warning("economy: submission %s to %s could not be looked for (%s); again at the next pass",
+                        submission.id, model.model_name, exc)
+            return
+        if upstream_id is not None:
+            self._record(submission, run, upstream_id)
+        elif self.store.release(submission, run.id):
+            log.info("economy: submission %s never reached %s: its %d items are parked again",
+                     submission.id, model.model_name, len(submission.request_ids))
+
+    def _record(self, submission: Submission, run: Pass, upstream_id: str) -> None:
+        if self.store.accepted(submission, run.id, upstream_id):
+            log.info("economy: %d items submitted to %s as %s (submission %s)", len(submission.request_ids),
+                     submission.model, upstream_id, submission.id)
+        else:
+            log.warning("economy: submission %s (%s) was taken over by another pass", submission.id, upstream_id)
 
     # --- collection -------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """The one interface every provider's batch API adapter implements, for economy batches
-(orchestrator/execution/economy.py): submit many calls of one model as a provider batch, read
-its state, read each call's answer back, cancel it.
+(orchestrator/execution/economy.py): submit many calls of one model as a provider batch, find
+it again by its submission's id, read its state, read each call's answer back, cancel it.
 
 A call is a ChatRequest whose `request_id` is its custom id (the batch item's id), translated
 by its provider adapter's own code, and its answer read by the adapter's own `read`: a batched
@@ -10,7 +10,7 @@ and nothing else for a failed call. ProviderRegistry.batch_api builds a model's 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
@@ -22,6 +22,13 @@ from orchestrator.core.types import ChatRequest, ChatResponse
 # expired or was cancelled first).
 ItemResult = ChatResponse | ProviderError | None
 
+PAGE = 100  # provider batches a page of a provider's list
+CLOCK_SKEW = 600.0  # seconds a provider's clock may lag ours: `find` looks this far before `since`
+
+
+class Undecided(Exception):
+    """Whether the provider has the batch sought cannot be told yet: ask again later."""
+
 
 @dataclass(frozen=True)
 class UpstreamState:
@@ -30,8 +37,15 @@ class UpstreamState:
 
 
 class BatchApi(Protocol):
-    def submit(self, requests: list[ChatRequest]) -> str:
-        """Submit the calls (all of one model) as one provider batch; its id."""
+    def submit(self, requests: list[ChatRequest], tag: str) -> str:
+        """Submit the calls (all of one model) as one provider batch, which `find(tag, ...)`
+        finds again; its id."""
+        ...
+
+    def find(self, tag: str, custom_ids: list[str], since: float, known: Collection[str]) -> str | None:
+        """The id of the provider batch submitted as `tag` (its calls' custom ids `custom_ids`)
+        at `since` or later, or None when the provider has none; `known`: provider batches
+        recorded already, none of them the one sought. Raises Undecided when it cannot be told yet."""
         ...
 
     def state(self, upstream_id: str) -> UpstreamState: ...

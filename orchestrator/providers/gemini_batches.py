@@ -1,16 +1,18 @@
 """Gemini's batch mode through the google-genai SDK: inlined requests, each keyed by its
-custom id in its metadata, and inlined responses read back by that key."""
+custom id in its metadata, and inlined responses read back by that key; a job's display name is
+its submission's id."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 
 from google.genai import errors as genai_errors
 from google.genai import types
 
 from orchestrator.core.errors import ErrorKind, ProviderError
 from orchestrator.core.types import ChatRequest
-from orchestrator.providers.batch_api import ItemResult, SdkBatches, UpstreamState
+from orchestrator.providers.batch_api import PAGE, ItemResult, SdkBatches, UpstreamState
 from orchestrator.providers.errors import classify
 from orchestrator.providers.google_gemini import GeminiProvider, config_of, contents_of
 
@@ -22,12 +24,21 @@ class GeminiBatches(SdkBatches):
     sdk_error = genai_errors.APIError
     provider: GeminiProvider
 
-    def submit(self, requests: list[ChatRequest]) -> str:
+    def submit(self, requests: list[ChatRequest], tag: str) -> str:
         model = requests[0].model
         inlined = [types.InlinedRequest(contents=contents_of(r), config=config_of(r, TIMEOUT),
                                         metadata={KEY: r.request_id or ""}) for r in requests]
         with self.errors(model):
-            return self.client.batches.create(model=model, src=inlined).name or ""
+            return self.client.batches.create(model=model, src=inlined,
+                                              config=types.CreateBatchJobConfig(display_name=tag)).name or ""
+
+    def find(self, tag: str, custom_ids: list[str], since: float, known: Collection[str]) -> str | None:
+        """The whole list is read: its order is not documented."""
+        with self.errors(""):
+            for job in self.client.batches.list(config=types.ListBatchJobsConfig(page_size=PAGE)):
+                if job.display_name == tag:
+                    return job.name
+        return None
 
     def state(self, upstream_id: str) -> UpstreamState:
         with self.errors(""):

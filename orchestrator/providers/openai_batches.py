@@ -1,28 +1,30 @@
 """OpenAI's Batch API through the openai SDK: the calls uploaded as a JSONL file, a batch made
-of it, its output and error files read back."""
+of it (its submission's id in its metadata), its output and error files read back."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Collection
 
 import openai
 from openai.types.chat import ChatCompletion
 
 from orchestrator.core.errors import ProviderError
 from orchestrator.core.types import ChatRequest
-from orchestrator.providers.batch_api import ItemResult, SdkBatches, UpstreamState
+from orchestrator.providers.batch_api import CLOCK_SKEW, PAGE, ItemResult, SdkBatches, UpstreamState
 from orchestrator.providers.openai_compatible import OpenAICompatibleProvider, call_arguments
 
 ENDPOINT = "/v1/chat/completions"
 _ENDED = ("completed", "failed", "expired", "cancelled")
+TAG = "orchestrator_submission"  # the metadata key that carries a batch's submission id
 
 
 class OpenAIBatches(SdkBatches):
     sdk_error = openai.APIError
     provider: OpenAICompatibleProvider
 
-    def submit(self, requests: list[ChatRequest]) -> str:
+    def submit(self, requests: list[ChatRequest], tag: str) -> str:
         model = requests[0].model
         lines = ({"custom_id": r.request_id, "method": "POST", "url": ENDPOINT,
                   "body": call_arguments(r, self.provider.models[r.model])} for r in requests)
@@ -30,7 +32,17 @@ class OpenAIBatches(SdkBatches):
         with self.errors(model):
             uploaded = self.client.files.create(file=("economy.jsonl", data), purpose="batch")
             return self.client.batches.create(input_file_id=uploaded.id, endpoint=ENDPOINT,
-                                              completion_window="24h").id
+                                              completion_window="24h", metadata={TAG: tag}).id
+
+    def find(self, tag: str, custom_ids: list[str], since: float, known: Collection[str]) -> str | None:
+        """The batches are listed newest first: those made before `since` are not looked at."""
+        with self.errors(""):
+            for batch in self.client.batches.list(limit=PAGE):
+                if (batch.metadata or {}).get(TAG) == tag:
+                    return batch.id
+                if batch.created_at < since - CLOCK_SKEW:
+                    break
+        return None
 
     def state(self, upstream_id: str) -> UpstreamState:
         with self.errors(""):

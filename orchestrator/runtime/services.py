@@ -66,10 +66,12 @@ class Services:
         return RequestStore(self.redis, self.settings.redis_prefix, self.settings.result_ttl)
 
     @cached_property
+    def replicas(self) -> Replicas:
+        return Replicas(self.settings.redis_wait_replicas, self.settings.redis_wait_timeout)
+
+    @cached_property
     def ledger(self) -> Ledger:
-        settings = self.settings
-        return Ledger(self.redis, settings.redis_prefix, settings.result_ttl,
-                      Replicas(settings.redis_wait_replicas, settings.redis_wait_timeout))
+        return Ledger(self.redis, self.settings.redis_prefix, self.settings.result_ttl, self.replicas)
 
     @cached_property
     def router(self) -> Router:
@@ -153,7 +155,7 @@ class Services:
 
     @cached_property
     def provider_batches(self) -> ProviderBatches:
-        return ProviderBatches(self.redis, self.settings.redis_prefix, self.settings.result_ttl)
+        return ProviderBatches(self.redis, self.settings.redis_prefix, self.settings.result_ttl, self.replicas)
 
     @cached_property
     def economy(self) -> Economy:

@@ -20,6 +20,9 @@ Requests and batches
   user-files:{user}                sorted set: the user's file ids -> upload time
 Economy batches (orchestrator/store/provider_batches.py)
   economy-pending:{model}          sorted set: economy items routed to the model, not yet submitted -> when
+  submission:{id}                  hash: a submission on its way to a provider: provider, model, owner (its pass), at
+  submission:{id}:items            list: its items' request ids, in submission order
+  submissions-open                 sorted set: submissions not settled yet -> when recorded
   upstream:{id}                    hash: a provider batch: provider, model, total, status, submitted_at, ...
   upstream:{id}:items              list: its items' request ids, in submission order
   upstreams-open                   sorted set: provider batches not collected yet -> submission time
@@ -97,6 +100,16 @@ class Keys:
 
     def economy_pending(self, model: str) -> str:
         return f"{self.prefix}economy-pending:{model}"
+
+    def submission(self, submission_id: str) -> str:
+        return f"{self.prefix}submission:{submission_id}"
+
+    def submission_items(self, submission_id: str) -> str:
+        return f"{self.prefix}submission:{submission_id}:items"
+
+    @property
+    def submissions_open(self) -> str:
+        return f"{self.prefix}submissions-open"
 
     def upstream(self, upstream_id: str) -> str:
         return f"{self.prefix}upstream:{upstream_id}"

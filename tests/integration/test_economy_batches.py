@@ -1,16 +1,24 @@
 """Economy batches on the session's worker and sandbox: items routed and reserved at batch
 prices, submitted per provider and model to the sandbox's batch APIs by the fleet's periodic
 pass, their answers mapped back and billed at the batch price; a provider batch's failed and
-expired items back on the standard path (or failed, as the batch asks); cancel upstream."""
+expired items back on the standard path (or failed, as the batch asks); cancel upstream; a pass
+that dies around its provider's acceptance never has the provider run its items twice."""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 import requests
 
 from orchestrator.core.analysis import request_max_input_tokens
+from orchestrator.core.errors import ErrorKind, ProviderError
 from orchestrator.core.job import ChatJob
 from orchestrator.core.types import Message, Usage
+from orchestrator.execution.economy import LOCK_SECONDS, SETTLE, Pass
+from orchestrator.providers.anthropic_batches import AnthropicBatches
+from orchestrator.providers.gemini_batches import GeminiBatches
+from orchestrator.providers.openai_batches import OpenAIBatches
 from tests.integration.test_batch import BATCH, MICRO, status, submit, wait_ended
 from tests.processes import wait_until
 
@@ -46,13 +54,13 @@ def held(redis_client, settings) -> dict[str, int]:
             for request_id, micro in redis_client.hgetall(key).items()}
 
 
-def submitted(client, batch_id: str, count: int) -> dict:
-    """The status once `count` items wait in a provider batch."""
+def submitted(client, batch_id: str, count: int, state: str = "submitted") -> dict:
+    """The status once `count` items wait in a provider batch (or are in `state`)."""
     def waiting():
         body = status(client, batch_id)
         states = [item["economy"] and item["economy"]["state"] for item in body["results"]]
-        return body if states.count("submitted") == count else None
-    return wait_until(waiting, PASSES, f"{count} items submitted to a provider batch", interval=1)
+        return body if states.count(state) == count else None
+    return wait_until(waiting, PASSES, f"{count} items {state}", interval=1)
 
 
 def test_economy_items_go_to_each_providers_batch_api_and_are_billed_at_batch_prices(client, services, fresh_sandbox):
@@ -130,3 +138,111 @@ def test_cancelling_cancels_the_provider_batch(client, services, redis_client, f
     job = requests.get(f"{fresh_sandbox}/v1beta/{upstream}", timeout=5).json()
     assert job["metadata"]["state"] == "BATCH_STATE_CANCELLED"
     assert status(client, batch["batch_id"])["provider_batches"][0]["cancel_sent_at"] is not None
+
+
+class PassDied(Exception):
+    """The pass stops here (its worker killed): no code of it runs after this point."""
+
+
+def sandbox_batches(sandbox: str, model: str) -> list[dict]:
+    return requests.get(f"{sandbox}/_sandbox/batches", params={"model": model}, timeout=5).json()["batches"]
+
+
+def one_pass(services, client, model: str, monkeypatch, adapter, call) -> dict:
+    """Three economy items of `model` parked, then one pass, run here while the session's
+    worker waits for the lock, whose call to the provider's batch API is `call(submit)`; it
+    leaves the items submitting. The orchestrator batch."""
+    lock = services.provider_batches.lock(LOCK_SECONDS)
+    assert lock.acquire(blocking=True, blocking_timeout=PASSES)
+    try:
+        batch = submit(client, items(model, count=3), mode="economy")
+        submitted(client, batch["batch_id"], 3, state="pending")
+        submit_call = adapter.submit
+        monkeypatch.setattr(adapter, "submit", lambda api, calls, tag: call(lambda: submit_call(api, calls, tag)))
+        try:
+            services.economy.submit(Pass(lock, resend=lambda again: pytest.fail(f"{again} sent again")))
+        except PassDied:
+            pass
+        assert submitted(client, batch["batch_id"], 3, state="submitting")
+    finally:
+        lock.release()
+    return batch
+
+
+def answered_once_at_batch_prices(services, client, sandbox: str, batch: dict, model: str) -> str:
+    """The batch ended with every item answered once, by one provider batch, billed at its
+    price; that provider batch's id (the sandbox's)."""
+    ended = wait_ended(client, batch["batch_id"], timeout=SETTLE + 2 * PASSES, interval=1)
+    body = status(client, batch["batch_id"])
+    assert ended["status"] == "completed"
+    made = sandbox_batches(sandbox, model)
+    assert len(made) == 1 and made[0]["items"] == 3
+    assert [u["id"].removeprefix("batches/") for u in body["provider_batches"]] == [made[0]["id"]]
+    attempts = requests.get(f"{sandbox}/_sandbox/attempts", timeout=5).json()["attempts"]
+    assert sorted(a["client_request_id"] for a in attempts) == sorted(r["request_id"] for r in body["results"])
+    for item in body["results"]:
+        assert item["economy"]["state"] == "submitted"
+        assert item["economy"]["provider_batch"] == body["provider_batches"][0]["id"]
+        assert item["cost"] == pytest.approx(batch_cost(services, item), abs=1e-6)
+    assert body["cost"] == pytest.approx(sum(item["cost"] for item in body["results"]), abs=1e-6)
+    return made[0]["id"]
+
+
+@pytest.mark.parametrize(("model", "adapter", "delay"), [
+    (GPT, OpenAIBatches, 0), (GEMINI, GeminiBatches, 0),
+    (CLAUDE, AnthropicBatches, SETTLE + 10),  # still running when first looked for: known only once it ends
+])
+def test_a_batch_the_provider_took_from_a_pass_that_died_before_recording_it_is_adopted(
+        services, client, fresh_sandbox, monkeypatch, model, adapter, delay):
+    rule(fresh_sandbox, "batch_delay", model, seconds=delay)
+    taken = []
+
+    def accepted_then_died(submit_batch):
+        taken.append(submit_batch().removeprefix("batches/"))
+        raise PassDied
+
+    batch = one_pass(services, client, model, monkeypatch, adapter, accepted_then_died)
+    assert answered_once_at_batch_prices(services, client, fresh_sandbox, batch, model) == taken[0]
+
+
+def test_a_batch_accepted_despite_a_timeout_is_adopted_not_submitted_again(services, client, fresh_sandbox,
+                                                                           monkeypatch):
+    rule(fresh_sandbox, "batch_delay", GPT, seconds=0)
+
+    def accepted_but_timed_out(submit_batch):
+        submit_batch()
+        raise ProviderError(ErrorKind.TIMEOUT, "read timed out", provider="openai", model=GPT)
+
+    batch = one_pass(services, client, GPT, monkeypatch, OpenAIBatches, accepted_but_timed_out)
+    answered_once_at_batch_prices(services, client, fresh_sandbox, batch, GPT)
+
+
+def test_a_submission_that_never_reached_the_provider_is_submitted_again(services, client, fresh_sandbox,
+                                                                         monkeypatch):
+    rule(fresh_sandbox, "batch_delay", GPT, seconds=0)
+
+    def died_before_calling(submit_batch):
+        raise PassDied
+
+    batch = one_pass(services, client, GPT, monkeypatch, OpenAIBatches, died_before_calling)
+    assert sandbox_batches(fresh_sandbox, GPT) == []
+    answered_once_at_batch_prices(services, client, fresh_sandbox, batch, GPT)
+
+
+def test_only_the_pass_that_owns_a_submission_settles_it(services, redis_client, settings):
+    store, ids = services.provider_batches, [f"bat_{'0' * 32}-{i}" for i in range(2)]
+    lock = store.lock(LOCK_SECONDS)  # the session worker's passes wait
+    assert lock.acquire(blocking=True, blocking_timeout=PASSES)
+    try:
+        store.park(ids[0], GPT, {}), store.park(ids[1], GPT, {})
+        left = store.begin("openai", GPT, ids, owner="dead pass")
+        assert store.pending([GPT], 10) == {} and store.left("dead pass", time.time()) == []
+        assert store.left("second", left.at - 1) == [] and store.left("second", time.time()) == [left]
+        assert store.claim(left, "second") and not store.claim(left, "third")  # the third saw it before the second took it
+        assert not store.accepted(left, "dead pass", "batch_late") and not store.release(left, "third")
+        assert not redis_client.exists(f"{settings.redis_prefix}upstream:batch_late")
+        assert store.accepted(left, "second", "batch_1") and not store.release(left, "second")
+        assert store.request_ids("batch_1") == ids and [u["id"] for u in store.open_upstreams()] == ["batch_1"]
+        assert store.left("third", time.time()) == [] and store.pending([GPT], 10) == {}
+    finally:
+        lock.release()

@@ -27,13 +27,14 @@ def expected(question: str, max_tokens: int = 50) -> str:
     return reply_to(Conversation.of([], [("user", question)]), max_tokens).text
 
 
-def openai_batch(oai, model: str = GPT):
+def openai_batch(oai, model: str = GPT, **options):
     lines = [{"custom_id": f"q{i}", "method": "POST", "url": "/v1/chat/completions",
               "body": {"model": model, "max_tokens": 50, "messages": [{"role": "user", "content": q}]}}
              for i, q in enumerate(QUESTIONS)]
     uploaded = oai.files.create(file=("in.jsonl", io.BytesIO("\n".join(map(json.dumps, lines)).encode())),
                                 purpose="batch")
-    return oai.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+    return oai.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h",
+                              **options)
 
 
 def jsonl(text: str) -> dict[str, dict]:
@@ -145,3 +146,29 @@ def test_gemini_batch_job_cancel_and_expiry(sandbox, gemini):
     expired = gemini.batches.get(name=gemini.batches.create(model=GEMINI, src=gemini_requests()).name)
     assert expired.state == types.JobState.JOB_STATE_EXPIRED
     assert [r.metadata["key"] for r in expired.dest.inlined_responses] == ["q0"]
+
+
+def test_openai_batches_listed_newest_first_by_pages_with_their_metadata(sandbox, oai):
+    rule(sandbox, "batch_delay", GPT, seconds=60)
+    made = [openai_batch(oai, metadata={"n": str(n)}).id for n in range(3)]
+    first = oai.batches.list(limit=2)
+    assert [b.id for b in first.data] == made[:0:-1] and first.has_more
+    assert [(b.id, b.metadata) for b in oai.batches.list(limit=2)] == [
+        (batch_id, {"n": str(n)}) for n, batch_id in reversed(list(enumerate(made)))]  # the SDK pages on
+
+
+def test_anthropic_message_batches_listed_newest_first_by_pages(sandbox, claude):
+    made = [claude.messages.batches.create(requests=claude_requests()).id for _ in range(3)]
+    first = claude.messages.batches.list(limit=2)
+    assert [b.id for b in first.data] == made[:0:-1] and first.has_more and first.last_id == made[1]
+    assert [b.id for b in claude.messages.batches.list(limit=2)] == made[::-1]
+    assert {b.request_counts.processing + b.request_counts.succeeded for b in first.data} == {3}
+
+
+def test_gemini_batch_jobs_listed_by_pages_with_their_display_names(sandbox, gemini):
+    made = [gemini.batches.create(model=GEMINI, src=gemini_requests(),
+                                  config=types.CreateBatchJobConfig(display_name=f"job {n}")).name for n in range(3)]
+    listed = list(gemini.batches.list(config=types.ListBatchJobsConfig(page_size=2)))
+    assert [(job.name, job.display_name) for job in listed] == [(name, f"job {n}") for n, name in
+                                                                reversed(list(enumerate(made)))]
+    assert all(job.create_time is not None for job in listed)
