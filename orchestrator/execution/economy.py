@@ -157,8 +157,12 @@ class Economy:
     def _settle_left(self, run: Pass) -> None:
         """Each submission another pass left unrecorded, taken over and looked for at its provider."""
         for submission in self.store.left(run.id, time.time() - SETTLE):
-            if self.store.claim(submission, run.id):
+            if not self.store.claim(submission, run.id):
+                continue
+            try:
                 self._look_for(submission, run)
+            except Exception:  # one submission's bug (its model gone from the catalog) must not hold up the others
+                log.exception("economy: submission %s could not be looked for; again at the next pass", submission.id)
 
     def _look_for(self, submission: Submission, run: Pass) -> None:
         """Adopt the submission's provider batch, or park its items again when the provider does

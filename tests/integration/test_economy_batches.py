@@ -246,3 +246,20 @@ def test_only_the_pass_that_owns_a_submission_settles_it(services, redis_client,
         assert store.left("third", time.time()) == [] and store.pending([GPT], 10) == {}
     finally:
         lock.release()
+
+
+def test_a_submission_that_cannot_be_looked_for_holds_up_no_other(services, redis_client, monkeypatch):
+    """One left submission whose model has left the catalog raises where it is looked for; the
+    next one is still taken over and, never having reached its provider, parked again."""
+    store, gone, fine = services.provider_batches, [f"bat_{'1' * 32}-0"], [f"bat_{'2' * 32}-0"]
+    lock = store.lock(LOCK_SECONDS)  # the session worker's passes wait
+    assert lock.acquire(blocking=True, blocking_timeout=PASSES)
+    try:
+        store.park(gone[0], "model-no-longer-in-the-catalog", {}), store.park(fine[0], GPT, {})
+        store.begin("openai", "model-no-longer-in-the-catalog", gone, owner="dead pass")
+        store.begin("openai", GPT, fine, owner="dead pass")
+        monkeypatch.setattr("orchestrator.execution.economy.SETTLE", -1.0)  # both are left already
+        services.economy._settle_left(Pass(lock, resend=lambda again: pytest.fail(f"{again} sent again")))
+        assert store.pending([GPT], 10) == {GPT: fine}
+    finally:
+        lock.release()  # its keys go with the test's (clean_keys)
