@@ -43,6 +43,7 @@ from api.door_request import (
     tools,
     wrong_type,
 )
+from api.schemas import is_blank
 from orchestrator.core.types import (
     ASSISTANT,
     AUTO_TOOLS,
@@ -216,9 +217,9 @@ def _user(content, where: str) -> list[Message]:
     """A user turn: its tool results (each a tool message), then its text and images."""
     read = _blocks(content, where, {"text": _text, "image": _image, "tool_result": _tool_result})
     text, images, results = "\n".join(read["text"]), tuple(read["image"]), read["tool_result"]
-    if results and not text.strip() and not images:
+    if results and is_blank(text) and not images:
         return results
-    if not text.strip() and not images:
+    if is_blank(text) and not images:
         raise invalid(f"Invalid '{where}': a user message needs text, an image or a tool result, not only white "
                       "space.", where)
     return [*results, Message(USER, text, images=images)]
@@ -227,7 +228,7 @@ def _user(content, where: str) -> list[Message]:
 def _assistant(content, where: str) -> Message:
     read = _blocks(content, where, {"text": _text, "tool_use": _tool_use})
     text, calls = "".join(read["text"]), tuple(read["tool_use"])
-    if not text.strip() and not calls:
+    if is_blank(text) and not calls:
         raise invalid(f"Invalid '{where}': an assistant message needs text or a tool_use block.", where)
     return Message(ASSISTANT, text, tool_calls=calls)
 

@@ -49,6 +49,7 @@ from api.openai_params import (
     reasoning_effort,
     tool_choice,
 )
+from api.schemas import is_blank
 from orchestrator.core.types import (
     ASSISTANT,
     TOOL,
@@ -223,7 +224,7 @@ def _conversation(messages) -> tuple[tuple[Message, ...], str | None]:
         role = json_object(message, where).get("role")
         if role in SYSTEM_ROLES:
             text = _text(message.get("content"), f"{where}.content")
-            if text.strip():
+            if not is_blank(text):
                 system.append(text)
         elif role == USER:
             turns.append(_user(message, where))
@@ -249,7 +250,7 @@ def _name(message: dict, where: str) -> str | None:
 def _user(message: dict, where: str) -> Message:
     allow_keys(message, where, ("role", "content", "name"))
     text, images = _parts(message.get("content"), f"{where}.content", images_allowed=True)
-    if not text.strip() and not images:
+    if is_blank(text) and not images:
         raise invalid(f"Invalid '{where}.content': it must contain text or an image, not only white space.",
                       f"{where}.content")
     return Message(USER, text, images=images, name=_name(message, where))
@@ -260,7 +261,7 @@ def _assistant(message: dict, where: str) -> Message:
     calls = _tool_calls(message.get("tool_calls"), f"{where}.tool_calls")
     content = message.get("content")
     text = "" if content is None and calls else _text(content, f"{where}.content")
-    if not text.strip() and not calls:
+    if is_blank(text) and not calls:
         raise invalid(f"Invalid '{where}.content': it must contain text, not only white space.", f"{where}.content")
     return Message(ASSISTANT, text, tool_calls=calls, name=_name(message, where))
 

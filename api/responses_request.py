@@ -48,6 +48,7 @@ from api.openai_params import (
     reasoning_effort,
     tool_choice,
 )
+from api.schemas import is_blank
 from orchestrator.core.types import (
     ASSISTANT,
     TOOL,
@@ -182,7 +183,7 @@ def _input(value) -> tuple[tuple[Message, ...], list[str]]:
     if value is None:
         raise invalid("Missing required parameter: 'input'.", "input", "missing_required_parameter")
     if isinstance(value, str):
-        if not value.strip():
+        if is_blank(value):
             raise invalid("Invalid 'input': it must contain text, not only white space.", "input")
         return (Message(USER, value),), []
     if not isinstance(value, list):
@@ -209,17 +210,17 @@ def _message(item: dict, where: str, turns: list[Message], system: list[str]) ->
     role = item.get("role")
     if role in SYSTEM_ROLES:
         text = _parts(item.get("content"), f"{where}.content", ("input_text",))[0]
-        if text.strip():
+        if not is_blank(text):
             system.append(text)
     elif role == USER:
         text, images = _parts(item.get("content"), f"{where}.content", ("input_text", "input_image"))
-        if not text.strip() and not images:
+        if is_blank(text) and not images:
             raise invalid(f"Invalid '{where}.content': it must contain text or an image, not only white space.",
                           f"{where}.content")
         turns.append(Message(USER, text, images=images))
     elif role == ASSISTANT:
         text = _parts(item.get("content"), f"{where}.content", ("output_text", "refusal"))[0]
-        if text.strip():
+        if not is_blank(text):
             turns.append(Message(ASSISTANT, text))
     else:
         raise invalid(f"Invalid '{where}.role': expected one of system, developer, user, assistant.", f"{where}.role")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import marshmallow as ma
 from marshmallow import fields, validate
 
@@ -66,8 +68,18 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
+# White space as the spec's `\S` pattern (ECMAScript) reads it: Python's str.isspace() also counts
+# the separators U+001C-U+001F and U+0085, which would refuse text the spec says is valid.
+_TEXT = re.compile("[^\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]")
+
+
+def is_blank(text: str) -> bool:
+    """Whether the text holds nothing but white space, as every door reads it."""
+    return _TEXT.search(text) is None
+
+
 def _not_blank(value: str) -> None:
-    if not value.strip():
+    if is_blank(value):
         raise ma.ValidationError("must contain text, not only white space.")
 
 
