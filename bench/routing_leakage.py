@@ -7,16 +7,29 @@ Prints, and exits 1 unless each is 0: the questions (one key a question, whateve
 template: router_training/data.py's question_key) found in more than one outer fold; the
 prompts whose last turn is word for word in two folds; the same two inside each outer
 fold's training part, dealt into the nested run's inner folds; and MT-Bench's turns found
-among the training prompts, by key or word for word.
+among the training prompts, by key or word for word, or nearly (`data.near_duplicates_of`:
+half the word 3-grams shared, or 80% of the shorter text's in the other). Each check is run on
+the training set the report uses (`training_files()`) and, where that differs, on the one with
+every file kept in the package (arena_bench_v1, as bench/routing_nested.py loads it).
 """
 
 from __future__ import annotations
 
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 
-from orchestrator.router_training.data import Sample, load_mt_bench, load_training_set, question_key
+from orchestrator.router_training.data import (
+    ARENA_FILE,
+    BUNDLED_TRAINING,
+    DEFAULT_DIR,
+    Sample,
+    load_mt_bench,
+    load_training_set,
+    near_duplicates_of,
+    question_key,
+    training_files,
+)
 from orchestrator.router_training.training import FOLDS, SEED, folds
 
 
@@ -34,8 +47,8 @@ def crossing(samples: Sequence[Sample], fold: Sequence[int]) -> tuple[int, int]:
     return (sum(len(f) > 1 for f in by_key.values()), sum(len(f) > 1 for f in by_text.values()))
 
 
-def main() -> int:
-    samples = load_training_set()
+def check(samples: Sequence[Sample], name: str) -> int:
+    """Prints the counts for one training set; returns how many leaks it found."""
     fold = folds(samples)
     counts = {"outer folds": crossing(samples, fold)}
     for k in range(FOLDS):  # as training.nested_out_of_fold deals them
@@ -45,11 +58,23 @@ def main() -> int:
     texts = {_normal(t) for s in samples for t in s.turns}
     turns = [t for s in load_mt_bench() for t in s.turns]
     in_training = sum(question_key(t) in keys or _normal(t) in texts for t in turns)
-    print(f"{len(samples)} training prompts, {len(keys)} questions; {len(turns)} MT-Bench turns")
-    for name, (questions, identical) in counts.items():
-        print(f"{name}: {questions} questions and {identical} identical prompts in more than one fold")
+    near = near_duplicates_of([t for s in samples for t in s.turns], turns)
+    near_turns = {i for hits in near for i in hits}
+    near_by_source = Counter(s.source for s, hits in zip((s for s in samples for _ in s.turns), near, strict=True) if hits)
+    print(f"== {name}: {len(samples)} training prompts, {len(keys)} questions; {len(turns)} MT-Bench turns")
+    for where, (questions, identical) in counts.items():
+        print(f"{where}: {questions} questions and {identical} identical prompts in more than one fold")
     print(f"MT-Bench turns found in the training prompts: {in_training}")
-    leaks = in_training + sum(q + i for q, i in counts.values())
+    print(f"MT-Bench turns nearly duplicated by a training prompt: {len(near_turns)} "
+          f"(training prompts: {dict(near_by_source)})")
+    return in_training + len(near_turns) + sum(q + i for q, i in counts.values())
+
+
+def main() -> int:
+    leaks = check(load_training_set(), f"the report's training set (bundled files: {list(BUNDLED_TRAINING)})")
+    if ARENA_FILE not in BUNDLED_TRAINING:
+        leaks += check(load_training_set(DEFAULT_DIR, training_files(DEFAULT_DIR, (ARENA_FILE,))),
+                       f"with {ARENA_FILE} (bench/routing_nested.py)")
     return 1 if leaks else 0
 
 

@@ -1,4 +1,6 @@
-"""The routing data sets, read in place (ROUTING_EVAL_DIR, default /work/shared/eval/routing).
+"""The routing data sets, read in place (ROUTING_EVAL_DIR, default /work/shared/eval/routing), and
+the training files kept in this package (`datasets/`, see its README: open-ended chat prompts of
+arena-bench-v1 with GPT-4's 1-10 grades, which the shared files lack).
 
 Every prompt becomes a `Sample`: its text (user turns), the file it came from, a group for
 cross-validation, the strong and weak reference models' quality on it, and, where the file
@@ -24,6 +26,11 @@ MT_BENCH_FILE = "mt_bench_gpt4_vs_mixtral.jsonl"
 STRONG, WEAK = "gpt-4-1106-preview", "mistralai/mixtral-8x7b-chat"
 MMLU = "mmlu"
 POOLED = "pooled training files (mixed traffic)"
+BUNDLED_DIR = Path(__file__).parent / "datasets"
+# The package's own training files that training and the report use with the shared ones.
+BUNDLED_TRAINING: tuple[str, ...] = ()
+ARENA_FILE = "arena_bench_v1.jsonl.gz"
+ARENA = ARENA_FILE.split(".")[0]
 
 
 @dataclass(frozen=True)
@@ -70,9 +77,9 @@ def load_training_file(path: Path) -> list[Sample]:
     rows = _lines(path)
     strong, weak = strong_and_weak(rows)
     source = path.name.split(".")[0]
-    return [
+    return [  # a row's own `group` (arena's: its prompt id, near-duplicates joined) or its question
         Sample((row["prompt"],), source, float(row["scores"][strong]), float(row["scores"][weak]),
-               question_key(row["prompt"]), row["scores"], row.get("costs") or {})
+               row.get("group") or question_key(row["prompt"]), row["scores"], row.get("costs") or {})
         for row in rows
         if strong in row["scores"] and weak in row["scores"]
     ]
@@ -94,8 +101,59 @@ def load_mt_bench(directory: Path = DEFAULT_DIR) -> list[Sample]:
     ]
 
 
-def training_files(directory: Path = DEFAULT_DIR) -> list[Path]:
-    return sorted((directory / "train").glob("*.jsonl.gz"))
+def training_files(directory: Path = DEFAULT_DIR, bundled: tuple[str, ...] | None = None) -> list[Path]:
+    """The shared `train/*.jsonl.gz` of `directory`, then the package's own files `bundled`
+    (default `BUNDLED_TRAINING`, the ones the shipped artifact is trained on)."""
+    names = BUNDLED_TRAINING if bundled is None else bundled
+    return sorted((directory / "train").glob("*.jsonl.gz")) + [BUNDLED_DIR / name for name in names]
+
+
+def words(text: str) -> list[str]:
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).split()
+
+
+def shingles(text: str, n: int = 3) -> frozenset[tuple[str, ...]]:
+    """The text's word n-grams (lower case, letters and digits), or its few words as one."""
+    w = words(text)
+    return frozenset(tuple(w[i:i + n]) for i in range(len(w) - n + 1)) if len(w) >= n else frozenset([tuple(w)])
+
+
+NEAR_JACCARD = 0.5  # word 3-grams shared over those of either
+NEAR_CONTAINMENT = 0.8  # or the shorter text's 3-grams found in the other, when it has this many
+# (about 14 words: at 8, MBPP's "Write a python function to find the length of the longest sublists."
+# matched MT-Bench's "Here is a Python function to find the length of the longest common
+# subsequence ...", another question with the same opening words)
+NEAR_CONTAINED_MIN = 12
+
+
+def near_duplicate(a: frozenset, b: frozenset) -> bool:
+    """Whether two texts' `shingles` say they are the same text, or one holds the other, give
+    or take a few words (a question pasted with a preamble, a passage cut short)."""
+    if not a or not b:
+        return False
+    common = len(a & b)
+    smaller = min(len(a), len(b))
+    return (common / len(a | b) >= NEAR_JACCARD
+            or (smaller >= NEAR_CONTAINED_MIN and common / smaller >= NEAR_CONTAINMENT))
+
+
+def near_duplicates_of(texts: list[str], references: list[str]) -> list[list[int]]:
+    """For each text, the references it near-duplicates (`near_duplicate`), or that are word for
+    word the same once lower-cased and stripped of punctuation."""
+    ref_shingles = [shingles(r) for r in references]
+    ref_words = {" ".join(words(r)): i for i, r in enumerate(references)}
+    index: dict[tuple[str, ...], list[int]] = {}
+    for i, grams in enumerate(ref_shingles):
+        for gram in grams:
+            index.setdefault(gram, []).append(i)
+    found = []
+    for text in texts:
+        grams = shingles(text)
+        candidates = {i for gram in grams for i in index.get(gram, ())}
+        same = ref_words.get(" ".join(words(text)))
+        hits = {i for i in candidates if near_duplicate(grams, ref_shingles[i])} | ({same} if same is not None else set())
+        found.append(sorted(hits))
+    return found
 
 
 def load_training_set(directory: Path = DEFAULT_DIR, files: list[Path] | None = None, with_mmlu: bool = True) -> list[Sample]:

@@ -3,6 +3,8 @@ length and the old heuristic (complexity_score), on every set the issue names.
 
 - MT-Bench: the shipped model, which never saw it; an item's score is the mean over its
   turns, each read with the turns before it.
+- arena-bench-v1 (router_training/datasets), while it is not among the training files: the
+  shipped model, which never saw it either (open-ended chat graded 1-10 by GPT-4, like MT-Bench).
 - MMLU held out, each training file and the files pooled as mixed traffic: out-of-fold
   predictions of 5-fold cross-validation (fixed seed) over the whole training set, grouped
   by question whatever the file's template, MMLU by subject, and groups sharing a question
@@ -26,6 +28,9 @@ from orchestrator.core.analysis import analyze
 from orchestrator.core.routing_model.model import QualityModel, load_shipped
 from orchestrator.core.types import Message
 from orchestrator.router_training.data import (
+    ARENA_FILE,
+    BUNDLED_DIR,
+    BUNDLED_TRAINING,
     DEFAULT_DIR,
     MMLU,
     POOLED,
@@ -33,6 +38,7 @@ from orchestrator.router_training.data import (
     WEAK,
     Sample,
     load_mt_bench,
+    load_training_file,
     load_training_set,
     training_files,
 )
@@ -136,6 +142,10 @@ def report(directory: Path = DEFAULT_DIR, model: QualityModel | None = None) -> 
     mt_bench = load_mt_bench(directory)
     rows += rows_for("MT-Bench (never trained on)", mt_bench, np.array([learned_gap(model)(s) for s in mt_bench]),
                      "learned router (shipped artifact)")
+    if ARENA_FILE not in BUNDLED_TRAINING:
+        arena = load_training_file(BUNDLED_DIR / ARENA_FILE)
+        rows += rows_for("arena-bench-v1 (not trained on)", arena, np.array([learned_gap(model)(s) for s in arena]),
+                         "learned router (shipped artifact)")
     samples = load_training_set(directory, training_files(directory))
     penalty, length_weight = float(model.metadata["penalty"]), float(model.metadata["length_weight"])
     readings = [reading_of(s.turns) for s in samples]

@@ -334,15 +334,18 @@ def choose(f: Features, samples: Sequence[Sample], rows: np.ndarray | None = Non
 
 def nested_out_of_fold(f: Features, samples: Sequence[Sample], seed: int = SEED,
                        penalties: Sequence[float] = PENALTIES, length_weights: Sequence[float] = LENGTH_WEIGHTS,
-                       ) -> tuple[np.ndarray, list[Choice]]:
+                       trainable: np.ndarray | None = None) -> tuple[np.ndarray, list[Choice]]:
     """Routing scores of every sample from the model fitted on the other folds (the folds of
     `out_of_fold`), with the penalty and the length weight chosen by `choose` on those other
     folds alone (their own 5 folds, dealt with seed + 1 + k): nothing held out takes part in
-    any choice, nor in the clusters of the length term."""
+    any choice, nor in the clusters of the length term. `trainable` (a mask, default all): the
+    samples that may be fitted and chosen on; the others are only predicted, each from the model
+    of its own fold (so two runs differing in `trainable` are measured on the same folds)."""
     fold, y, w = folds(samples, seed), targets(samples), source_weights(samples)
+    allowed = np.ones(len(samples), dtype=bool) if trainable is None else np.asarray(trainable, dtype=bool)
     scores, choices = np.zeros(len(samples)), []
     for k in range(FOLDS):
-        held, kept = np.flatnonzero(fold == k), np.flatnonzero(fold != k)
+        held, kept = np.flatnonzero(fold == k), np.flatnonzero((fold != k) & allowed)
         choice = choose(f, samples, kept, seed + 1 + k, penalties, length_weights)
         gap = fit_ridge(f, y, w, kept, choice.penalty).predict(f, held)[:, 0]
         relative = neighbourhoods(f, seed, kept).relative_length(f, held)
