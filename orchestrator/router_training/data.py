@@ -26,9 +26,7 @@ MT_BENCH_FILE = "mt_bench_gpt4_vs_mixtral.jsonl"
 STRONG, WEAK = "gpt-4-1106-preview", "mistralai/mixtral-8x7b-chat"
 MMLU = "mmlu"
 POOLED = "pooled training files (mixed traffic)"
-BUNDLED_DIR = Path(__file__).parent / "datasets"
-# The package's own training files that training and the report use with the shared ones.
-BUNDLED_TRAINING: tuple[str, ...] = ()
+BUNDLED_DIR = Path(__file__).parent / "datasets"  # the package's own files; the shipped artifact trains on none
 ARENA_FILE = "arena_bench_v1.jsonl.gz"
 ARENA = ARENA_FILE.split(".")[0]
 
@@ -101,11 +99,10 @@ def load_mt_bench(directory: Path = DEFAULT_DIR) -> list[Sample]:
     ]
 
 
-def training_files(directory: Path = DEFAULT_DIR, bundled: tuple[str, ...] | None = None) -> list[Path]:
+def training_files(directory: Path = DEFAULT_DIR, bundled: tuple[str, ...] = ()) -> list[Path]:
     """The shared `train/*.jsonl.gz` of `directory`, then the package's own files `bundled`
-    (default `BUNDLED_TRAINING`, the ones the shipped artifact is trained on)."""
-    names = BUNDLED_TRAINING if bundled is None else bundled
-    return sorted((directory / "train").glob("*.jsonl.gz")) + [BUNDLED_DIR / name for name in names]
+    (an experiment's: bench/routing_nested.py)."""
+    return sorted((directory / "train").glob("*.jsonl.gz")) + [BUNDLED_DIR / name for name in bundled]
 
 
 def words(text: str) -> list[str]:

@@ -30,7 +30,6 @@ from orchestrator.core.types import Message
 from orchestrator.router_training.data import (
     ARENA_FILE,
     BUNDLED_DIR,
-    BUNDLED_TRAINING,
     DEFAULT_DIR,
     MMLU,
     POOLED,
@@ -142,10 +141,9 @@ def report(directory: Path = DEFAULT_DIR, model: QualityModel | None = None) -> 
     mt_bench = load_mt_bench(directory)
     rows += rows_for("MT-Bench (never trained on)", mt_bench, np.array([learned_gap(model)(s) for s in mt_bench]),
                      "learned router (shipped artifact)")
-    if ARENA_FILE not in BUNDLED_TRAINING:
-        arena = load_training_file(BUNDLED_DIR / ARENA_FILE)
-        rows += rows_for("arena-bench-v1 (not trained on)", arena, np.array([learned_gap(model)(s) for s in arena]),
-                         "learned router (shipped artifact)")
+    arena = load_training_file(BUNDLED_DIR / ARENA_FILE)
+    rows += rows_for("arena-bench-v1 (not trained on)", arena, np.array([learned_gap(model)(s) for s in arena]),
+                     "learned router (shipped artifact)")
     samples = load_training_set(directory, training_files(directory))
     penalty, length_weight = float(model.metadata["penalty"]), float(model.metadata["length_weight"])
     readings = [reading_of(s.turns) for s in samples]

@@ -20,14 +20,12 @@ def router() -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="where to write the artifact [default: the one shipped in the package]")
 @click.option("--no-mmlu", is_flag=True, help="train on train/*.jsonl.gz only (your own logged outcomes, say)")
-@click.option("--no-bundled", is_flag=True,
-              help="leave out the training files kept in the package (router_training/datasets: arena-bench-v1)")
-def train_command(data_dir: Path, out: Path | None, no_mmlu: bool, no_bundled: bool) -> None:
+def train_command(data_dir: Path, out: Path | None, no_mmlu: bool) -> None:
     """Rebuild the quality model from the data, with a fixed seed (same data, same model)."""
     from orchestrator.core.routing_model.model import shipped_directory, write_artifact
     from orchestrator.router_training.training import train
 
-    files = training_files(data_dir, () if no_bundled else None)
+    files = training_files(data_dir)
     if not files:
         raise click.ClickException(f"no training files in {data_dir / 'train'}")
     samples = load_training_set(data_dir, files, with_mmlu=not no_mmlu)

@@ -63,7 +63,7 @@ def test_the_rule_takes_the_largest_bar_that_keeps_the_share():
 
 def test_the_bars_are_derived_deterministically_from_held_out_predictions(tmp_path):
     write_fixture(tmp_path, tiny_rows())
-    samples = load_training_set(tmp_path, training_files(tmp_path, ()), with_mmlu=False)
+    samples = load_training_set(tmp_path, training_files(tmp_path), with_mmlu=False)
     readings = [reading_of(s.turns) for s in samples]
     f = features(word_vectors(readings), readings)
     first = held_out_predictions(f, samples, 1.0, 0.1)

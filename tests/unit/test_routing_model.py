@@ -76,7 +76,7 @@ def tiny_rows():
 
 def test_training_on_a_tiny_fixture_is_deterministic_and_learns_the_gap(tmp_path):
     write_fixture(tmp_path, tiny_rows())
-    files = training_files(tmp_path, ())
+    files = training_files(tmp_path)
     samples = load_training_set(tmp_path, files, with_mmlu=False)
     first, meta = train(samples, files, penalties=[1.0])
     second, _ = train(samples, files, penalties=[1.0])
@@ -139,7 +139,7 @@ def test_the_length_weight_is_the_smallest_that_brings_the_worst_set_up_to_promp
 
 def test_nested_cross_validation_chooses_and_scores_each_fold_without_its_outcomes(tmp_path):
     write_fixture(tmp_path, tiny_rows())
-    samples = load_training_set(tmp_path, training_files(tmp_path, ()), with_mmlu=False)
+    samples = load_training_set(tmp_path, training_files(tmp_path), with_mmlu=False)
     readings = [reading_of(s.turns) for s in samples]
     f = features(word_vectors(readings), readings)
     scores, choices = nested_out_of_fold(f, samples, penalties=(0.1, 1.0, 10.0))
@@ -154,7 +154,7 @@ def test_nested_cross_validation_chooses_and_scores_each_fold_without_its_outcom
 
 def test_nested_cross_validation_never_fits_or_chooses_on_samples_it_may_not_train_on(tmp_path):
     write_fixture(tmp_path, tiny_rows())
-    samples = load_training_set(tmp_path, training_files(tmp_path, ()), with_mmlu=False)
+    samples = load_training_set(tmp_path, training_files(tmp_path), with_mmlu=False)
     readings = [reading_of(s.turns) for s in samples]
     f = features(word_vectors(readings), readings)
     trainable = np.arange(len(samples)) % 3 != 0
