@@ -411,9 +411,9 @@ class Catalog:
                        self.providers, self.embeddings)
 
     def without(self, names) -> Catalog:
-        """This catalog less the models named."""
+        """This catalog less the models (chat or embedding) named."""
         return Catalog({name: m for name, m in self.models.items() if name not in names}, self.providers,
-                       self.embeddings)
+                       {name: m for name, m in self.embeddings.items() if name not in names})
 
     @classmethod
     def load(cls, extra_file: str | None = None) -> Catalog:

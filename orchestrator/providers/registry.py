@@ -59,7 +59,8 @@ class ProviderRegistry:
     def unavailable_models(self) -> dict[str, str]:
         """Each model nobody can serve, and why."""
         reasons = {name: self.missing_credentials(config) for name, config in self.catalog.providers.items()}
-        return {m.model_name: reason for m in self.catalog if (reason := reasons.get(m.provider))}
+        models = [*self.catalog, *self.catalog.embeddings.values()]
+        return {m.model_name: reason for m in models if (reason := reasons.get(m.provider))}
 
     def _keyless(self, provider: ProviderConfig) -> bool:
         return provider.base_url is None and self.api_key(provider) is None

@@ -50,3 +50,11 @@ def test_custom_provider_goes_to_its_base_url_with_its_key(tmp_path, monkeypatch
     provider = reg.for_model(reg.catalog.get("llama-local"))
     assert str(provider.client.base_url) == "http://10.0.0.5:8000/v1/"
     assert provider.client.api_key == "local-secret" and not provider.sandbox
+
+
+def test_embedding_models_nobody_can_serve_are_unavailable_with_the_reason():
+    reg = registry(openai_api_key="sk-test", anthropic_api_key=None, google_api_key=None, sandbox="off")
+    unavailable = reg.unavailable_models()
+    assert "GOOGLE_API_KEY" in unavailable["gemini-embedding-001"] and "text-embedding-3-small" not in unavailable
+    served = reg.catalog.without(unavailable)
+    assert "gemini-embedding-001" not in served.embeddings and "text-embedding-3-small" in served.embeddings
