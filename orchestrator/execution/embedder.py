@@ -20,11 +20,13 @@ from __future__ import annotations
 import math
 import time
 
+import redis
+
 from orchestrator.core.analysis import estimate_tokens, max_input_tokens
 from orchestrator.core.catalog import Catalog, EmbeddingModel
 from orchestrator.core.embedding import EMBEDDING_KIND, EmbeddingJob, EmbeddingResult
 from orchestrator.core.errors import ErrorKind, ProviderError
-from orchestrator.core.job import ADMIN_ID, Failure, Status
+from orchestrator.core.job import ADMIN_ID, TERMINAL, Failure, Status
 from orchestrator.core.retry_policy import Chain
 from orchestrator.core.types import Usage
 from orchestrator.execution.accounting import Accounting
@@ -34,6 +36,7 @@ from orchestrator.providers.base import Embedded
 from orchestrator.providers.registry import ProviderRegistry
 from orchestrator.store.budgets import MICRO, Budgets
 from orchestrator.store.circuits import Circuits
+from orchestrator.store.connection import RoundTrip
 from orchestrator.store.ledger import Ledger
 from orchestrator.store.provider_limits import BATCH, CHAT, ProviderLimits
 from orchestrator.store.requests import RequestStore
@@ -49,36 +52,43 @@ def billed(cost: float) -> float:
 
 
 class Embedder:
-    def __init__(self, *, catalog: Catalog, providers: ProviderRegistry, budgets: Budgets, ledger: Ledger,
+    def __init__(self, *, redis_client: redis.Redis, catalog: Catalog, providers: ProviderRegistry, budgets: Budgets, ledger: Ledger,
                  requests: RequestStore, circuits: Circuits, observer: Observer, accounting: Accounting,
                  users: Users, limits: ProviderLimits, cost_tracking: bool, monthly_cost_limit: float,
                  request_timeout: float, retry_after_limit: float):
-        self.catalog, self.providers, self.budgets, self.ledger = catalog, providers, budgets, ledger
+        self.redis, self.catalog, self.providers, self.budgets = redis_client, catalog, providers, budgets
+        self.ledger = ledger
         self.requests, self.circuits, self.observer, self.accounting = requests, circuits, observer, accounting
         self.users, self.limits, self.cost_tracking = users, limits, cost_tracking
         self.monthly_cost_limit, self.request_timeout = monthly_cost_limit, request_timeout
         self.retry_after_limit = retry_after_limit
 
     def run(self, request_id: str, job: EmbeddingJob) -> None:
-        record = self.requests.get(request_id)
-        if record and Status(record["status"]).terminal:
-            self._recount(request_id, job, record)  # delivered again: ended already, never billed twice
-            return
         if job.model not in self.catalog.embeddings:  # the catalog changed since the API read it
             self.ledger.fail(request_id, Failure(404, "model_not_found", f"{job.model} is not an embedding model "
                                                  "of this gateway's catalog").to_json())
             return
         models = self.catalog.embedding_chain(job.model)
-        chain = Chain(models=[m.model_name for m in models], deadline=job.deadline)
-        if self._reserved(request_id, job, models):
-            self._call(request_id, job, models, chain)
+        # One round trip reads what the call needs: the record's status (marked running unless it
+        # ended), the owner (their budget), the circuits of the space's models.
+        trip = RoundTrip(self.redis)
+        status = self.requests.start_in(trip, request_id)
+        user = self.users.get_in(trip, job.owner) if self.cost_tracking and job.owner != ADMIN_ID else None
+        states = self.circuits.states_in(trip, [(m.model_name, m.provider) for m in models])
+        trip.run()
+        if status() in TERMINAL:
+            self._recount(request_id, job, self.requests.get(request_id))  # delivered again: never billed twice
+            return
+        owner = user() if user else None
+        limit = owner.monthly_budget if owner else self.monthly_cost_limit
+        if self._reserved(request_id, job, models, limit):
+            self._call(request_id, job, models, Chain(models=[m.model_name for m in models], deadline=job.deadline),
+                       states())
 
-    def _reserved(self, request_id: str, job: EmbeddingJob, models: list[EmbeddingModel]) -> bool:
+    def _reserved(self, request_id: str, job: EmbeddingJob, models: list[EmbeddingModel], limit: float) -> bool:
         """The dearest model's worst case held against the month's budget, or the request refused."""
         if not self.cost_tracking:
             return True
-        user = self.users.get(job.owner) if job.owner != ADMIN_ID else None
-        limit = user.monthly_budget if user else self.monthly_cost_limit
         worst = billed(max(m.worst_case_cost(max_input_tokens(list(job.inputs), "")) for m in models))
         if self.budgets.reserve(job.owner, limit, request_id, worst, job.deadline + RESERVATION_GRACE):
             return True
@@ -89,8 +99,8 @@ class Embedder:
         self.accounting.after_refusal(job.owner, limit)
         return False
 
-    def _call(self, request_id: str, job: EmbeddingJob, models: list[EmbeddingModel], chain: Chain) -> None:
-        states = self.circuits.states([(m.model_name, m.provider) for m in models])
+    def _call(self, request_id: str, job: EmbeddingJob, models: list[EmbeddingModel], chain: Chain,
+              states: dict[str, str]) -> None:
         error: ProviderError | None = None
         for index, model in enumerate(models):
             chain.index = index
@@ -171,9 +181,9 @@ class Embedder:
         self.accounting.after_settlement(request_id, job.owner, model, cost, Usage(tokens, 0), EMBEDDING_KIND,
                                          attempts)
 
-    def _recount(self, request_id: str, job: EmbeddingJob, record: dict) -> None:
+    def _recount(self, request_id: str, job: EmbeddingJob, record: dict | None) -> None:
         """A completed request whose worker may have died before counting it: counted (once)."""
-        summary = record.get("result")
-        if record.get("status") == Status.COMPLETED and isinstance(summary, dict):
+        summary = record.get("result") if record else None
+        if record and record.get("status") == Status.COMPLETED and isinstance(summary, dict):
             self._count(request_id, job, summary["model_used"], summary["cost"], summary["usage"]["input_tokens"],
                         summary.get("attempts") or [])

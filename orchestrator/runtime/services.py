@@ -188,7 +188,7 @@ class Services:
     @cached_property
     def embedder(self) -> Embedder:
         settings = self.settings
-        return Embedder(catalog=self.catalog, providers=self.providers, budgets=self.budgets, ledger=self.ledger,
+        return Embedder(redis_client=self.redis, catalog=self.catalog, providers=self.providers, budgets=self.budgets, ledger=self.ledger,
                         requests=self.requests, circuits=self.circuits, observer=self.observer,
                         accounting=self.accounting, users=self.users, limits=self.provider_limits,
                         cost_tracking=settings.cost_tracking_enabled, monthly_cost_limit=settings.monthly_cost_limit,

@@ -91,7 +91,7 @@ class RequestStore:
         return trip.command(lambda pipe: pipe.hget(key, "status"), lambda replies: replies[0])
 
     def start_in(self, trip: RoundTrip, request_id: str) -> Callable[[], str | None]:
-        """In the caller's round trip, mark a chat request running unless it has ended; its
+        """In the caller's round trip, mark a request running unless it has ended; its
         status before (a terminal one for a task delivered again, None for a lost record)."""
         return trip.script(self._start, [self.record_key(request_id)], lambda status: status, now=time.time())
 

@@ -1,4 +1,4 @@
--- Marks a chat request running unless it has ended or its record is gone; its status before.
+-- Marks a request running unless it has ended or its record is gone; its status before.
 -- KEYS: record
 -- ARGV: now
 local status = redis.call('HGET', KEYS[1], 'status')
